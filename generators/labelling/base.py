@@ -1,0 +1,103 @@
+"""The contract of a step labeller, and the rollout machinery labellers share.
+
+A labeller gets a trajectory (problem, steps, gold answer) and a backend, samples completions
+from chosen prefixes, checks each against the gold answer with an injected ``AnswerChecker``
+(the math verifier in the pipelines; a scripted one in unit tests), and returns per-step labels.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from generators.backends.base import Completion, GenerationParams, GenRequest, LLMBackend
+from generators.prompts import PromptTemplate, template
+from schemas.ids import content_id
+from schemas.records import Trajectory
+
+
+class CheckResult(Protocol):
+    correct: bool
+    status: str
+
+
+class AnswerChecker(Protocol):
+    """What labellers need of a verifier (``verifiers.math_answer.MathVerifier`` has both)."""
+
+    def verify(self, gold: str, answer: str | None) -> CheckResult: ...
+
+    def verify_text(self, gold: str, text: str) -> CheckResult: ...
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    n: int = 8
+    temperature: float = 0.7
+    max_new_tokens: int = 256
+    seed: int = 0
+    template: str = "shepherd_continue"
+
+
+@dataclass
+class StepLabels:
+    """Per-step results; ``soft`` is None for a step whose value was never measured."""
+
+    hard: list[bool]
+    soft: list[float | None]
+    rollouts: list[int]
+    correct: list[int]
+    answer_correct: bool
+    completions_spent: int = 0
+    rollouts_without_answer: int = 0
+    generated_tokens: int = 0
+    backend_calls: int = 0
+    probes: list[int] = field(default_factory=list)  # step indexes measured, in order
+
+
+class StepLabeller(abc.ABC):
+    """Labels the steps of one trajectory; subclasses choose which prefixes to measure."""
+
+    method: str = "base"
+
+    def __init__(self, backend: LLMBackend, checker: AnswerChecker, settings: LabelSettings):
+        self.backend = backend
+        self.checker = checker
+        self.settings = settings
+        self.prompt: PromptTemplate = template(settings.template)
+
+    @abc.abstractmethod
+    def label(self, trajectory: Trajectory) -> StepLabels: ...
+
+    def answer_correct(self, trajectory: Trajectory) -> bool:
+        if trajectory.answer is None:
+            return False
+        return bool(self.checker.verify(trajectory.gold_answer, trajectory.answer).correct)
+
+    def rollout_request(self, trajectory: Trajectory, upto: int) -> GenRequest:
+        """n samples continuing the prefix made of steps[0..upto] (inclusive)."""
+        s = self.settings
+        prefix = "\n".join(step.text for step in trajectory.steps[: upto + 1])
+        messages = self.prompt.messages(problem=trajectory.problem, prefix=prefix)
+        seed = int(content_id(s.seed, trajectory.id, upto, length=8), 16) % (2**31)
+        params = GenerationParams(n=s.n, temperature=s.temperature, max_new_tokens=s.max_new_tokens, seed=seed)
+        return GenRequest.chat(messages, params, key=upto)
+
+    def measure(self, trajectory: Trajectory, steps: Sequence[int], labels: StepLabels) -> dict[int, int]:
+        """Roll out every prefix in ``steps`` in one backend call; correct count per step."""
+        requests = [self.rollout_request(trajectory, i) for i in steps]
+        results: list[list[Completion]] = self.backend.generate(requests) if requests else []
+        labels.backend_calls += 1 if requests else 0
+        correct: dict[int, int] = {}
+        for request, completions in zip(requests, results, strict=True):
+            hits = 0
+            for completion in completions:
+                outcome = self.checker.verify_text(trajectory.gold_answer, completion.text)
+                hits += bool(outcome.correct)
+                labels.rollouts_without_answer += outcome.status == "no_answer"
+                labels.generated_tokens += completion.tokens
+            labels.completions_spent += len(completions)
+            correct[request.key] = hits
+            labels.probes.append(request.key)
+        return correct

@@ -1,0 +1,180 @@
+"""The ``reverse-o1`` command line (also ``python -m pipelines``).
+
+Options a command does not know go to Beam's ``PipelineOptions`` unchanged (``--runner``,
+``--direct_num_workers``, ...). Exit 0 on success, non-zero with a one-line reason otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from pipelines.config import ConfigError, RunConfig, build_config
+
+PROG = "reverse-o1"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("common options (also from --config FILE.yaml)")
+    g.add_argument("--config", help="YAML file of options; flags given here win")
+    g.add_argument("--out", help="output directory (default out/run)")
+    g.add_argument("--backend", choices=["transformers", "openai", "vllm"], help="LLM backend (default transformers)")
+    g.add_argument("--model", help="model name or path (default: the embedded SmolLM2-135M-Instruct)")
+    g.add_argument("--base-url", dest="base_url", help="OpenAI-compatible server URL, e.g. http://localhost:8000/v1")
+    g.add_argument("--temperature", type=float)
+    g.add_argument("--max-new-tokens", dest="max_new_tokens", type=int)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--limit", type=int, help="take only the first N inputs (a trial run)")
+    g.add_argument("--max-batch-size", dest="max_batch_size", type=int)
+    g.add_argument("--max-concurrency", dest="max_concurrency", type=int, help="requests in flight (openai)")
+    g.add_argument("--request-timeout", dest="request_timeout", type=float)
+    g.add_argument("--max-retries", dest="max_retries", type=int)
+    g.add_argument("--threads", type=int, help="torch threads per worker process")
+    g.add_argument("--rows-per-shard", dest="rows_per_shard", type=int)
+    g.add_argument("--max-record-bytes", dest="max_record_bytes", type=int)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Synthetic chain-of-thought data pipelines on Apache Beam.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    label = sub.add_parser("label", help="step labels on solutions (seeds or trajectory rows) -> PRM rows")
+    label.add_argument("--input", nargs="+", action="extend", help="seeds JSONL / rows (JSONL, JSON, Parquet), files or dirs")
+    label.add_argument("--method", choices=["shepherd", "binary"])
+    label.add_argument("--n", type=int, help="completions per probed step (default 8)")
+    _common(label)
+
+    seeds = sub.add_parser("seeds", help="annotator tools: validate, import, template")
+    seeds_sub = seeds.add_subparsers(dest="seeds_command", metavar="ACTION")
+    seeds_sub.required = True
+    validate = seeds_sub.add_parser("validate", help="check a seed file; every problem as FILE:LINE: field: message")
+    validate.add_argument("file")
+    imp = seeds_sub.add_parser("import", help="turn GSM8K or PRM800K JSONL into seeds (JSONL on stdout)")
+    imp.add_argument("--format", required=True, choices=["gsm8k", "prm800k"])
+    imp.add_argument("file")
+    imp.add_argument("--output", "-o", help="write here instead of stdout")
+    seeds_sub.add_parser("template", help="print a commented example seed")
+
+    verify = sub.add_parser("verify", help="one verification, JSON on stdout")
+    verify_sub = verify.add_subparsers(dest="verify_command", metavar="KIND")
+    verify_sub.required = True
+    math = verify_sub.add_parser("math", help="is ANSWER (or the final answer in --text) equal to GOLD?")
+    math.add_argument("--gold", required=True)
+    group = math.add_mutually_exclusive_group(required=True)
+    group.add_argument("--answer")
+    group.add_argument("--text", help="free text; its final answer is extracted")
+
+    demo = sub.add_parser("demo", help="run every pipeline on the bundled samples with the embedded model")
+    demo.add_argument("--problems", type=int, default=None, help="GSM8K problems to label (default 3)")
+    demo.add_argument("--n", type=int, help="completions per step (default 4 in the demo)")
+    _common(demo)
+    return parser
+
+
+CONFIG_KEYS = set(RunConfig.model_fields)
+
+
+def unknown_to_beam(args: list[str]) -> list[str]:
+    """The flags among ``args`` that no Beam ``PipelineOptions`` class defines (typos)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    beam_parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pending = [PipelineOptions]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        try:
+            cls._add_argparse_args(beam_parser)
+        except argparse.ArgumentError:
+            pass  # an option declared by two classes
+    _, rest = beam_parser.parse_known_args(args)
+    return [a for a in rest if a.startswith("-")]
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    flags = {k: v for k, v in vars(args).items() if k in CONFIG_KEYS}
+    return build_config(flags, args.config)
+
+
+def cmd_label(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines.label import build_label
+    from pipelines.runner import run_command
+    from pipelines.summary import print_summary
+
+    config = _config(args)
+    if not config.input:
+        raise ConfigError("label needs --input FILE_OR_DIR (or input: in --config)")
+    config = with_worker_threads(config, unknown)
+    summary = run_command("label", config, build_label, unknown)
+    print_summary(summary)
+    return 0
+
+
+def with_worker_threads(config: RunConfig, beam_args: list[str]) -> RunConfig:
+    """Split the cores between Beam's worker processes when the user did not set --threads."""
+    if config.threads is not None:
+        return config
+    workers = 1
+    for i, arg in enumerate(beam_args):
+        if arg.startswith("--direct_num_workers"):
+            value = arg.split("=", 1)[1] if "=" in arg else (beam_args[i + 1] if i + 1 < len(beam_args) else "1")
+            workers = max(1, int(value)) if value.isdigit() else (os.cpu_count() or 1)
+    return config.model_copy(update={"threads": max(1, (os.cpu_count() or 1) // workers)})
+
+
+def cmd_seeds(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines import seeds_cli
+
+    return seeds_cli.run(args)
+
+
+def cmd_verify(args: argparse.Namespace, unknown: list[str]) -> int:
+    from verifiers.math_answer import MathVerifier
+
+    verifier = MathVerifier()
+    try:
+        if args.answer is not None:
+            result = verifier.verify(args.gold, args.answer)
+        else:
+            result = verifier.verify_text(args.gold, args.text)
+    finally:
+        verifier.close()
+    print(json.dumps({"correct": result.correct, "status": result.status, "detail": result.detail}))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines.demo import run_demo
+
+    flags = {k: v for k, v in vars(args).items() if k in CONFIG_KEYS}
+    return run_demo(flags, args.config, args.problems, unknown)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
+    "label": cmd_label,
+    "seeds": cmd_seeds,
+    "verify": cmd_verify,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args, unknown = parser.parse_known_args(argv)
+    not_beam = unknown if args.command in ("seeds", "verify") else unknown_to_beam(unknown)
+    if not_beam:
+        parser.error(f"unrecognized arguments: {' '.join(not_beam)} (not a reverse-o1 option nor a Beam pipeline option)")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args, unknown)
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        print(f"{PROG} {args.command}: error: {exc}".splitlines()[0], file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,101 @@
+"""One typed configuration for every command, from flags and/or a YAML file (``--config``).
+
+Flags win over the YAML file; both win over the defaults here. The object is passed down to
+pipelines and DoFns; nothing reads configuration from globals.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from generators.backends.registry import BACKENDS, BackendConfig
+from generators.labelling import LabelSettings
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message is one line for the CLI."""
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # where
+    input: list[str] = Field(default_factory=list)
+    out: str = "out/run"
+    limit: int | None = Field(default=None, ge=1)
+    # model
+    backend: str = "transformers"
+    model: str | None = None
+    base_url: str | None = None
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    max_new_tokens: int = Field(default=192, ge=1, le=32768)
+    seed: int = 0
+    max_batch_size: int = Field(default=8, ge=1)
+    max_concurrency: int = Field(default=8, ge=1)
+    request_timeout: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    threads: int | None = Field(default=None, ge=1)
+    # labelling
+    method: Literal["shepherd", "binary"] = "shepherd"
+    n: int = Field(default=8, ge=1, le=256)
+    # I/O
+    rows_per_shard: int = Field(default=16, ge=1)
+    max_record_bytes: int = Field(default=1_000_000, ge=1024)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(f"unknown backend {value!r} (choose {', '.join(BACKENDS)})")
+        return value
+
+    def backend_config(self) -> BackendConfig:
+        return BackendConfig(
+            backend=self.backend,
+            model=self.model,
+            base_url=self.base_url,
+            api_key=os.environ.get("OPENAI_API_KEY"),
+            max_batch_size=self.max_batch_size,
+            max_concurrency=self.max_concurrency,
+            request_timeout=self.request_timeout,
+            max_retries=self.max_retries,
+            threads=self.threads,
+        )
+
+    def label_settings(self) -> LabelSettings:
+        return LabelSettings(n=self.n, temperature=self.temperature, max_new_tokens=self.max_new_tokens, seed=self.seed)
+
+    def model_label(self) -> str:
+        """The model as configured (the embedded one when none is named)."""
+        return self.model or ("SmolLM2-135M-Instruct" if self.backend == "transformers" else "server-default")
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: expected a mapping of option: value")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def build_config(flags: dict[str, Any], yaml_path: str | None = None) -> RunConfig:
+    """Defaults < YAML < flags given on the command line (``None`` means not given)."""
+    merged = load_yaml(yaml_path) if yaml_path else {}
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        return RunConfig.model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise ConfigError(f"{where}: {first['msg']}") from None

@@ -1,0 +1,72 @@
+"""Per-stage accounting through Beam metrics: read = written + filtered + dead-lettered.
+
+Counters live in one namespace with names ``STAGE|read``, ``STAGE|written``,
+``STAGE|filtered|REASON``, ``STAGE|dead_lettered`` (and ``STAGE|resumed``, rows already in the
+output from an earlier run, which count as written), so the manifest can be rebuilt from the
+pipeline result on any runner that reports committed or attempted metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+
+NAMESPACE = "reverse_o1"
+
+
+class StageCounters:
+    """Counters of one stage; create in a DoFn's ``__init__`` (they pickle by name)."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self._read = Metrics.counter(NAMESPACE, f"{stage}|read")
+        self._written = Metrics.counter(NAMESPACE, f"{stage}|written")
+        self._dead = Metrics.counter(NAMESPACE, f"{stage}|dead_lettered")
+        self._resumed = Metrics.counter(NAMESPACE, f"{stage}|resumed")
+
+    def read(self, n: int = 1) -> None:
+        self._read.inc(n)
+
+    def written(self, n: int = 1) -> None:
+        self._written.inc(n)
+
+    def resumed(self, n: int = 1) -> None:
+        """Already in the output from an earlier run: counted as written, and noted."""
+        self._written.inc(n)
+        self._resumed.inc(n)
+
+    def dead_lettered(self, n: int = 1) -> None:
+        self._dead.inc(n)
+
+    def filtered(self, reason: str, n: int = 1) -> None:
+        Metrics.counter(NAMESPACE, f"{self.stage}|filtered|{reason}").inc(n)
+
+    def extra(self, name: str, n: int = 1) -> None:
+        """A stage statistic outside the balance (tokens, rollouts without an answer...)."""
+        Metrics.counter(NAMESPACE, f"{self.stage}|stat|{name}").inc(n)
+
+
+def empty_stage() -> dict[str, Any]:
+    return {"read": 0, "written": 0, "filtered": {}, "dead_lettered": 0, "resumed": 0, "stats": {}}
+
+
+def stage_counts(result: Any) -> dict[str, dict[str, Any]]:
+    """Per-stage counts from a finished pipeline's metrics (committed where supported)."""
+    stages: dict[str, dict[str, Any]] = {}
+    for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        stage, kind, *rest = counter.key.metric.name.split("|")
+        entry = stages.setdefault(stage, empty_stage())
+        if kind == "filtered":
+            entry["filtered"][rest[0]] = entry["filtered"].get(rest[0], 0) + value
+        elif kind == "stat":
+            entry["stats"][rest[0]] = entry["stats"].get(rest[0], 0) + value
+        else:
+            entry[kind] += value
+    return stages
+
+
+def balanced(entry: dict[str, Any]) -> bool:
+    return entry["read"] == entry["written"] + sum(entry["filtered"].values()) + entry["dead_lettered"]

@@ -1,0 +1,116 @@
+"""``reverse-o1 label``: step labels for solutions, as PRM rows (Math-Shepherd and friends).
+
+read (files → records) → seeds (records → unique trajectories) → label (trajectory → PRM row,
+all rollouts of one prefix in one backend batch) → Parquet shards under ``DIR/prm``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+
+from generators.backends.base import BackendError
+from generators.backends.model_handler import LLMModelHandler, SharedBackend
+from generators.labelling import LabelSettings, ShepherdLabeller, StepLabeller
+from generators.prompts import template
+from pipelines.config import RunConfig
+from pipelines.io.counters import StageCounters
+from pipelines.io.dead_letter import DeadLetter
+from pipelines.io.read import DEAD, ReadRecords
+from pipelines.io.shards import WriteShards
+from pipelines.progress import Progress
+from pipelines.runner import RunContext
+from pipelines.trajectories import ToTrajectories
+from schemas.ids import content_id
+from schemas.records import GeneratorInfo, PRMRow, Trajectory
+from verifiers.math_answer import MathVerifier
+
+LABELLERS: dict[str, type[StepLabeller]] = {"shepherd": ShepherdLabeller}
+
+
+def prm_row_id(trajectory: Trajectory, method: str, settings: LabelSettings, backend: str, model: str) -> str:
+    """Deterministic: the same solution, method, sampling settings and model give the same id."""
+    content = [trajectory.problem, [s.text for s in trajectory.steps], trajectory.gold_answer]
+    return content_id("prm", trajectory.source_kind, trajectory.id, content, method, settings, backend, model)
+
+
+class LabelFn(beam.DoFn):
+    def __init__(self, handle: SharedBackend, method: str, settings: LabelSettings, backend: str, model: str,
+                 done: frozenset[str], stage: str = "label"):
+        self.handle = handle
+        self.method = method
+        self.settings = settings
+        self.backend_name = backend
+        self.model = model
+        self.done = done
+        self.stage = stage
+        self.counters = StageCounters(stage)
+
+    def setup(self) -> None:
+        self.verifier = MathVerifier()
+        self.labeller: StepLabeller | None = None
+        self.progress = Progress(f"label ({self.method})", unit="solution")
+
+    def _labeller(self) -> StepLabeller:
+        if self.labeller is None:  # the model loads on first use, not for an all-resumed run
+            self.labeller = LABELLERS[self.method](self.handle.get(), self.verifier, self.settings)
+        return self.labeller
+
+    def process(self, trajectory: Trajectory) -> Iterator[Any]:
+        self.counters.read()
+        row_id = prm_row_id(trajectory, self.method, self.settings, self.backend_name, self.model)
+        if row_id in self.done:
+            self.counters.resumed()
+            return
+        try:
+            labeller = self._labeller()
+            labels = labeller.label(trajectory)
+        except Exception as exc:  # one bad record must not stop the run
+            reason = "backend_error" if isinstance(exc, BackendError) else "label_error"
+            error = str(exc) if isinstance(exc, BackendError) else f"{type(exc).__name__}: {exc}"
+            self.counters.dead_lettered()
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, reason, trajectory.ref, error, trajectory.id))
+            return
+        self.counters.written()
+        self.counters.extra("completions", labels.completions_spent)
+        self.counters.extra("rollouts_without_answer", labels.rollouts_without_answer)
+        self.counters.extra("generated_tokens", labels.generated_tokens)
+        self.counters.extra("steps", len(trajectory.steps))
+        self.counters.extra("backend_calls", labels.backend_calls)
+        self.progress.update()
+        generator = GeneratorInfo(self.backend_name, labeller.backend.model_name, self.settings.temperature,
+                                  self.settings.seed, template(self.settings.template).id)
+        yield PRMRow(
+            prompt=trajectory.problem,
+            completions=[s.text for s in trajectory.steps],
+            labels=labels.hard,
+            soft_labels=labels.soft,
+            rollouts=labels.rollouts,
+            correct_rollouts=labels.correct,
+            method=self.method,
+            answer_correct=labels.answer_correct,
+            id=row_id,
+            source_kind=trajectory.source_kind,
+            source=trajectory.source,
+            generator=generator,
+        ).to_dict()
+
+    def teardown(self) -> None:
+        self.verifier.close()
+        self.progress.close()
+
+
+def build_label(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
+    if not config.input:
+        raise ValueError("label needs --input FILE_OR_DIR")
+    read = pipeline | "Read" >> ReadRecords(config.input, "read", config.max_record_bytes, config.limit)
+    parsed = read["records"] | "Seeds" >> ToTrajectories("seeds")
+    handle = SharedBackend(LLMModelHandler(config.backend_config()))
+    labelled = parsed["trajectories"] | "Label" >> beam.ParDo(
+        LabelFn(handle, config.method, config.label_settings(), config.backend, config.model_label(),
+                frozenset(ctx.existing["prm"]))
+    ).with_outputs(DEAD, main="rows")
+    _ = labelled.rows | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.command, config.rows_per_shard)
+    return [read[DEAD], parsed[DEAD], labelled[DEAD]]

@@ -1,0 +1,57 @@
+"""``reverse-o1 seeds validate | import | template``: tools for annotators."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from schemas.seed_import import IMPORTERS, SeedImportError
+from schemas.seeds import TEMPLATE, decode_line, iter_lines, validate_file
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.seeds_command == "template":
+        sys.stdout.write(TEMPLATE)
+        return 0
+    if args.seeds_command == "validate":
+        return validate(args.file)
+    return import_file(args.format, args.file, args.output)
+
+
+def validate(path: str) -> int:
+    valid, problems = validate_file(path)
+    for line in problems:
+        print(line)
+    status = "ok" if not problems else f"{len(problems)} problem(s)"
+    print(f"{path}: {valid} valid seed(s), {status}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def import_file(fmt: str, path: str, output: str | None) -> int:
+    """Convert every line; lines that can't be converted are reported as FILE:LINE: reason."""
+    convert = IMPORTERS[fmt]
+    written, failed, seen = 0, 0, set()
+    sink = open(output, "w", encoding="utf-8") if output else sys.stdout
+    try:
+        for number, raw in iter_lines(path):
+            if not raw.strip():
+                continue
+            try:
+                seed = convert(decode_line(raw, number), ref=f"{path}:{number}")
+            except (SeedImportError, ValueError) as exc:
+                print(f"{path}:{number}: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            if seed["id"] in seen:
+                print(f"{path}:{number}: id: duplicate problem {seed['id']!r}, skipped", file=sys.stderr)
+                failed += 1
+                continue
+            seen.add(seed["id"])
+            sink.write(json.dumps(seed, ensure_ascii=False) + "\n")
+            written += 1
+    finally:
+        if output:
+            sink.close()
+    print(f"imported {written} seed(s) from {path}, {failed} line(s) skipped", file=sys.stderr)
+    return 0 if written and not failed else (1 if not written else 0)

@@ -1,0 +1,120 @@
+"""Inputs to label: seeds (human solutions) or trajectory rows, deduplicated by id.
+
+Stage ``seeds``: every raw record becomes a ``Trajectory`` or a dead letter with the exact
+reason (every field problem of a bad seed, a duplicate id with the line of the first).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+
+from pipelines.io.counters import StageCounters
+from pipelines.io.dead_letter import DeadLetter
+from pipelines.io.read import DEAD, RawRecord
+from schemas.records import Source, Step, Trajectory
+from schemas.seeds import SeedError, seed_from_obj
+
+
+class TrajectoryError(ValueError):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def _ref_file(ref: str) -> str:
+    return ref.rsplit(":", 1)[0].split("#", 1)[0]
+
+
+def to_trajectory(record: RawRecord) -> Trajectory:
+    """A seed line (``id, problem, answer, steps``) or a row with ``source_kind`` (SFT/PRM-like)."""
+    value = record.value
+    if isinstance(value, dict) and "source_kind" in value:
+        return _from_row(value, record.ref)
+    try:
+        seed = seed_from_obj(value, line=record.order[1], ref=record.ref)
+    except SeedError as err:
+        raise TrajectoryError(f"invalid_{err.reason.split('[')[0].split('.')[0]}", str(err)) from None
+    source = Source(uri=f"file://{os.path.abspath(_ref_file(record.ref))}", path=record.ref, symbol=seed.id)
+    return Trajectory(seed.id, seed.problem, seed.steps, seed.answer, seed.answer, "seed", source, record.ref)
+
+
+def _from_row(row: dict[str, Any], ref: str) -> Trajectory:
+    steps = row.get("steps") if "steps" in row else [{"text": t} for t in row.get("completions") or []]
+    problem = row.get("problem") or row.get("prompt")
+    gold = row.get("gold_answer") or row.get("answer")
+    if not isinstance(problem, str) or not problem.strip():
+        raise TrajectoryError("invalid_problem", "problem/prompt: missing or not a string")
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) and isinstance(s.get("text"), str) for s in steps):
+        raise TrajectoryError("invalid_steps", "steps: need a non-empty list of {text, factor}")
+    if gold is None or not str(gold).strip():
+        raise TrajectoryError("no_gold_answer", "gold_answer/answer: missing, cannot label without a gold answer")
+    src = row.get("source") if isinstance(row.get("source"), dict) else {}
+    source = Source(**{k: src.get(k) for k in ("uri", "commit", "path", "symbol", "license")} | {"uri": src.get("uri") or ref})
+    kind = row.get("source_kind") if row.get("source_kind") in ("code", "lean", "seed") else "seed"
+    return Trajectory(
+        id=str(row.get("id") or ref),
+        problem=problem.strip(),
+        steps=tuple(Step(s["text"], s.get("factor")) for s in steps),
+        answer=str(row["answer"]) if row.get("answer") is not None else None,
+        gold_answer=str(gold),
+        source_kind=kind,
+        source=source,
+        ref=ref,
+    )
+
+
+class ParseFn(beam.DoFn):
+    def __init__(self, stage: str):
+        self.counters = StageCounters(stage)
+        self.stage = stage
+
+    def process(self, record: RawRecord) -> Iterator[Any]:
+        self.counters.read()
+        try:
+            trajectory = to_trajectory(record)
+        except TrajectoryError as err:
+            self.counters.dead_lettered()
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, err.reason, record.ref, str(err), record.value))
+            return
+        yield trajectory.id, (record.order, trajectory)
+
+
+class KeepFirstFn(beam.DoFn):
+    """Of inputs sharing an id, the first (by file and line) goes on; the rest are dead letters."""
+
+    def __init__(self, stage: str):
+        self.counters = StageCounters(stage)
+        self.stage = stage
+
+    def process(self, element: tuple[str, Iterable[tuple[tuple[int, int], Trajectory]]]) -> Iterator[Any]:
+        key, group = element
+        ordered = sorted(group, key=lambda item: item[0])
+        first = ordered[0][1]
+        self.counters.written()
+        yield first
+        for _order, dup in ordered[1:]:
+            self.counters.dead_lettered()
+            error = f"duplicate id {key!r}; first seen at {first.ref}"
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, "duplicate_id", dup.ref, error, key))
+
+
+class ToTrajectories(beam.PTransform):
+    """RawRecords → unique Trajectories (main) and DeadLetters (``dead``)."""
+
+    def __init__(self, stage: str = "seeds"):
+        super().__init__()
+        self.stage = stage
+
+    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
+        parsed = records | "Parse" >> beam.ParDo(ParseFn(self.stage)).with_outputs(DEAD, main="ok")
+        unique = (
+            parsed.ok
+            | "ById" >> beam.GroupByKey()
+            | "KeepFirst" >> beam.ParDo(KeepFirstFn(self.stage)).with_outputs(DEAD, main="ok")
+        )
+        dead = (parsed[DEAD], unique[DEAD]) | "Dead" >> beam.Flatten()
+        return {"trajectories": unique.ok, DEAD: dead}

@@ -1,0 +1,153 @@
+"""Record types shared by every pipeline.
+
+Plain dataclasses: cheap to pickle between Beam workers, and ``to_dict`` gives exactly the
+columns of the Arrow schemas in ``schemas.arrow``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any, Literal
+
+SourceKind = Literal["code", "lean", "seed"]
+Method = Literal["shepherd", "binary", "mcts"]
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    """A record (dataclass) or a mapping as a plain dict, for Arrow."""
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else dict(value)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One reasoning step; ``factor`` is a thought-factor name or None when untagged."""
+
+    text: str
+    factor: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a row came from: a file of a repository, a seed file line, a Lean theorem."""
+
+    uri: str
+    commit: str | None = None
+    path: str | None = None
+    symbol: str | None = None
+    license: str | None = None
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    """What produced a row, so that a dataset can be traced to its model and prompt."""
+
+    backend: str
+    model: str
+    temperature: float
+    seed: int
+    prompt_version: str
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A human-annotated problem: the gold answer and the annotator's step-by-step solution."""
+
+    id: str
+    problem: str
+    answer: str
+    steps: tuple[Step, ...]
+    domain: str = "math"
+    annotator: str | None = None
+    notes: str | None = None
+    ref: str = ""  # FILE:LINE it was read from
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["steps"] = [_plain(s) for s in self.steps]
+        data.pop("ref")
+        return data
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A solution to be labelled: a problem, its steps, the answer it reached and the gold one."""
+
+    id: str
+    problem: str
+    steps: tuple[Step, ...]
+    answer: str | None
+    gold_answer: str
+    source_kind: SourceKind
+    source: Source
+    ref: str = ""
+
+
+@dataclass
+class SFTRow:
+    id: str
+    source_kind: SourceKind
+    source: Source
+    problem: str
+    steps: list[Step]
+    answer: str
+    messages: list[dict[str, str]]
+    verified: bool
+    verifier: str
+    verifier_detail: str
+    generator: GeneratorInfo
+
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly the columns of ``SFT_SCHEMA``, in its order."""
+        return {
+            "id": self.id,
+            "source_kind": self.source_kind,
+            "source": _plain(self.source),
+            "problem": self.problem,
+            "steps": [_plain(s) for s in self.steps],
+            "answer": self.answer,
+            "messages": [dict(m) for m in self.messages],
+            "verified": bool(self.verified),
+            "verifier": self.verifier,
+            "verifier_detail": self.verifier_detail,
+            "generator": _plain(self.generator),
+        }
+
+
+@dataclass
+class PRMRow:
+    """TRL stepwise-supervision columns first (prompt, completions, labels), then ours."""
+
+    prompt: str
+    completions: list[str]
+    labels: list[bool]
+    soft_labels: list[float | None]
+    rollouts: list[int]
+    correct_rollouts: list[int]
+    method: Method
+    answer_correct: bool
+    id: str
+    source_kind: SourceKind
+    source: Source
+    generator: GeneratorInfo
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly the columns of ``PRM_SCHEMA``, in its order (``extra`` is left out).
+
+        Labels are cast to bool (a labeller may hand over 0/1, which Arrow refuses for a bool
+        column); None stays None (null), as does a soft label where a step was never measured.
+        """
+        return {
+            "prompt": self.prompt,
+            "completions": list(self.completions),
+            "labels": [None if x is None else bool(x) for x in self.labels],
+            "soft_labels": [None if x is None else float(x) for x in self.soft_labels],
+            "rollouts": [int(x) for x in self.rollouts],
+            "correct_rollouts": [int(x) for x in self.correct_rollouts],
+            "method": self.method,
+            "answer_correct": bool(self.answer_correct),
+            "id": self.id,
+            "source_kind": self.source_kind,
+            "source": _plain(self.source),
+            "generator": _plain(self.generator),
+        }

@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from pipelines.cli import with_worker_threads
 from pipelines.config import build_config
 from pipelines.io.resume import shard_files
 from pipelines.label import build_label
@@ -34,6 +35,7 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
     with redirect_stderr(io.StringIO()):
         import_file("gsm8k", str(SAMPLES / "gsm8k" / "gsm8k_demo.jsonl"), seeds)
     config = config.model_copy(update={"input": [seeds], "limit": problems or config.limit or 3})
+    config = with_worker_threads(config, beam_args)
     print(f"demo: labelling {config.limit} GSM8K problems, Math-Shepherd, n={config.n}, "
           f"{config.backend} backend ({config.model_label()}), output {out}/")
     summary = run_command("label", config, build_label, beam_args)

@@ -55,7 +55,10 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
         run_id=f"{command}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}",
         existing={kind: resume.existing_ids(out_dir, kind) for kind in ("sft", "prm")},
     )
-    options = PipelineOptions(beam_args or [])
+    beam_args = list(beam_args or [])
+    if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
+        beam_args.append("--default_sdk_harness_log_level=WARNING")  # quiet multi-process workers
+    options = PipelineOptions(beam_args)
     started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
     dead = build(pipeline, config, ctx)

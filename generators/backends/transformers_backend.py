@@ -30,8 +30,9 @@ class TransformersBackend(LLMBackend):
         path = resolve_model(config.model)
         self._model_name = EMBEDDED_MODEL if path != config.model else str(config.model)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(path))
-            self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+            # local folders or the local Hub cache only: nothing downloads weights at run time
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, local_files_only=True)
         except OSError as exc:
             raise BackendError(f"cannot load model {config.model!r}: {exc}") from exc
         self.model.eval()
@@ -58,10 +59,10 @@ class TransformersBackend(LLMBackend):
         sample = params.temperature > 0
         kwargs = dict(
             max_new_tokens=params.max_new_tokens,
-            num_return_sequences=params.n,
+            num_return_sequences=params.n if sample else 1,  # greedy: one decode serves all n
             do_sample=sample,
             pad_token_id=self.tokenizer.pad_token_id,
-            output_scores=params.logprobs,
+            output_logits=params.logprobs,
             return_dict_in_generate=True,
         )
         if sample:
@@ -82,16 +83,17 @@ class TransformersBackend(LLMBackend):
             text, stopped = apply_stop(self.tokenizer.decode(ids, skip_special_tokens=True), params.stop)
             finish = "stop" if (ended or stopped) else "length"
             results.append(Completion(text=text, tokens=len(ids), finish_reason=finish, logprob=logprobs[row]))
-        return results
+        return results if sample else results * params.n
 
     def _sequence_logprobs(self, out, sequences) -> list[float | None]:
-        """Sum of log-probs of the chosen tokens (for MCTS priors); None when unavailable."""
+        """Sum of the model's own log-probs of the chosen tokens (raw logits, before sampling
+        warpers, as OpenAI-compatible servers report them); None when not asked for."""
         torch = self._torch
-        if not getattr(out, "scores", None):
+        if not getattr(out, "logits", None):
             return [None] * sequences.shape[0]
         total = torch.zeros(sequences.shape[0])
         pad = self.tokenizer.pad_token_id
-        for step, scores in enumerate(out.scores):
+        for step, scores in enumerate(out.logits):
             if step >= sequences.shape[1]:
                 break
             token = sequences[:, step]

@@ -7,18 +7,10 @@ retries, give-ups and the fill-in of ignored ``n`` are checked by counting reque
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from tenacity import wait_none
@@ -37,49 +29,7 @@ def request(text: str = "Say hi.", **params) -> GenRequest:
     return GenRequest.chat([{"role": "user", "content": text}], GenerationParams(**params))
 
 
-# --- a real server: transformers serve on the embedded model -------------------------------
-
-
-@pytest.fixture(scope="session")
-def real_server(tmp_path_factory) -> Iterator[tuple[str, str]]:
-    """``transformers serve`` on the converted SmolLM2 dir; yields (base_url, model)."""
-    from generators.backends.smollm import converted_model_dir
-
-    try:
-        model_dir = str(converted_model_dir())
-    except FileNotFoundError as exc:
-        pytest.skip(f"embedded model missing: {exc}")
-    port = free_port()
-    exe = Path(sys.executable).with_name("transformers")
-    if not exe.exists():
-        exe = Path(shutil.which("transformers") or exe)
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [str(exe), "serve", model_dir, "--port", str(port), "--host", "127.0.0.1", "--device", "cpu"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited {proc.returncode}:\n{log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve not ready:\n{log.read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1", model_dir
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=20)
+# --- a real server: transformers serve on the embedded model (``real_server`` in tests/conftest.py)
 
 
 @pytest.mark.server

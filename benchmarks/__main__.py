@@ -1,0 +1,20 @@
+"""Run every benchmark: ``python -m benchmarks`` (``make bench``)."""
+
+from __future__ import annotations
+
+import os
+
+from benchmarks import pipeline_overhead
+from benchmarks.report import Report
+
+
+def main() -> int:
+    os.environ.setdefault("REVERSE_O1_NO_PROGRESS", "1")
+    report = Report()
+    pipeline_overhead.run(report)
+    report.write()
+    return 0 if all(f["ok"] for f in report.figures.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

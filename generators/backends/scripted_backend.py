@@ -1,0 +1,59 @@
+"""A scripted policy for tests of search and labelling logic: not a language model.
+
+``--backend scripted --model RULES`` where RULES is a JSON file (or inline JSON) of
+``{"rules": [[SUBSTRING, REPLY], ...], "default": REPLY, "delay": SECONDS, "load_log": DIR}``.
+The reply of a request is that of the first rule whose substring occurs in its last message;
+a reply of ``"__FAIL__"`` raises ``BackendError`` (a failing server). Each load leaves a
+marker file in ``load_log`` so tests can count model copies per worker process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from generators.backends.base import BackendError, Completion, GenRequest, LLMBackend
+from generators.backends.registry import BackendConfig
+
+FAIL = "__FAIL__"
+
+
+class ScriptedBackend(LLMBackend):
+    name = "scripted"
+
+    def __init__(self, config: BackendConfig):
+        spec = config.model or "{}"
+        text = Path(spec).read_text(encoding="utf-8") if not spec.lstrip().startswith("{") else spec
+        script = json.loads(text)
+        self.rules: list[tuple[str, str]] = [(str(a), str(b)) for a, b in script.get("rules", [])]
+        self.default: str = script.get("default", "I do not know.")
+        self.delay: float = float(script.get("delay", 0.0))
+        self.calls = 0
+        if script.get("load_log"):
+            os.makedirs(script["load_log"], exist_ok=True)
+            Path(script["load_log"], f"{os.getpid()}-{uuid.uuid4().hex[:8]}").touch()
+
+    @property
+    def model_name(self) -> str:
+        return "scripted"
+
+    def reply(self, request: GenRequest) -> str:
+        last = request.messages[-1][1] if request.messages else ""
+        return next((reply for needle, reply in self.rules if needle in last), self.default)
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
+        self.calls += 1
+        out = []
+        for request in requests:
+            if self.delay:
+                time.sleep(self.delay)
+            text = self.reply(request)
+            if text == FAIL:
+                raise BackendError("scripted failure")
+            tokens = len(text.split())
+            out.append([Completion(text, tokens, "stop", logprob=-float(i + 1)) for i in range(request.params.n)])
+        return out

@@ -46,7 +46,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     label = sub.add_parser("label", help="step labels on solutions (seeds or trajectory rows) -> PRM rows")
     label.add_argument("--input", nargs="+", action="extend", help="seeds JSONL / rows (JSONL, JSON, Parquet), files or dirs")
-    label.add_argument("--method", choices=["shepherd", "binary"])
+    label.add_argument("--method", choices=["shepherd"], help="labelling method (binary search: not yet)")
     label.add_argument("--n", type=int, help="completions per probed step (default 8)")
     _common(label)
 

@@ -41,7 +41,7 @@ class RunConfig(BaseModel):
     max_retries: int = Field(default=4, ge=0)
     threads: int | None = Field(default=None, ge=1)
     # labelling
-    method: Literal["shepherd", "binary"] = "shepherd"
+    method: Literal["shepherd"] = "shepherd"  # "binary" (OmegaPRM) comes with the MCTS issue
     n: int = Field(default=8, ge=1, le=256)
     # I/O
     rows_per_shard: int = Field(default=16, ge=1)

@@ -7,7 +7,6 @@ cache that RunInference uses, so one model copy serves every element and thread 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,25 +16,13 @@ from apache_beam.utils import shared
 from generators.backends.base import GenRequest, LLMBackend
 from generators.backends.registry import BackendConfig, create_backend
 
-_LOADS: dict[int, int] = {}  # pid -> model loads, for the one-copy-per-process check
-
-
-def loads_in_this_process() -> int:
-    return _LOADS.get(os.getpid(), 0)
-
 
 class LLMModelHandler(ModelHandler[GenRequest, PredictionResult, LLMBackend]):
-    def __init__(self, config: BackendConfig, load_log_dir: str | None = None):
+    def __init__(self, config: BackendConfig):
         super().__init__()
         self.config = config
-        self.load_log_dir = load_log_dir  # where each load leaves a "<pid>-<n>" marker (tests)
 
     def load_model(self) -> LLMBackend:
-        pid = os.getpid()
-        _LOADS[pid] = _LOADS.get(pid, 0) + 1
-        if self.load_log_dir:
-            os.makedirs(self.load_log_dir, exist_ok=True)
-            open(os.path.join(self.load_log_dir, f"{pid}-{_LOADS[pid]}"), "w").close()
         return create_backend(self.config)
 
     def run_inference(

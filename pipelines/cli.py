@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 
-from pipelines.config import ConfigError, RunConfig, build_config
+from pipelines.config import ConfigError, RunConfig, build_config, with_worker_threads
 
 PROG = "reverse-o1"
 
@@ -114,22 +113,6 @@ def cmd_label(args: argparse.Namespace, unknown: list[str]) -> int:
     summary = run_command("label", config, build_label, unknown)
     print_summary(summary)
     return 0
-
-
-def with_worker_threads(config: RunConfig, beam_args: list[str]) -> RunConfig:
-    """Split the cores between Beam's worker processes when the user did not set --threads.
-
-    One core is left for Beam, verification and I/O: on 2 cores, 2 torch threads decode no
-    faster than 1 (measured) and spin badly when anything else runs.
-    """
-    if config.threads is not None:
-        return config
-    workers = 1
-    for i, arg in enumerate(beam_args):
-        if arg.startswith("--direct_num_workers"):
-            value = arg.split("=", 1)[1] if "=" in arg else (beam_args[i + 1] if i + 1 < len(beam_args) else "1")
-            workers = max(1, int(value)) if value.isdigit() else (os.cpu_count() or 1)
-    return config.model_copy(update={"threads": max(1, ((os.cpu_count() or 1) - 1) // workers)})
 
 
 def cmd_seeds(args: argparse.Namespace, unknown: list[str]) -> int:

@@ -14,8 +14,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from pipelines.cli import with_worker_threads
-from pipelines.config import build_config
+from pipelines.config import build_config, with_worker_threads
 from pipelines.io.resume import shard_files
 from pipelines.label import build_label
 from pipelines.runner import run_command

@@ -36,6 +36,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, help="torch threads per worker process")
     g.add_argument("--rows-per-shard", dest="rows_per_shard", type=int)
     g.add_argument("--max-record-bytes", dest="max_record_bytes", type=int)
+    g.add_argument("--factors", help="thought-factor vocabulary YAML (default: the built-in one)")
+    g.add_argument("--tagger", choices=["rules", "llm", "both"], help="how steps get their factor (default rules)")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -45,9 +47,36 @@ def make_parser() -> argparse.ArgumentParser:
 
     label = sub.add_parser("label", help="step labels on solutions (seeds or trajectory rows) -> PRM rows")
     label.add_argument("--input", nargs="+", action="extend", help="seeds JSONL / rows (JSONL, JSON, Parquet), files or dirs")
-    label.add_argument("--method", choices=["shepherd"], help="labelling method (binary search: not yet)")
+    label.add_argument("--method", choices=["shepherd", "binary"],
+                       help="shepherd: n rollouts from every step; binary: OmegaPRM search for the first wrong step")
     label.add_argument("--n", type=int, help="completions per probed step (default 8)")
+    label.add_argument("--probe-chunk", dest="probe_chunk", type=int,
+                       help="binary: completions per call at a probe, stopping at the first success (default 2)")
     _common(label)
+
+    expand = sub.add_parser("expand", help="MCTS from every cut of human-annotated solutions -> SFT and PRM rows")
+    expand.add_argument("--seeds", dest="input", nargs="+", action="extend", help="seed JSONL files (seeds template)")
+    expand.add_argument("--cuts", help="which prefixes become roots: all | first | random:K (default all)")
+    expand.add_argument("--branching", type=int, help="candidate next steps per expansion, one batch (default 4)")
+    expand.add_argument("--c-puct", dest="c_puct", type=float, help="PUCT exploration constant (default 1.5)")
+    expand.add_argument("--simulations", type=int, help="select-expand-evaluate-backup rounds per root (default 16)")
+    expand.add_argument("--max-depth", dest="max_depth", type=int, help="steps the tree may add below a root (default 12)")
+    expand.add_argument("--factor-actions", dest="factor_actions", action="store_true", default=None,
+                        help="the search picks each step's thought factor as part of the action")
+    _common(expand)
+
+    tag = sub.add_parser("tag", help="segment and tag existing CoT text (JSONL or Parquet) -> SFT rows")
+    tag.add_argument("--input", nargs="+", action="extend", help="JSONL or Parquet files or dirs")
+    tag.add_argument("--column", help="the column holding the CoT text")
+    _common(tag)
+
+    export = sub.add_parser("export", help="convert a run's output to other formats")
+    export_sub = export.add_subparsers(dest="export_format", metavar="FORMAT")
+    export_sub.required = True
+    shepherd = export_sub.add_parser("math-shepherd", help="PRM shards as Math-Shepherd JSONL (input, label, task)")
+    shepherd.add_argument("dir", help="an output directory of label or expand")
+    shepherd.add_argument("--output", "-o", help="write here (default DIR/math_shepherd.jsonl; - for stdout)")
+    shepherd.add_argument("--task", default="GSM8K", help="the task column (default GSM8K)")
 
     seeds = sub.add_parser("seeds", help="annotator tools: validate, import, template")
     seeds_sub = seeds.add_subparsers(dest="seeds_command", metavar="ACTION")
@@ -115,6 +144,42 @@ def cmd_label(args: argparse.Namespace, unknown: list[str]) -> int:
     return 0
 
 
+def cmd_expand(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines.expand import build_expand
+    from pipelines.runner import run_command
+    from pipelines.summary import print_summary
+
+    config = _config(args)
+    if not config.input:
+        raise ConfigError("expand needs --seeds FILE.jsonl (or input: in --config)")
+    config = with_worker_threads(config, unknown)
+    summary = run_command("expand", config, build_expand, unknown)
+    print_summary(summary)
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines.runner import run_command
+    from pipelines.summary import print_summary
+    from pipelines.tag import build_tag
+
+    config = _config(args)
+    if not config.input:
+        raise ConfigError("tag needs --input FILE (or input: in --config)")
+    if not config.column:
+        raise ConfigError("tag needs --column NAME, the column holding the CoT text")
+    config = with_worker_threads(config, unknown)
+    summary = run_command("tag", config, build_tag, unknown)
+    print_summary(summary)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines.export import export_math_shepherd
+
+    return export_math_shepherd(args.dir, args.output, args.task)
+
+
 def cmd_seeds(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines import seeds_cli
 
@@ -145,6 +210,9 @@ def cmd_demo(args: argparse.Namespace, unknown: list[str]) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
     "label": cmd_label,
+    "expand": cmd_expand,
+    "tag": cmd_tag,
+    "export": cmd_export,
     "seeds": cmd_seeds,
     "verify": cmd_verify,
     "demo": cmd_demo,
@@ -154,7 +222,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args, unknown = parser.parse_known_args(argv)
-    not_beam = unknown if args.command in ("seeds", "verify") else unknown_to_beam(unknown)
+    not_beam = unknown if args.command in ("seeds", "verify", "export") else unknown_to_beam(unknown)
     if not_beam:
         parser.error(f"unrecognized arguments: {' '.join(not_beam)} (not a reverse-o1 option nor a Beam pipeline option)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -40,9 +40,21 @@ class RunConfig(BaseModel):
     request_timeout: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
     threads: int | None = Field(default=None, ge=1)
-    # labelling
-    method: Literal["shepherd"] = "shepherd"  # "binary" (OmegaPRM) comes with the MCTS issue
+    # labelling (label)
+    method: Literal["shepherd", "binary"] = "shepherd"
     n: int = Field(default=8, ge=1, le=256)
+    probe_chunk: int = Field(default=2, ge=1, le=256)
+    # tree search (expand)
+    cuts: str = "all"
+    branching: int = Field(default=4, ge=1, le=64)
+    c_puct: float = Field(default=1.5, ge=0.0)
+    simulations: int = Field(default=16, ge=1, le=10_000)
+    max_depth: int = Field(default=12, ge=1, le=256)
+    factor_actions: bool = False
+    # thought factors (tag, and every pipeline that writes SFT rows)
+    factors: str | None = None
+    tagger: Literal["rules", "llm", "both"] = "rules"
+    column: str | None = None
     # I/O
     rows_per_shard: int = Field(default=16, ge=1)
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
@@ -52,6 +64,16 @@ class RunConfig(BaseModel):
     def _known_backend(cls, value: str) -> str:
         if value not in BACKENDS:
             raise ValueError(f"unknown backend {value!r} (choose {', '.join(BACKENDS)})")
+        return value
+
+    @field_validator("cuts")
+    @classmethod
+    def _known_cuts(cls, value: str) -> str:
+        if value in ("all", "first"):
+            return value
+        head, _, k = value.partition(":")
+        if head != "random" or not k.isdigit() or int(k) < 1:
+            raise ValueError(f"--cuts {value!r}: use all, first or random:K (K >= 1)")
         return value
 
     def backend_config(self) -> BackendConfig:
@@ -68,7 +90,8 @@ class RunConfig(BaseModel):
         )
 
     def label_settings(self) -> LabelSettings:
-        return LabelSettings(n=self.n, temperature=self.temperature, max_new_tokens=self.max_new_tokens, seed=self.seed)
+        return LabelSettings(n=self.n, temperature=self.temperature, max_new_tokens=self.max_new_tokens, seed=self.seed,
+                             probe_chunk=self.probe_chunk)
 
     def model_label(self) -> str:
         """The model as configured (the embedded one when none is named)."""

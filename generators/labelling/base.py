@@ -38,6 +38,7 @@ class LabelSettings:
     max_new_tokens: int = 256
     seed: int = 0
     template: str = "shepherd_continue"
+    probe_chunk: int = 2  # binary search: completions per call at a probe, stopping at a success
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from benchmarks import pipeline_overhead
+from benchmarks import expand_search, pipeline_overhead, rollout_economy, tagging
 from benchmarks.report import Report
 
 
@@ -12,6 +12,9 @@ def main() -> int:
     os.environ.setdefault("REVERSE_O1_NO_PROGRESS", "1")
     report = Report()
     pipeline_overhead.run(report)
+    rollout_economy.run(report)
+    expand_search.run(report)
+    tagging.run(report)
     report.write()
     return 0 if all(f["ok"] for f in report.figures.values()) else 1
 

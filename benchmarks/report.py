@@ -20,6 +20,11 @@ class Report:
         self.figures[name] = {"value": round(value, 4), "bar": f"{op} {limit}", "ok": ok, **details}
         print(f"bench: {name} = {value:.3f} (bar {op} {limit}){'' if ok else '  ** below bar **'}", flush=True)
 
+    def info(self, name: str, value: float, **details: Any) -> None:
+        """A figure the SPEC sets no bar for: printed and recorded, never failing the run."""
+        self.figures[name] = {"value": round(value, 4), "bar": None, "ok": True, **details}
+        print(f"bench: {name} = {value:.3f} (no bar)", flush=True)
+
     def write(self) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         existing: dict[str, Any] = {}

@@ -169,7 +169,7 @@ def cmd_tag(args: argparse.Namespace, unknown: list[str]) -> int:
     if not config.column:
         raise ConfigError("tag needs --column NAME, the column holding the CoT text")
     config = with_worker_threads(config, unknown)
-    summary = run_command("tag", config, build_tag, unknown)
+    summary = run_command("tag", config, build_tag, unknown, model_name="rule-tagger" if config.tagger == "rules" else None)
     print_summary(summary)
     return 0
 

@@ -1,12 +1,15 @@
 """``reverse-o1 demo``: every pipeline on the bundled samples with the embedded model.
 
-GSM8K slice → seeds (``seeds import``) → ``label --method shepherd`` on Beam's DirectRunner →
-``out/demo/``; then a summary table. Sized to finish in a few minutes on 2 CPU cores.
+GSM8K slice → seeds (``seeds import``) → ``label --method shepherd`` → ``expand`` (MCTS from
+the first cut of two seeds) → ``label --method binary`` on the trajectories the search got
+wrong, with their seed's gold answer → ``out/demo/``; then a summary table. Each step runs on
+Beam's DirectRunner; the whole demo is sized for a few minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from contextlib import redirect_stderr
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from pipelines.config import build_config, with_worker_threads
+from pipelines.expand import build_expand
 from pipelines.io.resume import shard_files
 from pipelines.label import build_label
 from pipelines.runner import run_command
@@ -22,7 +26,10 @@ from pipelines.seeds_cli import import_file
 from pipelines.summary import stage_table, table
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-DEMO_DEFAULTS = {"out": "out/demo", "n": 4, "max_new_tokens": 96, "temperature": 0.7, "rows_per_shard": 1}
+DEMO_DEFAULTS = {"out": "out/demo", "n": 4, "max_new_tokens": 96, "temperature": 0.7, "rows_per_shard": 1,
+                 "simulations": 3, "branching": 2, "max_depth": 6, "cuts": "first"}
+EXPAND_SEEDS = 2
+BINARY_TRAJECTORIES = 2
 
 
 def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None, beam_args: list[str]) -> int:
@@ -33,23 +40,66 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
     seeds = os.path.join(out, "seeds.jsonl")
     with redirect_stderr(io.StringIO()):
         import_file("gsm8k", str(SAMPLES / "gsm8k" / "gsm8k_demo.jsonl"), seeds)
-    config = config.model_copy(update={"input": [seeds], "limit": problems or config.limit or 3})
-    config = with_worker_threads(config, beam_args)
-    print(f"demo: labelling {config.limit} GSM8K problems, Math-Shepherd, n={config.n}, "
-          f"{config.backend} backend ({config.model_label()}), output {out}/")
-    summary = run_command("label", config, build_label, beam_args)
-    print(stage_table(summary.manifest))
+    count = problems or config.limit or 3
+    config = with_worker_threads(config.model_copy(update={"input": [seeds], "limit": count}), beam_args)
+    where = f"{config.backend} backend ({config.model_label()}), output {out}/"
+
+    print(f"demo 1/3: labelling {count} GSM8K problems, Math-Shepherd, n={config.n}, {where}")
+    run_command("label", config, build_label, beam_args)
+    expand = config.model_copy(update={"limit": min(count, EXPAND_SEEDS)})
+    print(f"\ndemo 2/3: MCTS from the first cut of {expand.limit} seeds, {config.simulations} simulations x "
+          f"{config.branching} candidates")
+    run_command("expand", expand, build_expand, beam_args)
+    wrong = wrong_trajectories(out, seeds, os.path.join(out, "wrong_trajectories.jsonl"))
+    if wrong:
+        binary = config.model_copy(update={"input": [wrong], "method": "binary", "limit": BINARY_TRAJECTORIES})
+        print(f"\ndemo 3/3: binary search for the first wrong step of up to {BINARY_TRAJECTORIES} unverified "
+              f"trajectories, k={config.n}")
+        summary = run_command("label-binary", binary, build_label, beam_args)
+    else:
+        print("\ndemo 3/3: skipped, the search found no wrong trajectory to label")
+        summary = None
+    manifest = summary.manifest if summary else json.loads(Path(out, "manifest.json").read_text(encoding="utf-8"))
     print()
-    print(demo_table(out, summary.manifest))
+    print(stage_table(manifest))
+    print()
+    print(demo_table(out, manifest))
     return 0
 
 
+def wrong_trajectories(out: str, seeds_path: str, target: str) -> str | None:
+    """The expand run's unverified SFT rows as trajectory rows with their seed's gold answer."""
+    with open(seeds_path, encoding="utf-8") as handle:
+        gold = {s["id"]: s["answer"] for s in map(json.loads, handle)}
+    rows = [r for p in shard_files(out, "sft") for r in pq.read_table(p).to_pylist()]
+    picked = [
+        {"id": r["id"], "source_kind": r["source_kind"], "source": r["source"], "problem": r["problem"],
+         "steps": r["steps"], "answer": r["answer"], "gold_answer": gold[r["source"]["symbol"]]}
+        for r in sorted(rows, key=lambda r: r["id"])
+        if not r["verified"] and len(r["steps"]) >= 2 and r["source"]["symbol"] in gold
+    ]
+    if not picked:
+        return None
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in picked)
+    return target
+
+
 def demo_table(out: str, manifest: dict[str, Any]) -> str:
-    rows = [r for p in shard_files(out, "prm") for r in pq.read_table(p).to_pylist()]
-    soft = [v for r in rows for v, n in zip(r["soft_labels"], r["rollouts"], strict=True) if n and v is not None]
-    mean = f"{sum(soft) / len(soft):.3f}" if soft else "n/a"
-    steps = sum(len(r["completions"]) for r in rows)
-    return table(
-        [["label (shepherd)", len(rows), steps, mean, manifest["outputs"]["dead_letters"], f"{manifest['wall_seconds']:.1f}"]],
-        ["pipeline", "problems", "steps", "mean soft label", "dead letters", "wall s"],
-    )
+    prm = [r for p in shard_files(out, "prm") for r in pq.read_table(p).to_pylist()]
+    sft = [r for p in shard_files(out, "sft") for r in pq.read_table(p).to_pylist()]
+    rows = []
+    for method, run in (("shepherd", "label"), ("mcts", "expand"), ("binary", "label-binary")):
+        mine = [r for r in prm if r["method"] == method]
+        if run not in manifest.get("runs", {}):
+            continue
+        soft = [v for r in mine for v, n in zip(r["soft_labels"], r["rollouts"], strict=True) if n and v is not None]
+        spent = sum(sum(r["rollouts"]) for r in mine)  # completions from prefixes: visits double-count in a tree
+        if method == "mcts":
+            spent = manifest["stages"].get("expand/expand", {}).get("stats", {}).get("rollouts", 0)
+        verified = f"{sum(r['verified'] for r in sft)}/{len(sft)}" if method == "mcts" else "-"
+        rows.append([f"{run} ({method})", len(mine), sum(len(r["completions"]) for r in mine),
+                     f"{sum(soft) / len(soft):.3f}" if soft else "n/a", spent, verified,
+                     f"{manifest['runs'][run]['wall_seconds']:.1f}"])
+    table_text = table(rows, ["pipeline", "PRM rows", "steps", "mean soft label", "rollouts", "SFT verified", "wall s"])
+    return table_text + f"\n\n{out}: {manifest['outputs']['dead_letters']} dead letters; see {out}/README.md"

@@ -7,13 +7,14 @@ all rollouts of one prefix in one backend batch) → Parquet shards under ``DIR/
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import apache_beam as beam
 
 from generators.backends.base import BackendError
 from generators.backends.model_handler import LLMModelHandler, SharedBackend
-from generators.labelling import LabelSettings, ShepherdLabeller, StepLabeller
+from generators.labelling import BinaryLabeller, LabelSettings, ShepherdLabeller, StepLabeller
 from generators.prompts import template
 from pipelines.config import RunConfig
 from pipelines.io.counters import StageCounters
@@ -27,12 +28,14 @@ from schemas.ids import content_id
 from schemas.records import GeneratorInfo, PRMRow, Trajectory
 from verifiers.math_answer import MathVerifier
 
-LABELLERS: dict[str, type[StepLabeller]] = {"shepherd": ShepherdLabeller}
+LABELLERS: dict[str, type[StepLabeller]] = {"shepherd": ShepherdLabeller, "binary": BinaryLabeller}
 
 
 def prm_row_id(trajectory: Trajectory, method: str, settings: LabelSettings, backend: str, model: str) -> str:
     """Deterministic: the same solution, method, sampling settings and model give the same id."""
     content = [trajectory.problem, [s.text for s in trajectory.steps], trajectory.gold_answer]
+    if method != "binary":  # only the binary search samples in chunks
+        settings = replace(settings, probe_chunk=0)
     return content_id("prm", trajectory.source_kind, trajectory.id, content, method, settings, backend, model)
 
 
@@ -79,6 +82,8 @@ class LabelFn(beam.DoFn):
         self.counters.extra("generated_tokens", labels.generated_tokens)
         self.counters.extra("steps", len(trajectory.steps))
         self.counters.extra("backend_calls", labels.backend_calls)
+        if self.method == "binary":
+            self.counters.extra("probes", len(labels.probes))
         self.progress.update()
         generator = GeneratorInfo(self.backend_name, labeller.backend.model_name, self.settings.temperature,
                                   self.settings.seed, template(self.settings.template).id)

@@ -1,8 +1,9 @@
 """Local generation with Hugging Face Transformers (the embedded default, CPU-friendly).
 
-One request = one ``generate`` call with ``num_return_sequences=n``: the prompt is encoded
-once and its samples decode as a batch. The torch seed is set per request from its own seed,
-so results do not depend on how Beam batched the requests.
+Requests with the same sampling settings go to ``generate`` together (left-padded), each with
+``num_return_sequences=n``, up to ``max_batch_size`` rows: a prompt is encoded once and all
+its samples decode in the batch. The torch seed comes from the seeds of the requests in the
+batch, so a caller that sends the same requests together gets the same results.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ from collections.abc import Sequence
 from generators.backends.base import BackendError, Completion, GenRequest, LLMBackend, apply_stop
 from generators.backends.registry import BackendConfig
 from generators.backends.smollm import EMBEDDED_MODEL, resolve_model
+
+
+def hash_seeds(seeds: Sequence[int]) -> int:
+    """One torch seed for a batch, from its requests' seeds (order matters)."""
+    value = 0
+    for seed in seeds:
+        value = (value * 1_000_003 + int(seed)) % (2**31 - 1)
+    return value
 
 
 class TransformersBackend(LLMBackend):
@@ -38,28 +47,50 @@ class TransformersBackend(LLMBackend):
         self.model.eval()
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         self._lock = threading.Lock()  # one generate at a time per model copy
 
     @property
     def model_name(self) -> str:
         return self._model_name
 
-    def _encode(self, request: GenRequest):
+    def _encode(self, requests: Sequence[GenRequest]):
         return self.tokenizer.apply_chat_template(
-            request.message_dicts(), add_generation_prompt=True, return_tensors="pt", return_dict=True
+            [r.message_dicts() for r in requests], add_generation_prompt=True, return_tensors="pt", return_dict=True,
+            padding=True,
         )
 
     def generate(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
-        return [self._generate_one(r) for r in requests]
+        results: dict[int, list[Completion]] = {}
+        for group in self._batches(requests):
+            for index, completions in zip(group, self._generate_batch([requests[i] for i in group]), strict=True):
+                results[index] = completions
+        return [results[i] for i in range(len(requests))]
 
-    def _generate_one(self, request: GenRequest) -> list[Completion]:
-        torch, params = self._torch, request.params
-        inputs = self._encode(request)
+    def _batches(self, requests: Sequence[GenRequest]) -> list[list[int]]:
+        """Indexes of requests that can share a ``generate`` call: same settings, bounded rows."""
+        groups: dict[tuple, list[list[int]]] = {}
+        order: list[list[int]] = []
+        for i, request in enumerate(requests):
+            p = request.params
+            key = (p.n, p.temperature, p.max_new_tokens, p.stop, p.top_p, p.logprobs)
+            batches = groups.setdefault(key, [])
+            if not batches or (len(batches[-1]) + 1) * p.n > max(self.config.max_batch_size, p.n):
+                batches.append([])
+                order.append(batches[-1])
+            batches[-1].append(i)
+        return order
+
+    def _generate_batch(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
+        torch, params = self._torch, requests[0].params
+        inputs = self._encode(requests)
         prompt_len = inputs["input_ids"].shape[1]
         sample = params.temperature > 0
+        per_prompt = params.n if sample else 1  # greedy: one decode serves all n
+        seed = params.seed if len(requests) == 1 else hash_seeds([r.params.seed for r in requests])
         kwargs = dict(
             max_new_tokens=params.max_new_tokens,
-            num_return_sequences=params.n if sample else 1,  # greedy: one decode serves all n
+            num_return_sequences=per_prompt,
             do_sample=sample,
             pad_token_id=self.tokenizer.pad_token_id,
             output_logits=params.logprobs,
@@ -71,7 +102,7 @@ class TransformersBackend(LLMBackend):
             kwargs["stop_strings"] = list(params.stop)
             kwargs["tokenizer"] = self.tokenizer
         with self._lock, torch.inference_mode():
-            torch.manual_seed(params.seed)
+            torch.manual_seed(seed)
             out = self.model.generate(**inputs, **kwargs)
         sequences = out.sequences[:, prompt_len:]
         logprobs = self._sequence_logprobs(out, sequences)
@@ -83,7 +114,8 @@ class TransformersBackend(LLMBackend):
             text, stopped = apply_stop(self.tokenizer.decode(ids, skip_special_tokens=True), params.stop)
             finish = "stop" if (ended or stopped) else "length"
             results.append(Completion(text=text, tokens=len(ids), finish_reason=finish, logprob=logprobs[row]))
-        return results if sample else results * params.n
+        grouped = [results[i * per_prompt:(i + 1) * per_prompt] for i in range(len(requests))]
+        return [g if sample else g * params.n for g in grouped]
 
     def _sequence_logprobs(self, out, sequences) -> list[float | None]:
         """Sum of the model's own log-probs of the chosen tokens (raw logits, before sampling

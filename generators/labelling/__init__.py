@@ -1,6 +1,7 @@
 """Step labellers: estimate each step's chance of leading to the gold answer from rollouts."""
 
 from generators.labelling.base import AnswerChecker, LabelSettings, StepLabeller, StepLabels
+from generators.labelling.binary import BinaryLabeller
 from generators.labelling.shepherd import ShepherdLabeller
 
-__all__ = ["AnswerChecker", "LabelSettings", "ShepherdLabeller", "StepLabeller", "StepLabels"]
+__all__ = ["AnswerChecker", "BinaryLabeller", "LabelSettings", "ShepherdLabeller", "StepLabeller", "StepLabels"]

@@ -76,18 +76,26 @@ class StepLabeller(abc.ABC):
             return False
         return bool(self.checker.verify(trajectory.gold_answer, trajectory.answer).correct)
 
-    def rollout_request(self, trajectory: Trajectory, upto: int) -> GenRequest:
-        """n samples continuing the prefix made of steps[0..upto] (inclusive)."""
+    def rollout_request(self, trajectory: Trajectory, upto: int, n: int | None = None, chunk: int = 0) -> GenRequest:
+        """``n`` (default settings.n) samples continuing the prefix steps[0..upto] (inclusive).
+
+        ``chunk`` salts the sampling seed, so that successive chunks drawn at one prefix (adaptive
+        probes of the binary search) are fresh samples; chunk 0 keeps the plain per-prefix seed.
+        """
         s = self.settings
         prefix = "\n".join(step.text for step in trajectory.steps[: upto + 1])
         messages = self.prompt.messages(problem=trajectory.problem, prefix=prefix)
-        seed = int(content_id(s.seed, trajectory.id, upto, length=8), 16) % (2**31)
-        params = GenerationParams(n=s.n, temperature=s.temperature, max_new_tokens=s.max_new_tokens, seed=seed)
+        salt = (s.seed, trajectory.id, upto) if chunk == 0 else (s.seed, trajectory.id, upto, "chunk", chunk)
+        seed = int(content_id(*salt, length=8), 16) % (2**31)
+        params = GenerationParams(n=s.n if n is None else n, temperature=s.temperature, max_new_tokens=s.max_new_tokens,
+                                  seed=seed)
         return GenRequest.chat(messages, params, key=upto)
 
-    def measure(self, trajectory: Trajectory, steps: Sequence[int], labels: StepLabels) -> dict[int, int]:
-        """Roll out every prefix in ``steps`` in one backend call; correct count per step."""
-        requests = [self.rollout_request(trajectory, i) for i in steps]
+    def measure(self, trajectory: Trajectory, steps: Sequence[int], labels: StepLabels, n: int | None = None,
+                chunk: int = 0) -> dict[int, int]:
+        """Roll out every prefix in ``steps`` in one backend call (``n`` samples each, seed salted by
+        ``chunk``); correct count per step."""
+        requests = [self.rollout_request(trajectory, i, n, chunk) for i in steps]
         results: list[list[Completion]] = self.backend.generate(requests) if requests else []
         labels.backend_calls += 1 if requests else 0
         correct: dict[int, int] = {}
@@ -100,5 +108,6 @@ class StepLabeller(abc.ABC):
                 labels.generated_tokens += completion.tokens
             labels.completions_spent += len(completions)
             correct[request.key] = hits
-            labels.probes.append(request.key)
+            if chunk == 0:  # later chunks at the same prefix continue the same probe
+                labels.probes.append(request.key)
         return correct

@@ -42,14 +42,35 @@ def render(out_dir: str, manifest: dict[str, Any]) -> str:
     for stage, entry in manifest.get("stages", {}).items():
         filtered = ", ".join(f"{k}: {v}" for k, v in sorted(entry["filtered"].items())) or "0"
         lines.append(f"| {stage} | {entry['read']} | {entry['written']} | {filtered} | {entry['dead_lettered']} |")
+    lines += _factor_lines(manifest.get("factors") or {})
     notes = manifest.get("notes") or []
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
+def _factor_lines(factors: dict[str, Any]) -> list[str]:
+    """Steps per thought factor (overall and per source kind) in the SFT rows, and who tagged them."""
+    total = factors.get("steps") or 0
+    if not total:
+        return []
+    kinds = list(factors.get("by_source_kind", {}))
+    lines = ["", "## Thought factors", "",
+             f"{total} steps of the SFT rows, each tagged `<ACT_Factor-Start> ... <ACT_Factor-End>` inside "
+             "`<Think_Start> ... <Think_End>`.", ""]
+    lines += ["| factor | steps | share | " + " | ".join(f"`{k}`" for k in kinds) + " |", "|---|---|---|" + "---|" * len(kinds)]
+    for factor, n in factors.get("by_factor", {}).items():
+        per_kind = " | ".join(str(factors["by_source_kind"][k].get(factor, 0)) for k in kinds)
+        lines.append(f"| {factor} | {n} | {n / total:.1%} | {per_kind} |")
+    tiers = factors.get("tiers") or {}
+    if tiers:
+        lines += ["", "Tagged in the latest runs by: " + ", ".join(f"{t} {n}" for t, n in tiers.items())
+                  + f"; LLM answers that named no factor (the rules' factor kept): {factors.get('llm_fallbacks', 0)}."]
+    return lines
+
+
 def _short(config: dict[str, Any]) -> str:
-    keys = ("backend", "model", "method", "n", "temperature", "max_new_tokens", "seed")
+    keys = ("backend", "model", "method", "n", "temperature", "max_new_tokens", "seed", "tagger", "factors")
     return ", ".join(f"{k}={config[k]}" for k in keys if k in config)
 
 

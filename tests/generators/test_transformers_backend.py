@@ -50,12 +50,24 @@ def test_n_completions_per_request_in_order_and_seeded(backend):
     for c in (c for row in out for c in row):
         assert isinstance(c.text, str) and 1 <= c.tokens <= 8
         assert c.finish_reason in ("stop", "length") and c.logprob is None
-    # each request's samples depend only on its own seed: alone, or in the other order, the same
-    assert backend.generate([colour, story]) == [out[1], out[0]]
-    assert texts(backend.generate([story])[0]) == texts(out[0])
+    # the same requests sent together give the same samples; alone, a request gets its own seed
+    assert backend.generate([story, colour]) == out
+    alone = backend.generate([story])[0]
+    assert texts(backend.generate([story])[0]) == texts(alone)
     # another seed samples other texts
     reseeded = request("Tell me a short story about a cat.", n=3, temperature=1.0, max_new_tokens=8, seed=8)
-    assert texts(backend.generate([reseeded])[0]) != texts(out[0])
+    assert texts(backend.generate([reseeded])[0]) != texts(alone)
+
+
+def test_requests_with_same_settings_share_one_generate_call(backend, monkeypatch):
+    calls = []
+    generate = backend.model.generate
+    monkeypatch.setattr(backend.model, "generate", lambda **kw: calls.append(kw["input_ids"].shape[0]) or generate(**kw))
+    prompts = [request(f"Say the number {i}.", n=1, temperature=0.7, max_new_tokens=4, seed=i) for i in range(3)]
+    other = request("Say hello.", n=2, temperature=0.7, max_new_tokens=4, seed=5)
+    out = backend.generate([prompts[0], other, prompts[1], prompts[2]])
+    assert [len(row) for row in out] == [1, 2, 1, 1]
+    assert sorted(calls) == [1, 3]  # the three n=1 prompts padded into one batch; the n=2 one alone
 
 
 def test_temperature_zero_is_greedy_whatever_the_seed(backend):

@@ -75,3 +75,28 @@ def test_verify_math_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["verify", "math", "--gold", "\\frac{1}{2}", "--text", "so the answer is 0.5"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["correct"] is True and result["status"] == "ok"
+
+
+@pytest.mark.parametrize("command", [["label"], ["expand"], ["tag"], ["export", "math-shepherd"], ["demo"], ["seeds", "import"]])
+def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: reverse-o1 " + " ".join(command) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["expand", "--out", "o"], "--seeds"),
+        (["expand", "--seeds", "s.jsonl", "--cuts", "random:0"], "--cuts"),
+        (["expand", "--seeds", "s.jsonl", "--branching", "0"], "branching"),
+        (["expand", "--seeds", "s.jsonl", "--simulations", "-1"], "simulations"),
+        (["label", "--input", "s.jsonl", "--probe-chunk", "0"], "probe_chunk"),
+    ],
+)
+def test_bad_search_options_fail_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                               message: str) -> None:
+    assert run([*args, "--out", tmp_path / "o"] if "--out" not in args else args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err

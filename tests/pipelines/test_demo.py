@@ -15,11 +15,21 @@ def test_demo_labels_a_gsm8k_problem_with_the_embedded_model(tmp_path: Path, cap
     out = tmp_path / "demo"
     assert run(["demo", "--out", out, "--problems", "1", "--n", "2", "--max-new-tokens", "24"]) == 0
     printed = capsys.readouterr().out
-    assert "mean soft label" in printed and "label/label" in printed
-    [row] = prm_rows(out)
+    assert "mean soft label" in printed and "label/label" in printed and "expand/expand" in printed
+    rows = prm_rows(out)
+    [row] = [r for r in rows if r["method"] == "shepherd"]
     assert row["generator"]["model"] == "SmolLM2-135M-Instruct" and row["generator"]["backend"] == "transformers"
     assert all(0.0 <= v <= 1.0 for v in row["soft_labels"])
-    assert assert_balanced(out)["stages"]["label/label"]["stats"]["generated_tokens"] > 0
+    data = assert_balanced(out)
+    assert data["stages"]["label/label"]["stats"]["generated_tokens"] > 0
+    expand = data["stages"]["expand/expand"]
+    assert expand["written"] == 1 and expand["stats"]["simulations"] == 3 and expand["stats"]["generated_tokens"] > 0
+    mcts = [r for r in rows if r["method"] == "mcts"]
+    assert len(mcts) == data["stages"]["expand/trajectories"]["written"]
+    wrong = (out / "wrong_trajectories.jsonl")
+    if wrong.exists():  # the 135M model usually gets some wrong: those are binary-searched
+        assert "label-binary" in data["runs"] and "expand (mcts)" in printed
+        assert [r for r in rows if r["method"] == "binary"]
     dataset = load_dataset(str(out), "prm", split="train")
     assert dataset.column_names[:3] == ["prompt", "completions", "labels"]
     assert (out / "seeds.jsonl").exists() and (out / "README.md").read_text().startswith("---\nconfigs:")

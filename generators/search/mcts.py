@@ -1,0 +1,245 @@
+"""MCTS from human-annotated prefixes: the policy proposes steps, rollouts and the verifier score them.
+
+One simulation of a root: select a leaf by PUCT; expand it with ``branching`` candidate next
+steps (all in one request, or one request per thought factor with ``factor_actions``); evaluate
+every new child (a step that states an answer is scored by the verifier, any other is rolled
+out to a final answer and that answer scored); back up +1 / -1. The roots of one seed (its
+cuts) advance in lockstep so that each backend call carries the work of all of them.
+Seeds of every request derive from the settings' seed, the root's key and the node's path, so
+the tree is deterministic for a deterministic backend.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from generators.backends.base import Completion, GenerationParams, GenRequest, LLMBackend
+from generators.labelling.base import AnswerChecker
+from generators.prompts import template
+from generators.search.tree import Node, select
+from schemas.ids import content_id
+from schemas.records import Step
+from verifiers.math_answer import extract_answer
+
+MAX_STEP_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class MCTSSettings:
+    simulations: int = 16
+    branching: int = 4
+    c_puct: float = 1.5
+    max_depth: int = 12
+    temperature: float = 0.7
+    step_tokens: int = 64  # one proposed step
+    rollout_tokens: int = 192  # a rollout to the final answer
+    seed: int = 0
+    factors: tuple[tuple[str, str], ...] = ()  # (name, description): the factor actions, if any
+    step_template: str = "mcts_step"
+    rollout_template: str = "shepherd_continue"
+
+    @property
+    def prompt_version(self) -> str:
+        step = "mcts_step_factor" if self.factors else self.step_template
+        return f"{template(step).id}+{template(self.rollout_template).id}"
+
+
+@dataclass(frozen=True)
+class SearchRoot:
+    key: str  # a stable name (seed id and cut), part of every sampling seed
+    problem: str
+    gold: str
+    prefix: tuple[Step, ...]
+
+
+@dataclass
+class Found:
+    """A complete trajectory: the tree path to ``node``, then the rollout's steps, if any."""
+
+    node: Node
+    rollout: tuple[Step, ...]
+    answer: str
+    correct: bool
+    status: str
+    detail: str
+
+    def steps(self) -> list[Step]:
+        return self.node.steps() + list(self.rollout)
+
+
+@dataclass
+class SearchResult:
+    root: Node
+    found: list[Found] = field(default_factory=list)
+    no_answer: int = 0  # rollouts that never stated a final answer
+
+
+@dataclass
+class SearchStats:
+    simulations: int = 0
+    expansions: int = 0
+    rollouts: int = 0
+    terminal_hits: int = 0  # evaluations of a step that stated an answer (no rollout needed)
+    dead_ends: int = 0  # expansions where the policy produced no usable step
+    backend_calls: int = 0
+    multi_prompt_calls: int = 0  # calls that carried more than one prompt
+    completions: int = 0
+    generated_tokens: int = 0
+
+
+def first_step(text: str) -> str:
+    """The policy's proposed step: its first non-empty line, trimmed."""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:MAX_STEP_CHARS]
+    return ""
+
+
+def rollout_steps(text: str) -> tuple[list[Step], str | None]:
+    """A rollout's lines up to the first that states an answer, and that answer."""
+    lines = [line.strip()[:MAX_STEP_CHARS] for line in text.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        answer = extract_answer(line)
+        if answer is not None:
+            return [Step(x) for x in lines[: i + 1]], answer
+    answer = extract_answer(text)  # an answer spread over lines (a multi-line \boxed{})
+    return [Step(x) for x in lines], answer
+
+
+def priors(completions: Sequence[Completion]) -> list[float]:
+    """Normalised per-token likelihoods where the backend gave log-probs, uniform otherwise."""
+    if not completions:
+        return []
+    if any(c.logprob is None for c in completions):
+        return [1.0 / len(completions)] * len(completions)
+    weights = [math.exp(c.logprob / max(c.tokens, 1)) for c in completions]  # type: ignore[operator]
+    total = sum(weights)
+    return [w / total for w in weights] if total > 0 else [1.0 / len(weights)] * len(weights)
+
+
+class MCTSExpander:
+    """Runs the search for a group of roots (one seed's cuts) against one backend."""
+
+    def __init__(self, backend: LLMBackend, checker: AnswerChecker, settings: MCTSSettings):
+        self.backend = backend
+        self.checker = checker
+        self.settings = settings
+        self.stats = SearchStats()
+        self.step_prompt = template("mcts_step_factor" if settings.factors else settings.step_template)
+        self.rollout_prompt = template(settings.rollout_template)
+
+    # -- requests ---------------------------------------------------------------------------
+    def _seed(self, root: SearchRoot, node: Node, purpose: str) -> int:
+        return int(content_id(self.settings.seed, root.key, node.path, node.visits, purpose, length=8), 16) % (2**31)
+
+    def _messages(self, prompt, root: SearchRoot, node: Node, **extra: str) -> list[dict[str, str]]:
+        prefix = "\n".join(s.text for s in list(root.prefix) + node.steps())
+        part = "user" if prefix else "user_no_prefix"
+        return prompt.messages(part, problem=root.problem, prefix=prefix, **extra)
+
+    def _expansion_requests(self, root: SearchRoot, node: Node) -> list[GenRequest]:
+        s = self.settings
+        if not s.factors:
+            params = GenerationParams(n=s.branching, temperature=s.temperature, max_new_tokens=s.step_tokens,
+                                      seed=self._seed(root, node, "expand"), logprobs=True)
+            return [GenRequest.chat(self._messages(self.step_prompt, root, node), params, key=None)]
+        order = list(s.factors)
+        random.Random(self._seed(root, node, "factors")).shuffle(order)
+        counts: dict[tuple[str, str], int] = {}
+        for i in range(s.branching):
+            counts[order[i % len(order)]] = counts.get(order[i % len(order)], 0) + 1
+        requests = []
+        for (name, description), n in counts.items():
+            params = GenerationParams(n=n, temperature=s.temperature, max_new_tokens=s.step_tokens,
+                                      seed=self._seed(root, node, f"expand:{name}"), logprobs=True)
+            messages = self._messages(self.step_prompt, root, node, factor=name, description=description)
+            requests.append(GenRequest.chat(messages, params, key=name))
+        return requests
+
+    def _rollout_request(self, root: SearchRoot, node: Node) -> GenRequest:
+        s = self.settings
+        params = GenerationParams(n=1, temperature=s.temperature, max_new_tokens=s.rollout_tokens,
+                                  seed=self._seed(root, node, "rollout"))
+        return GenRequest.chat(self._messages(self.rollout_prompt, root, node), params)
+
+    def _call(self, requests: list[GenRequest]) -> list[list[Completion]]:
+        if not requests:
+            return []
+        out = self.backend.generate(requests)
+        self.stats.backend_calls += 1
+        self.stats.multi_prompt_calls += len(requests) > 1
+        for completions in out:
+            self.stats.completions += len(completions)
+            self.stats.generated_tokens += sum(c.tokens for c in completions)
+        return out
+
+    # -- the search -------------------------------------------------------------------------
+    def _expand(self, root: SearchRoot, node: Node, requests: list[GenRequest],
+                outputs: list[list[Completion]], result: SearchResult) -> None:
+        """Children from the candidates (duplicates merged); steps that state an answer are terminal."""
+        node.expanded = True
+        self.stats.expansions += 1
+        candidates: dict[str, tuple[float, str | None]] = {}
+        flat = [(c, r.key) for r, completions in zip(requests, outputs, strict=True) for c in completions]
+        for (completion, factor), prior in zip(flat, priors([c for c, _ in flat]), strict=True):
+            text = first_step(completion.text)
+            if text:
+                old_prior, old_factor = candidates.get(text, (0.0, factor))
+                candidates[text] = (old_prior + prior, old_factor)
+        if not candidates:
+            node.terminal, node.reason, node.reward = True, "dead_end", -1.0
+            self.stats.dead_ends += 1
+            return
+        total = sum(p for p, _ in candidates.values())
+        for text, (prior, factor) in sorted(candidates.items(), key=lambda kv: (-kv[1][0], kv[0])):
+            child = node.add_child(Step(text, factor), prior / total)
+            answer = extract_answer(text)
+            if answer is not None:
+                verdict = self.checker.verify(root.gold, answer)
+                child.terminal, child.reason, child.answer = True, "answer", answer
+                child.reward = 1.0 if verdict.correct else -1.0
+                result.found.append(Found(child, (), answer, bool(verdict.correct), verdict.status,
+                                          getattr(verdict, "detail", "")))
+
+    def run(self, roots: Sequence[SearchRoot]) -> list[SearchResult]:
+        s = self.settings
+        results = [SearchResult(Node(None)) for _ in roots]
+        for _ in range(s.simulations):
+            leaves = [select(r.root, s.c_puct) for r in results]
+            self.stats.simulations += len(leaves)
+            grow = [i for i, leaf in enumerate(leaves) if not leaf.terminal and not leaf.expanded and leaf.depth < s.max_depth]
+            requests = {i: self._expansion_requests(roots[i], leaves[i]) for i in grow}
+            flat = [r for i in grow for r in requests[i]]
+            outputs = iter(self._call(flat))
+            for i in grow:
+                self._expand(roots[i], leaves[i], requests[i], [next(outputs) for _ in requests[i]], results[i])
+            targets = [(i, child) for i in grow for child in leaves[i].children]
+            targets += [(i, leaves[i]) for i in range(len(leaves)) if i not in grow or not leaves[i].children]
+            self._evaluate(roots, results, targets)
+        return results
+
+    def _evaluate(self, roots: Sequence[SearchRoot], results: list[SearchResult], targets: list[tuple[int, Node]]) -> None:
+        """Score each target (terminal: its verdict; otherwise one rollout) and back it up."""
+        pending = [(i, node) for i, node in targets if not node.terminal]
+        outputs = self._call([self._rollout_request(roots[i], node) for i, node in pending])
+        values: dict[int, float] = {}
+        for (i, node), completions in zip(pending, outputs, strict=True):
+            self.stats.rollouts += 1
+            steps, answer = rollout_steps(completions[0].text if completions else "")
+            if answer is None:
+                results[i].no_answer += 1
+                values[id(node)] = -1.0
+                continue
+            verdict = self.checker.verify(roots[i].gold, answer)
+            values[id(node)] = 1.0 if verdict.correct else -1.0
+            results[i].found.append(Found(node, tuple(steps), answer, bool(verdict.correct), verdict.status,
+                                          getattr(verdict, "detail", "")))
+        for _i, node in targets:
+            if node.terminal:
+                self.stats.terminal_hits += 1
+                node.backup(node.reward if node.reward is not None else -1.0)
+            else:
+                node.backup(values[id(node)])

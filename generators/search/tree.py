@@ -1,0 +1,88 @@
+"""The search tree of MCTS: one node per reasoning step, with PUCT selection and backup.
+
+Values are rewards in [-1, 1] (+1: the verifier accepts the final answer, -1: it does not or
+no answer came); ``soft`` maps a node's mean value to [0, 1] for PRM rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from schemas.records import Step
+
+
+@dataclass(eq=False)
+class Node:
+    """A state = the root's prefix plus the steps on the path here; ``step`` is the last one."""
+
+    step: Step | None  # None at the root
+    parent: Node | None = None
+    prior: float = 1.0
+    depth: int = 0  # steps below the root
+    path: tuple[int, ...] = ()  # child indexes from the root: a stable name for seeds and ids
+    children: list[Node] = field(default_factory=list)
+    visits: int = 0
+    value_sum: float = 0.0
+    expanded: bool = False
+    terminal: bool = False
+    answer: str | None = None  # terminal nodes whose step states a final answer
+    reward: float | None = None  # terminal nodes: the verdict on their answer
+    reason: str = ""  # why a node is terminal: answer | dead_end
+
+    @property
+    def q(self) -> float:
+        return self.value_sum / self.visits if self.visits else 0.0
+
+    @property
+    def soft(self) -> float:
+        return (self.q + 1.0) / 2.0
+
+    @property
+    def wins(self) -> int:
+        """Evaluations below this node that reached the gold answer (rewards are +-1)."""
+        return round((self.value_sum + self.visits) / 2)
+
+    def steps(self) -> list[Step]:
+        """The steps from the root down to this node (the root's prefix not included)."""
+        out: list[Step] = []
+        node: Node | None = self
+        while node is not None and node.step is not None:
+            out.append(node.step)
+            node = node.parent
+        return out[::-1]
+
+    def lineage(self) -> list[Node]:
+        """The nodes from the root's first child down to this one."""
+        out: list[Node] = []
+        node: Node | None = self
+        while node is not None and node.parent is not None:
+            out.append(node)
+            node = node.parent
+        return out[::-1]
+
+    def add_child(self, step: Step, prior: float) -> Node:
+        child = Node(step, parent=self, prior=prior, depth=self.depth + 1, path=self.path + (len(self.children),))
+        self.children.append(child)
+        return child
+
+    def backup(self, value: float) -> None:
+        """Add one evaluation's value to this node and every ancestor."""
+        node: Node | None = self
+        while node is not None:
+            node.visits += 1
+            node.value_sum += value
+            node = node.parent
+
+
+def puct(child: Node, parent_visits: int, c_puct: float) -> float:
+    """Q + c · P · sqrt(N_parent) / (1 + N_child), AlphaZero's selection score."""
+    return child.q + c_puct * child.prior * math.sqrt(max(parent_visits, 1)) / (1 + child.visits)
+
+
+def select(root: Node, c_puct: float) -> Node:
+    """Walk from the root by highest PUCT (ties: the earlier child) to a leaf."""
+    node = root
+    while node.expanded and node.children:
+        node = max(node.children, key=lambda c: (puct(c, node.visits, c_puct), -c.path[-1]))
+    return node

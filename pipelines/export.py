@@ -1,0 +1,124 @@
+"""``reverse-o1 export math-shepherd DIR``: the PRM shards as Math-Shepherd JSONL.
+
+One line per PRM row, in the format of ``peiyi9979/Math-Shepherd``:
+``input`` = "PROBLEM Step 1: TEXT ки\\nStep 2: TEXT ки", ``label`` = the same text with each
+`` ки`` replaced by `` +`` (good step) or `` -`` (bad step), and ``task`` (``--task``).
+
+Readers find step scores by the "ки" tag and split steps at "ки\\n", so the text around must not
+fake either: an "ки" inside a problem or a step (Cyrillic words hold it) gets a word joiner
+(U+2060) between its letters, invisible when shown, and a step's internal line breaks become
+single spaces (one step per line, as in Math-Shepherd). Rows that can't be written faithfully
+(null labels, as many labels as steps not, no steps, a repeated id) are skipped and counted on
+stderr. The file is written to a temporary name and renamed, so it is whole or absent.
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+import pyarrow.parquet as pq
+
+TAG = "ки"
+SAFE_TAG = "к\u2060и"
+COLUMNS = ["id", "prompt", "completions", "labels"]
+_LINE_BREAKS = re.compile(r"\s*[\r\n\u2028\u2029\x85\x0b\x0c]+\s*")
+
+
+def _safe(text: str) -> str:
+    return text.replace(TAG, SAFE_TAG)
+
+
+def _one_line(text: str) -> str:
+    return _LINE_BREAKS.sub(" ", _safe(text)).strip()
+
+
+def to_math_shepherd(problem: str, steps: list[str], labels: list[bool], task: str) -> dict[str, str]:
+    """One Math-Shepherd record; ``labels`` has one bool per step."""
+    head = _safe(problem).strip()
+    lines = [f"Step {i}: {_one_line(text)}".rstrip() for i, text in enumerate(steps, 1)]
+    tagged = "\n".join(f"{line} {TAG}" for line in lines)
+    marked = "\n".join(f"{line} {'+' if ok else '-'}" for line, ok in zip(lines, labels, strict=True))
+    return {"input": f"{head} {tagged}", "label": f"{head} {marked}", "task": task}
+
+
+def _shards(out_dir: str) -> list[str]:
+    if not os.path.isdir(out_dir):
+        raise FileNotFoundError(f"{out_dir}: no such directory")
+    shards = sorted(glob.glob(os.path.join(out_dir, "prm", "*.parquet")))
+    if not shards:
+        raise ValueError(f"{out_dir}: no PRM shards (prm/*.parquet); run `reverse-o1 label` or `expand` into it first")
+    return shards
+
+
+def _rows(shards: list[str]) -> Iterator[dict[str, Any]]:
+    for path in shards:
+        try:
+            batches = pq.ParquetFile(path).iter_batches(columns=COLUMNS)
+            for batch in batches:
+                yield from batch.to_pylist()
+        except Exception as exc:  # a truncated or foreign file: say which, on one line
+            raise ValueError(f"{path}: unreadable PRM shard ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+
+
+def _skip_reason(row: dict[str, Any], seen: set[str]) -> str | None:
+    steps, labels = row.get("completions"), row.get("labels")
+    if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+        return "no_problem"
+    if not steps:
+        return "no_steps"
+    if labels is None or any(x is None for x in labels):
+        return "unlabelled"
+    if len(labels) != len(steps):
+        return "length_mismatch"
+    if row.get("id") in seen:
+        return "duplicate_id"
+    return None
+
+
+def _write(rows: Iterator[dict[str, Any]], handle: TextIO, task: str, skipped: collections.Counter[str]) -> int:
+    seen: set[str] = set()
+    written = 0
+    for row in rows:
+        reason = _skip_reason(row, seen)
+        if reason:
+            skipped[reason] += 1
+            continue
+        seen.add(row["id"])
+        record = to_math_shepherd(row["prompt"], [s or "" for s in row["completions"]], row["labels"], task)
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        written += 1
+    return written
+
+
+def export_math_shepherd(out_dir: str, output: str | None, task: str) -> int:
+    """Write DIR's PRM rows as Math-Shepherd JSONL to ``output`` (default DIR/math_shepherd.jsonl, - for stdout)."""
+    shards = _shards(out_dir)
+    target = output or os.path.join(out_dir, "math_shepherd.jsonl")
+    skipped: collections.Counter[str] = collections.Counter()
+    if target == "-":
+        written = _write(_rows(shards), sys.stdout, task, skipped)
+        sys.stdout.flush()
+    else:
+        folder = os.path.dirname(os.path.abspath(target))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".math_shepherd-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                written = _write(_rows(shards), handle, task, skipped)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    detail = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items()))
+    where = "stdout" if target == "-" else target
+    print(f"export math-shepherd: {written} rows from {len(shards)} shards -> {where}"
+          + (f"; skipped {sum(skipped.values())} ({detail})" if skipped else ""), file=sys.stderr)
+    return 0

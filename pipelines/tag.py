@@ -1,0 +1,247 @@
+"""``reverse-o1 tag``: segment and tag existing CoT text (JSONL or Parquet) into SFT rows.
+
+read (files → records) → parse (``--column`` → problem, steps, answer) → dedupe (one row per id)
+→ tag_steps (``TagSFTRows``) → Parquet shards under ``DIR/sft``.
+
+The column may hold free text (segmented into steps; a GSM8K ``#### N`` line becomes the
+answer), a rendering that starts with ``<Think_Start>`` (parsed, its factors kept), a list of
+step strings, a list of ``{text, factor}`` steps (factors kept) or chat ``messages`` (the last
+assistant turn). The problem comes from the first of ``problem``, ``question``, ``prompt``,
+``instruction``, ``query``, ``input``, then Lean statements (``informal_prefix``, ...) or a user
+message; the answer from ``answer``, ``final_answer``, ``gold_answer`` or ``target``, else from
+the text itself (``#### N``, the last ``\\boxed{}``, a closing "the answer is X"), else empty.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+
+from generators.prompts import template
+from generators.tagging import segment, split_answer
+from generators.tagging.llm import TEMPLATE
+from pipelines.config import RunConfig
+from pipelines.io.counters import StageCounters
+from pipelines.io.dead_letter import DeadLetter
+from pipelines.io.read import DEAD, RawRecord, ReadRecords
+from pipelines.io.shards import WriteShards
+from pipelines.runner import RunContext
+from pipelines.tagging import TagSFTRows
+from schemas.factors import FactorVocabulary
+from schemas.ids import content_id
+from schemas.records import GeneratorInfo, SFTRow, Source, Step
+from schemas.tags import TagError, looks_tagged, parse_think
+
+PROBLEM_COLUMNS = ("problem", "question", "prompt", "instruction", "query", "input", "informal_prefix", "informal_statement",
+                   "statement", "formal_statement")
+ANSWER_COLUMNS = ("answer", "final_answer", "gold_answer", "target")
+NAME_COLUMNS = ("id", "name", "task_id", "full_name")
+SOURCE_FIELDS = ("uri", "commit", "path", "symbol", "license")
+_ANSWER_IS = re.compile(r"(?:final answer|the answer) is[:\s]*\$?([^\n$]{1,80}?)\$?\s*[.!]?\s*\Z", re.IGNORECASE)
+_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
+
+
+class TagInputError(ValueError):
+    """A record the tag command cannot use; ``filtered`` ones (no text) are counted, not dead-lettered."""
+
+    def __init__(self, reason: str, message: str, filtered: bool = False):
+        super().__init__(message)
+        self.reason = reason
+        self.filtered = filtered
+
+
+def _text_of(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _problem_text(value: Any) -> str:
+    """A problem column's text, without the ``/-- ... -/`` of a Lean doc comment (miniF2F's ``informal_prefix``)."""
+    text = _text_of(value)
+    if text.startswith("/-") and text.endswith("-/"):
+        text = text.lstrip("/-!").removesuffix("-/").strip()
+    return text
+
+
+def _messages(value: Any) -> list[dict[str, Any]] | None:
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m and "content" in m for m in value):
+        return value
+    return None
+
+
+def _turn(messages: list[dict[str, Any]] | None, role: str, last: bool = False) -> str:
+    turns = [_text_of(m["content"]) for m in messages or [] if m.get("role") == role]
+    return (turns[-1] if last else turns[0]) if turns else ""
+
+
+def answer_from_text(text: str) -> str:
+    """The final answer a CoT states: the last ``\\boxed{...}``, else "the answer is X" at its end."""
+    boxed = _BOXED.findall(text[-4000:])
+    if boxed:
+        return boxed[-1].strip()
+    match = _ANSWER_IS.search(text[-400:])
+    return match.group(1).strip() if match else ""
+
+
+def steps_of(value: Any, vocabulary: FactorVocabulary) -> tuple[list[Step], str | None, list[dict[str, Any]] | None]:
+    """The column's value → (steps, the answer it carries or None, the chat messages it was)."""
+    messages = _messages(value)
+    if messages is not None:
+        value = _turn(messages, "assistant", last=True)
+    if value is None:
+        raise TagInputError("empty_text", "the text column is null", filtered=True)
+    if isinstance(value, str):
+        if not value.strip():
+            raise TagInputError("empty_text", "the text is empty", filtered=True)
+        if looks_tagged(value):
+            try:
+                steps, answer = parse_think(value, vocabulary, strict=False)
+            except TagError as exc:
+                raise TagInputError("bad_tags", f"the text opens with <Think_Start> but its tags are malformed: {exc}") from None
+            return steps, answer, messages
+        body, answer = split_answer(value)
+        return [Step(s) for s in segment(body)], answer, messages
+    if isinstance(value, list):
+        steps = []
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                steps.append(Step(item))
+            elif isinstance(item, dict) and isinstance(item.get("text"), str) and isinstance(item.get("factor"), str | None):
+                steps.append(Step(item["text"], item.get("factor")))
+            else:
+                raise TagInputError("wrong_type", f"step {i}: expected a string or {{text, factor}}, got {type(item).__name__}")
+        return [s for s in steps if s.text.strip()], None, messages
+    raise TagInputError("wrong_type", f"the text column holds {type(value).__name__}, expected a string, a list of steps "
+                                      "or chat messages")
+
+
+class ParseFn(beam.DoFn):
+    """A record → ``(id, (order, SFTRow))``; already written ids are counted as resumed."""
+
+    def __init__(self, config: RunConfig, vocabulary: FactorVocabulary, tagger_label: list[Any], done: frozenset[str],
+                 stage: str = "parse"):
+        self.column = config.column
+        self.seed = config.seed
+        self.vocabulary = vocabulary
+        self.tagger_label = tagger_label
+        self.generator = GeneratorInfo(tagger_label[0], tagger_label[1], 0.0, config.seed, tagger_label[2])
+        self.done = done
+        self.stage = stage
+        self.counters = StageCounters(stage)
+
+    def process(self, record: RawRecord) -> Iterator[Any]:
+        self.counters.read()
+        try:
+            row = self.to_row(record)
+        except TagInputError as err:
+            if err.filtered:
+                self.counters.filtered(err.reason)
+                return
+            self.counters.dead_lettered()
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, err.reason, record.ref, str(err), record.value))
+            return
+        if row.id in self.done:
+            self.counters.resumed()
+            return
+        self.counters.written()
+        yield row.id, (record.order, row)
+
+    def to_row(self, record: RawRecord) -> SFTRow:
+        value = record.value
+        if not isinstance(value, dict):
+            raise TagInputError("not_an_object", f"expected an object with a {self.column!r} field, got {type(value).__name__}")
+        if self.column not in value:
+            names = ", ".join(map(str, list(value)[:20])) or "none"
+            raise TagInputError("missing_column", f"no column {self.column!r} (columns: {names})")
+        steps, answer, messages = steps_of(value[self.column], self.vocabulary)
+        if not steps:
+            raise TagInputError("no_steps", "the text holds no step (only an answer line?)", filtered=True)
+        problem = next((_problem_text(value.get(c)) for c in PROBLEM_COLUMNS if c != self.column and _problem_text(value.get(c))),
+                       "")
+        problem = problem or _turn(_messages(value.get("prompt")) or messages, "user")
+        if not problem:
+            raise TagInputError("no_problem", f"no problem text: none of {', '.join(PROBLEM_COLUMNS)} holds a string, "
+                                              "nor a user message")
+        given = next((value[c] for c in ANSWER_COLUMNS if c != self.column and isinstance(value.get(c), (str, int, float))), None)
+        answer = str(given).strip() if given is not None else (answer or answer_from_text(steps[-1].text))
+        if not answer:
+            self.counters.extra("no_answer")
+        kind = self._kind(value, steps)
+        source = self._source(value, record.ref)
+        content = [problem, [[s.text, s.factor] for s in steps], answer]
+        row_id = content_id("sft", "tag", kind, source.symbol, content, self.tagger_label, self.vocabulary.fingerprint)
+        generator = self.generator
+        if isinstance(value.get("generator"), dict) and all(k in value["generator"] for k in GeneratorInfo.__dataclass_fields__):
+            generator = GeneratorInfo(**{k: value["generator"][k] for k in GeneratorInfo.__dataclass_fields__})
+        verified = value.get("verified") if isinstance(value.get("verified"), bool) else False
+        return SFTRow(
+            id=row_id, source_kind=kind, source=source, problem=problem, steps=steps, answer=answer, messages=[],
+            verified=verified,
+            verifier=value["verifier"] if isinstance(value.get("verifier"), str) else "none",
+            verifier_detail=value["verifier_detail"] if isinstance(value.get("verifier_detail"), str)
+            else "tagged by reverse-o1 tag; not verified",
+            generator=generator,
+        )
+
+    @staticmethod
+    def _kind(value: dict[str, Any], steps: list[Step]) -> str:
+        if value.get("source_kind") in ("code", "lean", "seed"):
+            return value["source_kind"]
+        if "formal_proof" in value or "formal_statement" in value or "traced_tactics" in value:
+            return "lean"
+        return "code" if any("```" in s.text for s in steps) else "seed"
+
+    @staticmethod
+    def _source(value: dict[str, Any], ref: str) -> Source:
+        given = value.get("source") if isinstance(value.get("source"), dict) else {}
+        fields = {k: given.get(k) if isinstance(given.get(k), str) else None for k in SOURCE_FIELDS}
+        path = ref.rsplit(":", 1)[0].split("#", 1)[0]
+        name = next((str(value[c]) for c in NAME_COLUMNS if isinstance(value.get(c), (str, int))), None)
+        fields["uri"] = fields["uri"] or f"file://{os.path.abspath(path)}"
+        fields["path"] = fields["path"] or ref
+        fields["symbol"] = fields["symbol"] or name
+        fields["license"] = fields["license"] or (value["license"] if isinstance(value.get("license"), str) else None)
+        return Source(**fields)
+
+
+class KeepFirstFn(beam.DoFn):
+    """Identical inputs give one id: the first (by file and line) goes on, the rest are filtered."""
+
+    def __init__(self, stage: str = "dedupe"):
+        self.counters = StageCounters(stage)
+
+    def process(self, element: tuple[str, Iterable[tuple[tuple[int, int], SFTRow]]]) -> Iterator[SFTRow]:
+        _key, group = element
+        ordered = sorted(group, key=lambda item: item[0])
+        self.counters.read(len(ordered))
+        self.counters.written()
+        if len(ordered) > 1:
+            self.counters.filtered("duplicate", len(ordered) - 1)
+        yield ordered[0][1]
+
+
+def tagger_label(config: RunConfig, tagging: TagSFTRows) -> list[Any]:
+    """[backend, model, prompt version, tier]: the first three are what the tag command's rows record as generator."""
+    if config.tagger == "rules":
+        return ["rules", "rule-tagger", f"tag_rules/{tagging.vocabulary.version}", "rules"]
+    return [config.backend, config.model_label(), template(TEMPLATE).id, config.tagger]
+
+
+def build_tag(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
+    if not config.input:
+        raise ValueError("tag needs --input FILE")
+    if not config.column:
+        raise ValueError("tag needs --column NAME, the column holding the CoT text")
+    tagging = TagSFTRows(config)  # loads --factors now: a bad file stops the command here
+    label = tagger_label(config, tagging)
+    read = pipeline | "Read" >> ReadRecords(config.input, "read", config.max_record_bytes, config.limit)
+    parsed = read["records"] | "Parse" >> beam.ParDo(
+        ParseFn(config, tagging.vocabulary, label, frozenset(ctx.existing["sft"]))
+    ).with_outputs(DEAD, main="rows")
+    unique = parsed.rows | "ById" >> beam.GroupByKey() | "KeepFirst" >> beam.ParDo(KeepFirstFn())
+    tagged = unique | "Tag" >> tagging
+    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.command, config.rows_per_shard)
+    return [read[DEAD], parsed[DEAD], tagged[DEAD]]

@@ -1,0 +1,198 @@
+"""MCTS logic with a scripted policy (a test double) and the real math verifier."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+
+from generators.backends.base import Completion
+from generators.search import MCTSExpander, MCTSSettings, Node, SearchRoot, puct, select, trajectory_labels
+from generators.search.mcts import first_step, priors, rollout_steps
+from schemas.records import Step
+from tests.generators.search_policy import ScriptedPolicy
+from verifiers.math_answer import MathVerifier
+
+
+@pytest.fixture(scope="module")
+def verifier() -> Iterator[MathVerifier]:
+    with MathVerifier() as v:
+        yield v
+
+
+def root(key: str = "s1#cut1", prefix: tuple[str, ...] = ("There are 40 apples.",)) -> SearchRoot:
+    return SearchRoot(key, "Tom has 40 apples and buys 2. How many?", "42", tuple(Step(t) for t in prefix))
+
+
+def tree_signature(node: Node) -> tuple:
+    return (node.step, node.visits, round(node.value_sum, 6), round(node.prior, 6),
+            tuple(tree_signature(c) for c in node.children))
+
+
+# -- the tree ---------------------------------------------------------------------------------
+def test_puct_score_is_q_plus_prior_exploration():
+    parent = Node(None, visits=9)
+    child = parent.add_child(Step("a"), prior=0.5)
+    child.visits, child.value_sum = 3, 1.5
+    assert puct(child, parent.visits, c_puct=2.0) == pytest.approx(0.5 + 2.0 * 0.5 * 3 / 4)
+
+
+def test_select_prefers_prior_when_unvisited_then_value():
+    r = Node(None, expanded=True, visits=2)
+    low = r.add_child(Step("low"), prior=0.2)
+    high = r.add_child(Step("high"), prior=0.8)
+    assert select(r, c_puct=1.0) is high
+    # the high-prior child turned out bad, the other good: with exploration small, value wins
+    high.visits, high.value_sum = 5, -5.0
+    low.visits, low.value_sum = 1, 1.0
+    r.visits = 6
+    assert select(r, c_puct=0.1) is low
+    # equal scores: the earlier child
+    r2 = Node(None, expanded=True, visits=1)
+    first = r2.add_child(Step("x"), prior=0.5)
+    r2.add_child(Step("y"), prior=0.5)
+    assert select(r2, 1.0) is first
+
+
+def test_backup_adds_to_every_ancestor():
+    r = Node(None)
+    a = r.add_child(Step("a"), 1.0)
+    b = a.add_child(Step("b"), 1.0)
+    b.backup(1.0)
+    b.backup(-1.0)
+    a.backup(1.0)
+    assert (r.visits, r.value_sum) == (3, 1.0)
+    assert (a.visits, a.value_sum) == (3, 1.0)
+    assert (b.visits, b.value_sum, b.q, b.soft, b.wins) == (2, 0.0, 0.0, 0.5, 1)
+    assert b.steps() == [Step("a"), Step("b")] and b.lineage() == [a, b] and b.path == (0, 0)
+
+
+def test_priors_normalise_per_token_likelihoods_or_fall_back_to_uniform():
+    got = priors([Completion("a", 2, logprob=-2.0), Completion("b", 1, logprob=-2.0)])
+    e1, e2 = math.exp(-1.0), math.exp(-2.0)
+    assert got == pytest.approx([e1 / (e1 + e2), e2 / (e1 + e2)])
+    assert priors([Completion("a", 2, logprob=None), Completion("b", 1, logprob=-1.0)]) == [0.5, 0.5]
+    assert priors([]) == []
+
+
+def test_step_and_rollout_parsing():
+    assert first_step("\n\n  First, add 2.  \nThen more") == "First, add 2."
+    assert first_step("   \n") == ""
+    steps, answer = rollout_steps("So 40 + 2 = 42.\nThe answer is 42.\nExtra chatter after the answer.")
+    assert [s.text for s in steps] == ["So 40 + 2 = 42.", "The answer is 42."] and answer == "42"
+    assert rollout_steps("no answer here\nat all") == ([Step("no answer here"), Step("at all")], None)
+
+
+# -- the search -------------------------------------------------------------------------------
+def test_candidates_of_a_node_go_in_one_request_and_roots_share_calls(verifier):
+    policy = ScriptedPolicy()
+    settings = MCTSSettings(simulations=3, branching=4, max_depth=6)
+    roots = [root("s#cut1"), root("s#cut2", ("There are 40 apples.", "He buys 2 more."))]
+    MCTSExpander(policy, verifier, settings).run(roots)
+    expansion_calls = [c for c in policy.calls if "Write the" in c[0].messages[-1][1]]
+    for call in expansion_calls:
+        assert all(r.params.n == 4 for r in call)  # K candidates of one node: one request
+        assert len(call) <= len(roots)  # at most one request per root per simulation
+    assert len(expansion_calls[0]) == 2  # both roots expanded together in the first round
+    assert len(policy.calls) <= 2 * settings.simulations  # one expansion and one rollout call a round
+
+
+def test_values_back_up_and_good_branch_wins(verifier):
+    policy = ScriptedPolicy()
+    settings = MCTSSettings(simulations=8, branching=2, max_depth=6, c_puct=1.0)
+    [result] = MCTSExpander(policy, verifier, settings).run([root()])
+    good, bad = result.root.children  # sorted by prior: the likelier "Add the apples." first
+    assert good.step.text == "Add the apples." and bad.step.text.startswith("Poison")
+    assert good.q > 0 > bad.q
+    assert result.root.visits == sum(c.visits for c in result.root.children)
+    assert result.root.value_sum == pytest.approx(sum(c.value_sum for c in result.root.children))
+    assert good.visits > bad.visits  # PUCT spent the budget where the value is
+    verified = [f for f in result.found if f.correct]
+    wrong = [f for f in result.found if not f.correct]
+    assert verified and wrong  # right and wrong trajectories are both kept
+    assert all("Poison" in " ".join(s.text for s in f.steps()) for f in wrong)
+
+
+def test_budgets_are_respected(verifier):
+    policy = ScriptedPolicy(answer_after=99)  # never states an answer: the tree only grows
+    settings = MCTSSettings(simulations=5, branching=3, max_depth=2)
+    expander = MCTSExpander(policy, verifier, settings)
+    [result] = expander.run([root()])
+    s = expander.stats
+    assert s.simulations == 5 and s.expansions <= 5
+    assert s.rollouts <= 5 * 3
+    assert result.root.visits == s.rollouts + s.terminal_hits
+
+    def depth(node: Node) -> int:
+        return max([depth(c) for c in node.children], default=node.depth)
+
+    assert depth(result.root) <= 2
+
+
+def test_a_step_that_states_the_answer_is_terminal_and_scored_without_rollout(verifier):
+    policy = ScriptedPolicy(answers=("The answer is 42.", "The answer is 41."), answer_after=0, logprobs=(None,))
+    expander = MCTSExpander(policy, verifier, MCTSSettings(simulations=4, branching=2))
+    [result] = expander.run([root()])
+    right, wrong = sorted(result.root.children, key=lambda c: c.step.text, reverse=True)
+    assert right.terminal and right.answer == "42" and right.reward == 1.0
+    assert wrong.terminal and wrong.reward == -1.0
+    assert expander.stats.rollouts == 0 and expander.stats.terminal_hits >= 2
+    assert right.prior == wrong.prior == 0.5  # no log-probs: uniform priors
+    assert {(f.answer, f.correct) for f in result.found} == {("42", True), ("41", False)}
+
+
+def test_deterministic_under_a_seed(verifier):
+    def run(seed: int):
+        policy = ScriptedPolicy(noisy=True)
+        [result] = MCTSExpander(policy, verifier, MCTSSettings(simulations=6, branching=3, seed=seed)).run([root()])
+        return tree_signature(result.root), [(f.answer, [s.text for s in f.steps()]) for f in result.found]
+
+    assert run(1) == run(1)
+    assert run(1) != run(2)
+
+
+def test_empty_policy_output_is_a_dead_end(verifier):
+    policy = ScriptedPolicy(steps=("   ",), answers=("",))
+    expander = MCTSExpander(policy, verifier, MCTSSettings(simulations=3, branching=2))
+    [result] = expander.run([root()])
+    assert result.root.terminal and result.root.reason == "dead_end" and not result.found
+    assert expander.stats.dead_ends == 1 and result.root.q == -1.0
+
+
+def test_endless_rollout_without_answer_scores_minus_one(verifier):
+    policy = ScriptedPolicy(answer_after=99, rollout="and so on " * 5000)
+    [result] = MCTSExpander(policy, verifier, MCTSSettings(simulations=2, branching=2)).run([root()])
+    assert result.no_answer >= 2 and not result.found
+    assert all(c.q == -1.0 for c in result.root.children if c.visits)
+
+
+def test_factor_actions_name_a_factor_per_request(verifier):
+    policy = ScriptedPolicy(answer_after=99)
+    factors = (("Compute", "carries out a calculation"), ("Verify", "checks a result"))
+    settings = MCTSSettings(simulations=1, branching=4, factors=factors)
+    [result] = MCTSExpander(policy, verifier, settings).run([root()])
+    call = policy.calls[0]
+    assert sorted(r.key for r in call) == ["Compute", "Verify"] and all(r.params.n == 2 for r in call)
+    assert all(f"a {r.key} step" in r.messages[-1][1] for r in call)
+    assert {c.step.factor for c in result.root.children} <= {"Compute", "Verify"}
+    assert settings.prompt_version.startswith("mcts_step_factor/")
+
+
+# -- labels of a found trajectory ---------------------------------------------------------------
+def test_trajectory_labels_map_node_statistics(verifier):
+    policy = ScriptedPolicy()
+    [result] = MCTSExpander(policy, verifier, MCTSSettings(simulations=6, branching=2)).run([root()])
+    for found in result.found:
+        labels = trajectory_labels(1, result.root, found)
+        n = 1 + len(found.steps())
+        assert len(labels.hard) == len(labels.soft) == len(labels.rollouts) == len(labels.correct) == n
+        assert labels.soft[0] == pytest.approx(result.root.soft) and labels.rollouts[0] == result.root.visits
+        assert labels.hard[-1] == found.correct and labels.soft[-1] == (1.0 if found.correct else 0.0)
+        lineage = found.node.lineage()
+        for j, node in enumerate(lineage[:-1] if not found.rollout else lineage):
+            assert labels.soft[1 + j] == pytest.approx(node.soft) and labels.correct[1 + j] == node.wins
+            assert labels.hard[1 + j] == (node.wins > 0)
+        assert all(v is None or 0.0 <= v <= 1.0 for v in labels.soft)
+        if found.correct:
+            assert all(labels.hard)

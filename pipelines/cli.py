@@ -139,7 +139,10 @@ def cmd_label(args: argparse.Namespace, unknown: list[str]) -> int:
     if not config.input:
         raise ConfigError("label needs --input FILE_OR_DIR (or input: in --config)")
     config = with_worker_threads(config, unknown)
-    summary = run_command("label", config, build_label, unknown)
+    # one run name per method, so that both methods can label into one DIR without one run's
+    # manifest entries and dead letters replacing the other's
+    name = "label" if config.method == "shepherd" else f"label-{config.method}"
+    summary = run_command(name, config, build_label, unknown)
     print_summary(summary)
     return 0
 

@@ -85,8 +85,8 @@ class TagRowsFn(beam.DoFn):
             content = render_think(steps, row.answer)
             if parse_think(content, self.vocabulary) != (steps, row.answer):
                 raise TagError("roundtrip", "the rendering does not parse back to the steps")
-        except TagError as exc:
-            yield self._dead(row, "render_error", str(exc))
+        except Exception as exc:  # a TagError, or a row whose texts are not strings
+            yield self._dead(row, "render_error", str(exc) if isinstance(exc, TagError) else f"{type(exc).__name__}: {exc}")
             return
         self.counters.written()
         for decision in decisions:

@@ -142,3 +142,25 @@ def test_expand_with_the_embedded_model(tmp_path: Path) -> None:
         steps, answer = parse_think(row["messages"][1]["content"])
         assert [s.text for s in steps] == [s["text"] for s in row["steps"]] and answer == row["answer"]
     assert len(prm_rows(out)) == len(sft_rows(out)) == trajectories["written"]
+
+
+def test_factor_actions_put_the_chosen_factor_on_tree_steps(tmp_path: Path) -> None:
+    seeds = write_jsonl(tmp_path / "s.jsonl", [seed(1, ["There are 40 apples.", "Tom buys 2 more."])])
+    out = expand(tmp_path, seeds, "out", "--factor-actions")
+    sft = sft_rows(out)
+    assert sft and all(r["generator"]["prompt_version"] == "mcts_step_factor/v1+shepherd_continue/v1" for r in sft)
+    tree_factors = {s["factor"] for r in sft for s in r["steps"] if s["text"] == "Add the two numbers."}
+    assert tree_factors and tree_factors <= {"RephraseTarget", "Decompose", "Proposer", "Compute", "Verify", "Refute",
+                                             "SelfCorrect", "Conclude"}
+    assert len(tree_factors) > 1  # the search chose among factors, not the rule tagger alone
+    assert_balanced(out)
+
+
+def test_bad_factors_file_fails_before_any_work(tmp_path: Path, capsys) -> None:
+    seeds = write_jsonl(tmp_path / "s.jsonl", [seed(1, ["a.", "b."])])
+    bad = tmp_path / "factors.yaml"
+    bad.write_text("factors: [unclosed")
+    args = ["expand", "--seeds", seeds, "--out", tmp_path / "o", "--factors", bad, "--factor-actions"]
+    assert run(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "factors" in err

@@ -61,7 +61,7 @@ def test_binary_labels_the_first_error_and_spends_little(tmp_path: Path) -> None
     # no bad step but a wrong answer: the last step is the first error
     assert rows["Wrong 3?"]["labels"] == [True, True, False]
 
-    stats = assert_balanced(out)["stages"]["label/label"]["stats"]
+    stats = assert_balanced(out)["stages"]["label-binary/label"]["stats"]
     assert stats["completions"] == sum(sum(r["rollouts"]) for r in rows.values())
     assert stats["probes"] == sum(sum(1 for n in r["rollouts"] if n) for r in rows.values())
     assert stats["completions"] < 8 * (7 + 2)  # what Math-Shepherd would spend on the two wrong solutions
@@ -95,7 +95,7 @@ def test_same_input_and_seed_give_same_ids_and_rerun_resumes(tmp_path: Path) -> 
     label(tmp_path, inputs)
     assert sorted(os.listdir(out / "prm")) == shards
     data = assert_balanced(out)
-    assert data["stages"]["label/label"]["resumed"] == 4
+    assert data["stages"]["label-binary/label"]["resumed"] == 4
     assert len({r["id"] for r in prm_rows(out)}) == len(prm_rows(out)) == 4
     other = prm_rows(label(tmp_path, inputs, "other"))
     assert sorted(map(str, other)) == sorted(map(str, first))
@@ -149,5 +149,19 @@ def test_binary_with_the_embedded_model(tmp_path: Path) -> None:
         assert 1 <= row["rollouts"][0] <= 2 and row["rollouts"][1] == 0  # one probe: the first step
         assert row["labels"][0] == (row["correct_rollouts"][0] > 0) and row["labels"][1] is False
         assert row["soft_labels"][0] == pytest.approx(row["correct_rollouts"][0] / row["rollouts"][0])
-    stats = assert_balanced(out)["stages"]["label/label"]["stats"]
+    stats = assert_balanced(out)["stages"]["label-binary/label"]["stats"]
     assert stats["completions"] == sum(r["rollouts"][0] for r in rows) and stats["probes"] == 2
+
+
+def test_both_methods_label_into_one_dir_without_clobbering(tmp_path: Path) -> None:
+    rows = write_jsonl(tmp_path / "t.jsonl", [{"id": "t1", "source_kind": "seed", "problem": "P?", "answer": "7",
+                                               "gold_answer": "42", "steps": [{"text": t} for t in ["a", "b BAD", "c"]]}])
+    policy = scripted([("BAD", "So the answer is 7.")], default="The answer is 42.")
+    out = tmp_path / "out"
+    for method in ("shepherd", "binary"):
+        assert run(["label", "--input", rows, "--out", out, "--backend", "scripted", "--model", policy,
+                    "--method", method, "--n", "2"]) == 0
+    data = assert_balanced(out)
+    assert {"label/label", "label-binary/label"} <= set(data["stages"])
+    by_method = {r["method"]: r for r in prm_rows(out)}
+    assert by_method["shepherd"]["labels"] == by_method["binary"]["labels"] == [True, False, False]

@@ -136,7 +136,8 @@ def bad_input(tmp_path: Path) -> Path:
         json.dumps({"problem": "Listed?", "cot": [{"text": "Let's check: 1 = 1.", "factor": "Verify"}, {"text": "So 1."}]}),
         json.dumps({"problem": "Unknown factor?", "cot": [{"text": "a", "factor": "Telepathy"}]}),
         json.dumps({"problem": "Bad steps?", "cot": [{"text": 3}]}),
-        json.dumps({"cot": [{"role": "user", "content": "Chat?"}, {"role": "assistant", "content": "2 + 2 = 4. The answer is 4."}]}),
+        json.dumps({"cot": [{"role": "user", "content": "Chat?"},
+                            {"role": "assistant", "content": "2 + 2 = 4. The answer is 4."}]}),
     ]
     path = tmp_path / "bad.jsonl"
     path.write_bytes(("\n".join(lines) + "\n").encode() + b'{"problem": "\xff\xfe", "cot": "x"}\n')
@@ -150,8 +151,9 @@ def test_bad_and_hostile_input_is_accounted_for(tmp_path: Path) -> None:
     assert reasons == sorted(["missing_column", "wrong_type", "no_problem", "not_an_object", "malformed_json", "bad_tags",
                               "unknown_factor", "wrong_type", "not_utf8"])
     letter = next(d for d in dead_letters(out) if d["reason"] == "bad_tags")
-    assert "mismatched_tag at line 2, column 25" in letter["error"] and letter["ref"].endswith("bad.jsonl:13")
-    assert "no column 'cot' (columns: problem, text)" in next(d["error"] for d in dead_letters(out) if d["reason"] == "missing_column")
+    assert "mismatched_tag at line 2, column 23" in letter["error"] and letter["ref"].endswith("bad.jsonl:13")
+    missing = next(d["error"] for d in dead_letters(out) if d["reason"] == "missing_column")
+    assert "no column 'cot' (columns: problem, text)" in missing
     assert data["stages"]["tag/parse"]["filtered"] == {"empty_text": 2, "no_steps": 1}
     assert data["stages"]["tag/dedupe"]["filtered"] == {"duplicate": 1}
     assert data["stages"]["tag/read"]["read"] == 18
@@ -242,3 +244,15 @@ def test_multi_process_workers(tmp_path: Path) -> None:
                 "--direct_running_mode=multi_processing")
     assert sorted(map(str, sft_rows(multi))) == sorted(map(str, single))
     assert_balanced(multi)
+
+
+@pytest.mark.model
+def test_llm_tagger_end_to_end_on_the_embedded_model(tmp_path: Path, embedded_model_dir: Path) -> None:
+    record = {"problem": "How many clips?", "cot": "48 / 2 = 24.\nWait, that is right.\n#### 24"}
+    path = write_jsonl(tmp_path / "one.jsonl", [record])
+    out = tag(tmp_path, [path], "cot", "out", "--tagger", "llm", "--threads", "1")
+    [row] = sft_rows(out)
+    assert_rows_parse_back([row])
+    assert row["generator"]["prompt_version"] == "tag_factor/v1" and row["generator"]["model"] == "SmolLM2-135M-Instruct"
+    tiers = assert_balanced(out)["factors"]["tiers"]
+    assert sum(tiers.values()) == 2 and set(tiers) <= {"llm", "llm_fallback"}

@@ -88,7 +88,8 @@ def test_parse_errors_say_what_and_where(text: str, reason: str, line: int, colu
 
 
 def test_lenient_parse_of_model_output() -> None:
-    text = "  <Think_Start>\n\n  <ACT_Compute-Start>\n x = 2\n<ACT_Compute-End>  <ACT_Conclude-Start>So 2.<ACT_Conclude-End>\n<Think_End>\n\n 2 \n"
+    text = ("  <Think_Start>\n\n  <ACT_Compute-Start>\n x = 2\n<ACT_Compute-End>  <ACT_Conclude-Start>So 2.<ACT_Conclude-End>\n"
+            "<Think_End>\n\n 2 \n")
     assert parse_think(text, VOCABULARY, strict=False) == ([Step("x = 2", "Compute"), Step("So 2.", "Conclude")], "2")
     with pytest.raises(TagError, match="text_outside_step"):
         parse_think(text, VOCABULARY)

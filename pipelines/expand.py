@@ -76,6 +76,7 @@ class ExpandFn(beam.DoFn):
         self.stage = stage
         self.counters = StageCounters(stage)
         self.found_counters = StageCounters("trajectories")
+        self.factor_names = frozenset(load_factors(config.factors).names)
 
     def setup(self) -> None:
         from verifiers.math_answer import MathVerifier
@@ -102,6 +103,12 @@ class ExpandFn(beam.DoFn):
                          self.settings, self.config.backend, model)
         if self._already_done(key):
             self.counters.resumed()
+            return
+        unknown = sorted({s.factor for s in seed.steps if s.factor and s.factor not in self.factor_names})
+        if unknown:  # caught before the search: its SFT rows could not be tagged
+            self.counters.dead_lettered()
+            error = f"step factors {unknown} are not in the vocabulary ({', '.join(sorted(self.factor_names))})"
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, "unknown_factor", seed.ref, error, seed.id))
             return
         roots = [SearchRoot(f"{seed.id}#cut{c}", seed.problem, seed.gold_answer, seed.steps[:c]) for c in cuts]
         try:

@@ -164,3 +164,16 @@ def test_bad_factors_file_fails_before_any_work(tmp_path: Path, capsys) -> None:
     assert run(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "factors" in err
+
+
+def test_seed_with_a_factor_outside_the_vocabulary_is_dead_lettered_before_search(tmp_path: Path) -> None:
+    odd = seed(2, ["a.", "b."])
+    odd["steps"][0]["factor"] = "Daydream"
+    kept = seed(1, ["a.", "b."])
+    kept["steps"][0]["factor"] = "Compute"
+    out = expand(tmp_path, write_jsonl(tmp_path / "s.jsonl", [kept, odd]))
+    [letter] = dead_letters(out)
+    assert letter["reason"] == "unknown_factor" and "Daydream" in letter["error"] and letter["stage"] == "expand"
+    data = assert_balanced(out)
+    assert data["stages"]["expand/expand"]["stats"]["roots"] == 1  # the odd seed cost no search
+    assert all(r["steps"][0]["factor"] == "Compute" for r in sft_rows(out))  # the human factor is kept

@@ -83,6 +83,8 @@ def make_parser() -> argparse.ArgumentParser:
     seeds_sub.required = True
     validate = seeds_sub.add_parser("validate", help="check a seed file; every problem as FILE:LINE: field: message")
     validate.add_argument("file")
+    validate.add_argument("--factors", help="thought-factor vocabulary YAML that step factors must come from "
+                                            "(default: the built-in one)")
     imp = seeds_sub.add_parser("import", help="turn GSM8K or PRM800K JSONL into seeds (JSONL on stdout)")
     imp.add_argument("--format", required=True, choices=["gsm8k", "prm800k"])
     imp.add_argument("file")

@@ -15,12 +15,15 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(TEMPLATE)
         return 0
     if args.seeds_command == "validate":
-        return validate(args.file)
+        return validate(args.file, args.factors)
     return import_file(args.format, args.file, args.output)
 
 
-def validate(path: str) -> int:
-    valid, problems = validate_file(path)
+def validate(path: str, factors_file: str | None = None) -> int:
+    """Every problem of the file; step factors are checked against the vocabulary (``--factors``)."""
+    from schemas.factors import load_factors
+
+    valid, problems = validate_file(path, factors=load_factors(factors_file).names)
     for line in problems:
         print(line)
     status = "ok" if not problems else f"{len(problems)} problem(s)"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,10 +241,12 @@ def iter_lines(path: str, max_bytes: int | None = None) -> Iterator[tuple[int, b
             yield number, raw.rstrip(b"\r\n")
 
 
-def validate_file(path: str, max_bytes: int = MAX_LINE_BYTES) -> tuple[int, list[str]]:
+def validate_file(path: str, max_bytes: int = MAX_LINE_BYTES,
+                  factors: Collection[str] | None = None) -> tuple[int, list[str]]:
     """(number of valid seeds, every problem as ``FILE:LINE: field: message``).
 
     Blank lines are skipped; an id seen on an earlier line is reported with that line's number.
+    With ``factors`` (a vocabulary's names), a step factor outside it is a problem too.
     """
     messages: list[str] = []
     seen: dict[str, int] = {}
@@ -260,6 +262,13 @@ def validate_file(path: str, max_bytes: int = MAX_LINE_BYTES) -> tuple[int, list
         if seed.id in seen:
             problem = SeedProblem(number, "id", f"duplicate id {seed.id!r} (first on line {seen[seed.id]})")
             messages.append(problem.format(path))
+            continue
+        unknown = [(i, st.factor) for i, st in enumerate(seed.steps) if factors is not None and st.factor
+                   and st.factor not in factors]
+        if unknown:
+            known = ", ".join(sorted(factors or ()))
+            messages += [SeedProblem(number, f"steps[{i}].factor", f"unknown factor {f!r} (known: {known})").format(path)
+                         for i, f in unknown]
             continue
         seen[seed.id] = number
         valid += 1

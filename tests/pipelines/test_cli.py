@@ -100,3 +100,18 @@ def test_bad_search_options_fail_with_one_line(tmp_path: Path, capsys: pytest.Ca
     assert run([*args, "--out", tmp_path / "o"] if "--out" not in args else args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+def test_seeds_validate_checks_factors_against_the_vocabulary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = seed(1, ["a", "b"])
+    good["steps"][0]["factor"] = "Compute"
+    odd = seed(2, ["a", "b"])
+    odd["steps"][1]["factor"] = "Daydream"
+    path = write_jsonl(tmp_path / "s.jsonl", [good, odd])
+    assert run(["seeds", "validate", path]) == 1
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"{path}:2: steps[1].factor: unknown factor 'Daydream'") and "Compute" in line
+    vocabulary = tmp_path / "factors.yaml"
+    default = Path(__file__).resolve().parents[2] / "schemas" / "factors.yaml"
+    vocabulary.write_text(default.read_text(encoding="utf-8").replace("Refute", "Daydream"))
+    assert run(["seeds", "validate", path, "--factors", vocabulary]) == 0

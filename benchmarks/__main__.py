@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from benchmarks import expand_search, pipeline_overhead, rollout_economy, tagging
+from benchmarks import expand_search, lean_cot, pipeline_overhead, rollout_economy, tagging
 from benchmarks.report import Report
 
 
@@ -15,6 +15,7 @@ def main() -> int:
     rollout_economy.run(report)
     expand_search.run(report)
     tagging.run(report)
+    lean_cot.run(report)
     report.write()
     return 0 if all(f["ok"] for f in report.figures.values()) else 1
 

@@ -65,6 +65,14 @@ def make_parser() -> argparse.ArgumentParser:
                         help="the search picks each step's thought factor as part of the action")
     _common(expand)
 
+    lean = sub.add_parser("lean-cot", help="math CoT from Lean proofs (LeanDojo JSON, whole-proof JSONL, a traced repo)")
+    lean.add_argument("--input", nargs="+", action="extend",
+                      help="LeanDojo Benchmark JSON file or dir, miniF2F-style whole-proof JSONL, or a traced repo dir")
+    lean.add_argument("--lean-repo", dest="lean_repo", help="URL@COMMIT to trace with lean_dojo (needs Lean and the network)")
+    lean.add_argument("--thought-samples", dest="thought_samples", type=int,
+                      help="candidate thoughts per tactic; the first that does not leak the tactic is kept (default 2)")
+    _common(lean)
+
     tag = sub.add_parser("tag", help="segment and tag existing CoT text (JSONL or Parquet) -> SFT rows")
     tag.add_argument("--input", nargs="+", action="extend", help="JSONL or Parquet files or dirs")
     tag.add_argument("--column", help="the column holding the CoT text")
@@ -163,6 +171,27 @@ def cmd_expand(args: argparse.Namespace, unknown: list[str]) -> int:
     return 0
 
 
+def cmd_lean_cot(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines.io.lean_traced import LeanUnavailable
+    from pipelines.lean_cot import build_lean_cot
+    from pipelines.runner import run_command
+    from pipelines.summary import print_summary
+
+    config = _config(args)
+    if not config.input and not config.lean_repo:
+        raise ConfigError("lean-cot needs --input FILE_OR_DIR or --lean-repo URL@COMMIT")
+    config = with_worker_threads(config, unknown)
+    try:
+        summary = run_command("lean-cot", config, build_lean_cot, unknown)
+    except LeanUnavailable as exc:
+        raise ConfigError(str(exc)) from None
+    print_summary(summary)
+    for note in summary.manifest.get("notes", []):
+        if note.startswith("lean-cot:"):
+            print(note, file=sys.stderr)
+    return 0
+
+
 def cmd_tag(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.runner import run_command
     from pipelines.summary import print_summary
@@ -217,6 +246,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
     "label": cmd_label,
     "expand": cmd_expand,
     "tag": cmd_tag,
+    "lean-cot": cmd_lean_cot,
     "export": cmd_export,
     "seeds": cmd_seeds,
     "verify": cmd_verify,

@@ -51,6 +51,9 @@ class RunConfig(BaseModel):
     simulations: int = Field(default=16, ge=1, le=10_000)
     max_depth: int = Field(default=12, ge=1, le=256)
     factor_actions: bool = False
+    # Lean CoT (lean-cot)
+    lean_repo: str | None = None  # URL@COMMIT to trace with lean_dojo (needs a Lean toolchain)
+    thought_samples: int = Field(default=2, ge=1, le=16)
     # thought factors (tag, and every pipeline that writes SFT rows)
     factors: str | None = None
     tagger: Literal["rules", "llm", "both"] = "rules"

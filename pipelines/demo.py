@@ -2,7 +2,8 @@
 
 GSM8K slice → seeds (``seeds import``) → ``label --method shepherd`` → ``expand`` (MCTS from
 the first cut of two seeds) → ``label --method binary`` on the trajectories the search got
-wrong, with their seed's gold answer → ``out/demo/``; then a summary table. Each step runs on
+wrong, with their seed's gold answer → ``lean-cot`` on two bundled Lean theorems →
+``out/demo/``; then a summary table. Each step runs on
 Beam's DirectRunner; the whole demo is sized for a few minutes on 2 CPU cores.
 """
 
@@ -21,6 +22,7 @@ from pipelines.config import build_config, with_worker_threads
 from pipelines.expand import build_expand
 from pipelines.io.resume import shard_files
 from pipelines.label import build_label
+from pipelines.lean_cot import build_lean_cot
 from pipelines.runner import run_command
 from pipelines.seeds_cli import import_file
 from pipelines.summary import stage_table, table
@@ -30,6 +32,7 @@ DEMO_DEFAULTS = {"out": "out/demo", "n": 4, "max_new_tokens": 96, "temperature":
                  "simulations": 3, "branching": 2, "max_depth": 6, "cuts": "first"}
 EXPAND_SEEDS = 2
 BINARY_TRAJECTORIES = 2
+LEAN_THEOREMS = 2
 
 
 def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None, beam_args: list[str]) -> int:
@@ -44,22 +47,27 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
     config = with_worker_threads(config.model_copy(update={"input": [seeds], "limit": count}), beam_args)
     where = f"{config.backend} backend ({config.model_label()}), output {out}/"
 
-    print(f"demo 1/3: labelling {count} GSM8K problems, Math-Shepherd, n={config.n}, {where}")
+    print(f"demo 1/4: labelling {count} GSM8K problems, Math-Shepherd, n={config.n}, {where}")
     run_command("label", config, build_label, beam_args)
     expand = config.model_copy(update={"limit": min(count, EXPAND_SEEDS)})
-    print(f"\ndemo 2/3: MCTS from the first cut of {expand.limit} seeds, {config.simulations} simulations x "
+    print(f"\ndemo 2/4: MCTS from the first cut of {expand.limit} seeds, {config.simulations} simulations x "
           f"{config.branching} candidates")
     run_command("expand", expand, build_expand, beam_args)
     wrong = wrong_trajectories(out, seeds, os.path.join(out, "wrong_trajectories.jsonl"))
     if wrong:
         binary = config.model_copy(update={"input": [wrong], "method": "binary", "limit": BINARY_TRAJECTORIES})
-        print(f"\ndemo 3/3: binary search for the first wrong step of up to {BINARY_TRAJECTORIES} unverified "
+        print(f"\ndemo 3/4: binary search for the first wrong step of up to {BINARY_TRAJECTORIES} unverified "
               f"trajectories, k={config.n}")
-        summary = run_command("label-binary", binary, build_label, beam_args)
+        run_command("label-binary", binary, build_label, beam_args)
     else:
-        print("\ndemo 3/3: skipped, the search found no wrong trajectory to label")
-        summary = None
-    manifest = summary.manifest if summary else json.loads(Path(out, "manifest.json").read_text(encoding="utf-8"))
+        print("\ndemo 3/4: skipped, the search found no wrong trajectory to label")
+    lean_inputs = sorted(str(p) for p in (SAMPLES / "lean").glob("*.json*"))
+    lean = config.model_copy(update={"input": lean_inputs, "limit": LEAN_THEOREMS,
+                                     "max_new_tokens": min(config.max_new_tokens, 64)})
+    print(f"\ndemo 4/4: Lean CoT for {LEAN_THEOREMS} bundled Lean theorems (a thought per tactic, then an informal "
+          f"solution; no Lean toolchain here, so rows are unverified)")
+    summary = run_command("lean-cot", lean, build_lean_cot, beam_args)
+    manifest = summary.manifest
     print()
     print(stage_table(manifest))
     print()
@@ -97,9 +105,14 @@ def demo_table(out: str, manifest: dict[str, Any]) -> str:
         spent = sum(sum(r["rollouts"]) for r in mine)  # completions from prefixes: visits double-count in a tree
         if method == "mcts":
             spent = manifest["stages"].get("expand/expand", {}).get("stats", {}).get("rollouts", 0)
-        verified = f"{sum(r['verified'] for r in sft)}/{len(sft)}" if method == "mcts" else "-"
+        seeds_sft = [r for r in sft if r["source_kind"] == "seed"]
+        verified = f"{sum(r['verified'] for r in seeds_sft)}/{len(seeds_sft)}" if method == "mcts" else "-"
         rows.append([f"{run} ({method})", len(mine), sum(len(r["completions"]) for r in mine),
                      f"{sum(soft) / len(soft):.3f}" if soft else "n/a", spent, verified,
                      f"{manifest['runs'][run]['wall_seconds']:.1f}"])
+    lean = [r for r in sft if r["source_kind"] == "lean"]
+    if "lean-cot" in manifest.get("runs", {}):
+        rows.append(["lean-cot (thoughts)", "-", sum(len(r["steps"]) for r in lean), "-", "-",
+                     f"{sum(r['verified'] for r in lean)}/{len(lean)}", f"{manifest['runs']['lean-cot']['wall_seconds']:.1f}"])
     table_text = table(rows, ["pipeline", "PRM rows", "steps", "mean soft label", "rollouts", "SFT verified", "wall s"])
     return table_text + f"\n\n{out}: {manifest['outputs']['dead_letters']} dead letters; see {out}/README.md"

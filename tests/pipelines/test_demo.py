@@ -30,6 +30,6 @@ def test_demo_labels_a_gsm8k_problem_with_the_embedded_model(tmp_path: Path, cap
     if wrong.exists():  # the 135M model usually gets some wrong: those are binary-searched
         assert "label-binary" in data["runs"] and "expand (mcts)" in printed
         assert [r for r in rows if r["method"] == "binary"]
-    dataset = load_dataset(str(out), "prm", split="train")
+    dataset = load_dataset(str(out), "prm", split="train", cache_dir=str(tmp_path / "hf"))
     assert dataset.column_names[:3] == ["prompt", "completions", "labels"]
     assert (out / "seeds.jsonl").exists() and (out / "README.md").read_text().startswith("---\nconfigs:")

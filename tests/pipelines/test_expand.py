@@ -70,7 +70,7 @@ def test_expand_writes_tagged_sft_rows_and_mcts_prm_rows(tmp_path: Path) -> None
     assert data["stages"]["expand/trajectories"]["written"] == len(prm)
     trl = datasets.load_dataset("parquet", data_files=str(out / "prm" / "*.parquet"), split="train")
     assert trl.column_names[:3] == ["prompt", "completions", "labels"]
-    assert len(datasets.load_dataset(str(out), "sft", split="train")) == len(sft)
+    assert len(datasets.load_dataset(str(out), "sft", split="train", cache_dir=str(tmp_path / "hf"))) == len(sft)
 
 
 def test_cuts_first_and_random(tmp_path: Path) -> None:

@@ -68,7 +68,7 @@ def test_output_loads_with_datasets(tmp_path: Path) -> None:
 
     out = tag(tmp_path, [FIXTURES / "gsm8k_sample.jsonl"], "answer", "out", "--limit", "4")
     direct = datasets.load_dataset("parquet", data_files=str(out / "sft" / "*.parquet"), split="train")
-    via_card = datasets.load_dataset(str(out), "sft", split="train")
+    via_card = datasets.load_dataset(str(out), "sft", split="train", cache_dir=str(tmp_path / "hf"))
     assert len(direct) == len(via_card) == 4
     assert_rows_parse_back(list(direct))
 

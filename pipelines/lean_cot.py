@@ -1,0 +1,150 @@
+"""``reverse-o1 lean-cot``: natural-language CoT reverse-generated from Lean proofs → SFT rows.
+
+read (LeanDojo Benchmark JSON, whole-proof JSONL, a traced repo) → thoughts (one forward-voice
+thought per tactic, Lean-STaR style, leaks of the tactic rejected) → proof CoT (an informal
+solution, and the final answer when the statement asks for one) → verify (``lean_dojo`` replay
+where a Lean toolchain exists; otherwise ``verified=false``, ``verifier="none"`` and the reason
+in the manifest) → tag → ``DIR/sft``. The assistant turn is the tagged thoughts, then the proof.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+
+from generators.backends.base import BackendError
+from generators.backends.model_handler import LLMModelHandler, SharedBackend
+from generators.lean.proof_cot import ProofCoTWriter, lean_proof_text, tactics_in_order
+from generators.lean.thoughts import TacticThoughtWriter, ThoughtSettings
+from generators.prompts import template
+from generators.tagging.segment import segment
+from pipelines.config import RunConfig
+from pipelines.io.counters import StageCounters
+from pipelines.io.dead_letter import DeadLetter
+from pipelines.io.lean_read import ReadLeanTheorems
+from pipelines.io.read import DEAD
+from pipelines.io.shards import WriteShards
+from pipelines.progress import Progress
+from pipelines.runner import RunContext
+from pipelines.tagging import TagSFTRows
+from schemas.ids import content_id
+from schemas.lean import LeanTheorem
+from schemas.records import GeneratorInfo, SFTRow, Source, Step
+from verifiers.lean import LeanVerifier
+
+PROMPT_VERSION = f"{template('lean_tactic_thought').id}+{template('lean_proof_cot').id}"
+
+
+def thought_settings(config: RunConfig) -> ThoughtSettings:
+    return ThoughtSettings(samples=config.thought_samples, temperature=config.temperature,
+                           max_new_tokens=config.max_new_tokens, seed=config.seed)
+
+
+def problem_of(theorem: LeanTheorem) -> str:
+    """The user turn: the informal statement where there is one, else the formal one, else the goal."""
+    if theorem.informal_statement:
+        return theorem.informal_statement.strip()
+    if theorem.formal_statement:
+        return f"Prove in Lean 4:\n{theorem.formal_statement.strip()}"
+    goal = next((t.state_before for t in theorem.tactics if t.state_before), "")
+    return f"Prove the theorem `{theorem.full_name}` in Lean 4. The goal:\n{goal}".strip()
+
+
+class LeanCoTFn(beam.DoFn):
+    def __init__(self, handle: SharedBackend, config: RunConfig, done: frozenset[str], stage: str = "lean_cot"):
+        self.handle = handle
+        self.config = config
+        self.settings = thought_settings(config)
+        self.done = done
+        self.stage = stage
+        self.counters = StageCounters(stage)
+
+    def setup(self) -> None:
+        self.verifier = LeanVerifier()
+        self.progress = Progress("lean-cot", unit="theorem")
+
+    def _row_id(self, theorem: LeanTheorem) -> str:
+        content = [theorem.url, theorem.commit, theorem.file_path, theorem.full_name, [t.tactic for t in theorem.tactics]]
+        return content_id("sft", "lean", content, self.settings, self.config.backend, self.config.model_label())
+
+    def process(self, theorem: LeanTheorem) -> Iterator[Any]:
+        self.counters.read()
+        row_id = self._row_id(theorem)
+        if row_id in self.done:
+            self.counters.resumed()
+            return
+        try:
+            backend = self.handle.get()
+            thoughts = TacticThoughtWriter(backend, self.settings).write(theorem)
+            if not any(thoughts.thoughts):
+                self.counters.filtered("no_usable_thought")
+                self._stats(thoughts, 0)
+                return
+            cot = ProofCoTWriter(backend, self.settings).write(theorem, thoughts)
+        except Exception as exc:  # one bad theorem must not stop the run
+            reason = "backend_error" if isinstance(exc, BackendError) else "generation_error"
+            error = str(exc) if isinstance(exc, BackendError) else f"{type(exc).__name__}: {exc}"
+            self.counters.dead_lettered()
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, reason, theorem.ref, error, theorem.full_name))
+            return
+        proof = lean_proof_text(theorem)
+        if not tactics_in_order(proof, theorem):  # the cheap check that runs everywhere
+            self.counters.dead_lettered()
+            error = "the proof in the output does not hold the input tactics in order"
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, "tactics_changed", theorem.ref, error, proof))
+            return
+        verdict = self.verifier.verify(theorem)
+        steps = [Step(text) for text in segment(cot.informal_solution)]
+        steps += [Step(t.strip()) for t in thoughts.thoughts if t and t.strip()]
+        generator = GeneratorInfo(self.config.backend, backend.model_name, self.settings.temperature, self.settings.seed,
+                                  PROMPT_VERSION)
+        source = Source(uri=theorem.url, commit=theorem.commit, path=theorem.file_path, symbol=theorem.full_name,
+                        license=theorem.license)
+        self.counters.written()
+        self._stats(thoughts, cot.generated_tokens)
+        self.counters.extra(f"verifier:{verdict.verifier}")
+        self.counters.extra("tactics", len(theorem.tactics))
+        self.counters.extra("final_answers", cot.final_answer is not None)
+        self.progress.update()
+        yield SFTRow(
+            id=row_id, source_kind="lean", source=source, problem=problem_of(theorem), steps=steps, answer=proof,
+            messages=[], verified=verdict.verified, verifier=verdict.verifier, verifier_detail=verdict.detail,
+            generator=generator,
+        )
+
+    def _stats(self, thoughts: Any, proof_tokens: int) -> None:
+        self.counters.extra("generated_tokens", thoughts.generated_tokens + proof_tokens)
+        self.counters.extra("thoughts", sum(t is not None for t in thoughts.thoughts))
+        self.counters.extra("tactics_without_thought", sum(t is None and s is None
+                                                           for t, s in zip(thoughts.thoughts, thoughts.skipped, strict=True)))
+        for reason, count in thoughts.rejected.items():
+            self.counters.extra(f"rejected:{reason}", count)
+        for reason in thoughts.skipped:
+            if reason:
+                self.counters.extra(f"skipped:{reason}")
+
+    def teardown(self) -> None:
+        self.progress.close()
+
+
+def build_lean_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
+    inputs = list(config.input)
+    if config.lean_repo:
+        from pipelines.io.lean_traced import trace_repo
+
+        inputs.append(str(trace_repo(config.lean_repo, ctx.out_dir)))  # raises LeanUnavailable here, before any work
+    if not inputs:
+        raise ValueError("lean-cot needs --input FILE_OR_DIR or --lean-repo URL@COMMIT")
+    available, reason = LeanVerifier().available()
+    if not available:
+        ctx.notes.append(f"lean-cot: rows are not verified (verified=false, verifier=none): {reason}")
+    read = pipeline | "Read" >> ReadLeanTheorems(inputs, "read", config.max_record_bytes, config.limit)
+    handle = SharedBackend(LLMModelHandler(config.backend_config()))
+    written = read["theorems"] | "LeanCoT" >> beam.ParDo(
+        LeanCoTFn(handle, config, frozenset(ctx.existing["sft"]))
+    ).with_outputs(DEAD, main="rows")
+    tagged = written.rows | "Tag" >> TagSFTRows(config, handle=handle)
+    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.command, config.rows_per_shard)
+    return [read[DEAD], written[DEAD], tagged[DEAD]]

@@ -26,6 +26,8 @@ def test_demo_labels_a_gsm8k_problem_with_the_embedded_model(tmp_path: Path, cap
     assert expand["written"] == 1 and expand["stats"]["simulations"] == 3 and expand["stats"]["generated_tokens"] > 0
     mcts = [r for r in rows if r["method"] == "mcts"]
     assert len(mcts) == data["stages"]["expand/trajectories"]["written"]
+    lean = data["stages"]["lean-cot/lean_cot"]
+    assert lean["read"] == 2 and lean["stats"]["generated_tokens"] > 0 and "lean-cot/lean_cot" in printed
     wrong = (out / "wrong_trajectories.jsonl")
     if wrong.exists():  # the 135M model usually gets some wrong: those are binary-searched
         assert "label-binary" in data["runs"] and "expand (mcts)" in printed

@@ -97,6 +97,10 @@ class LeanCoTFn(beam.DoFn):
             return
         verdict = self.verifier.verify(theorem)
         steps = [Step(text) for text in segment(cot.informal_solution)]
+        if cot.final_answer and f"answer is {cot.final_answer}" not in cot.informal_solution:
+            # the statement names the value ("Show that it is 21y+14"): the solution must end on it
+            steps.append(Step(f"The answer is {cot.final_answer}."))
+            self.counters.extra("final_answer_appended")
         steps += [Step(t.strip()) for t in thoughts.thoughts if t and t.strip()]
         generator = GeneratorInfo(self.config.backend, backend.model_name, self.settings.temperature, self.settings.seed,
                                   PROMPT_VERSION)

@@ -70,6 +70,15 @@ def test_lean_cot_on_leandojo_and_minif2f(tmp_path: Path, capsys: pytest.Capture
     assert len(datasets.load_dataset(str(out), "sft", split="train", cache_dir=str(tmp_path / "hf"))) == len(rows)
 
 
+def test_final_answer_from_the_statement_closes_the_solution(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    policy = scripted([("Write the thought", THOUGHT), ("Write a concise informal solution", "We expand the product.")])
+    assert lean_cot(out, MINIF2F, policy=policy, extra=("--limit", "1")) == 0  # mathd_algebra_182: "Show that it is 21y+14."
+    [row] = sft_rows(out)
+    assert [s["text"] for s in row["steps"]][:2] == ["We expand the product.", "The answer is 21y+14."]
+    assert manifest(out)["stages"]["lean-cot/lean_cot"]["stats"]["final_answer_appended"] == 1
+
+
 def test_rerun_resumes_and_failures_are_dead_lettered(tmp_path: Path) -> None:
     out = tmp_path / "out"
     broken = tmp_path / "broken.jsonl"

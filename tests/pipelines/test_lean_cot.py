@@ -115,13 +115,17 @@ def test_lean_repo_without_a_toolchain_fails_with_one_line(tmp_path: Path, capsy
 
 @pytest.mark.model
 def test_lean_cot_with_the_embedded_model(tmp_path: Path) -> None:
+    whole = tmp_path / "minif2f.jsonl"
+    whole.write_text("\n".join(MINIF2F.read_text(encoding="utf-8").splitlines()[:2]) + "\n", encoding="utf-8")
+    traced = tmp_path / "leandojo.json"
+    traced.write_text(json.dumps(json.loads(LEANDOJO.read_text(encoding="utf-8"))[:1]), encoding="utf-8")
     out = tmp_path / "out"
-    args = ["lean-cot", "--input", MINIF2F, "--out", out, "--limit", "1", "--max-new-tokens", "32", "--thought-samples", "1",
+    args = ["lean-cot", "--input", whole, traced, "--out", out, "--max-new-tokens", "32", "--thought-samples", "1",
             "--threads", "1"]
     assert run(args) == 0
     data = assert_balanced(out)
     stage = data["stages"]["lean-cot/lean_cot"]
-    assert stage["read"] == 1 and stage["stats"]["generated_tokens"] > 0
+    assert stage["read"] == 3 and stage["stats"]["generated_tokens"] > 0  # both input shapes, three theorems
     for row in sft_rows(out):
         assert row["generator"]["model"] == "SmolLM2-135M-Instruct"
         steps, answer = parse_think(row["messages"][1]["content"])

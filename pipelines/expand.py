@@ -18,7 +18,6 @@ from typing import Any
 
 import apache_beam as beam
 
-from generators.backends.base import BackendError
 from generators.backends.model_handler import LLMModelHandler, SharedBackend
 from generators.search import MCTSExpander, MCTSSettings, SearchRoot, trajectory_labels
 from generators.search.mcts import Found, SearchResult
@@ -31,7 +30,7 @@ from pipelines.progress import Progress
 from pipelines.runner import RunContext
 from pipelines.tagging import TagSFTRows
 from pipelines.trajectories import ToTrajectories
-from schemas.factors import load_factors
+from schemas.factors import FactorVocabulary, load_factors
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, PRMRow, SFTRow, Trajectory
 
@@ -52,10 +51,10 @@ def cut_points(n_steps: int, cuts: str, key: str) -> list[int]:
     return sorted(rng.sample(boundaries, min(k, len(boundaries))))
 
 
-def mcts_settings(config: RunConfig) -> MCTSSettings:
+def mcts_settings(config: RunConfig, vocabulary: FactorVocabulary) -> MCTSSettings:
     factors: tuple[tuple[str, str], ...] = ()
     if config.factor_actions:
-        factors = tuple((f.name, f.description) for f in load_factors(config.factors).factors)
+        factors = tuple((f.name, f.description) for f in vocabulary.factors)
     return MCTSSettings(
         simulations=config.simulations, branching=config.branching, c_puct=config.c_puct, max_depth=config.max_depth,
         temperature=config.temperature, step_tokens=min(64, config.max_new_tokens), rollout_tokens=config.max_new_tokens,
@@ -70,13 +69,14 @@ class ExpandFn(beam.DoFn):
                  existing: dict[str, frozenset[str]], stage: str = "expand"):
         self.handle = handle
         self.config = config
-        self.settings = mcts_settings(config)
+        vocabulary = load_factors(config.factors)  # a bad --factors file fails here, before any work
+        self.settings = mcts_settings(config, vocabulary)
+        self.factor_names = frozenset(vocabulary.names)
         self.out_dir = out_dir
         self.existing = existing
         self.stage = stage
         self.counters = StageCounters(stage)
         self.found_counters = StageCounters("trajectories")
-        self.factor_names = frozenset(load_factors(config.factors).names)
 
     def setup(self) -> None:
         from verifiers.math_answer import MathVerifier
@@ -116,10 +116,8 @@ class ExpandFn(beam.DoFn):
             expander = MCTSExpander(backend, self.verifier, self.settings)
             results = expander.run(roots)
         except Exception as exc:  # one bad seed must not stop the run
-            reason = "backend_error" if isinstance(exc, BackendError) else "search_error"
-            error = str(exc) if isinstance(exc, BackendError) else f"{type(exc).__name__}: {exc}"
             self.counters.dead_lettered()
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, reason, seed.ref, error, seed.id))
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.stage, exc, seed.ref, seed.id, "search_error"))
             return
         generator = GeneratorInfo(self.config.backend, backend.model_name, self.settings.temperature,
                                   self.settings.seed, self.settings.prompt_version)
@@ -197,7 +195,6 @@ class ExpandFn(beam.DoFn):
 def build_expand(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
     if not config.input:
         raise ValueError("expand needs --seeds FILE.jsonl")
-    mcts_settings(config)  # a bad --factors file fails here, before any work
     read = pipeline | "Read" >> ReadRecords(config.input, "read", config.max_record_bytes, config.limit)
     seeds = read["records"] | "Seeds" >> ToTrajectories("seeds")
     handle = SharedBackend(LLMModelHandler(config.backend_config()))

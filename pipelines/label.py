@@ -12,7 +12,6 @@ from typing import Any
 
 import apache_beam as beam
 
-from generators.backends.base import BackendError
 from generators.backends.model_handler import LLMModelHandler, SharedBackend
 from generators.labelling import BinaryLabeller, LabelSettings, ShepherdLabeller, StepLabeller
 from generators.prompts import template
@@ -71,10 +70,9 @@ class LabelFn(beam.DoFn):
             labeller = self._labeller()
             labels = labeller.label(trajectory)
         except Exception as exc:  # one bad record must not stop the run
-            reason = "backend_error" if isinstance(exc, BackendError) else "label_error"
-            error = str(exc) if isinstance(exc, BackendError) else f"{type(exc).__name__}: {exc}"
             self.counters.dead_lettered()
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, reason, trajectory.ref, error, trajectory.id))
+            letter = DeadLetter.of_failure(self.stage, exc, trajectory.ref, trajectory.id, "label_error")
+            yield beam.pvalue.TaggedOutput(DEAD, letter)
             return
         self.counters.written()
         self.counters.extra("completions", labels.completions_spent)

@@ -14,7 +14,6 @@ from typing import Any
 
 import apache_beam as beam
 
-from generators.backends.base import BackendError
 from generators.backends.model_handler import LLMModelHandler, SharedBackend
 from generators.lean.proof_cot import ProofCoTWriter, lean_proof_text, tactics_in_order
 from generators.lean.thoughts import TacticThoughtWriter, ThoughtSettings
@@ -84,10 +83,9 @@ class LeanCoTFn(beam.DoFn):
                 return
             cot = ProofCoTWriter(backend, self.settings).write(theorem, thoughts)
         except Exception as exc:  # one bad theorem must not stop the run
-            reason = "backend_error" if isinstance(exc, BackendError) else "generation_error"
-            error = str(exc) if isinstance(exc, BackendError) else f"{type(exc).__name__}: {exc}"
             self.counters.dead_lettered()
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, reason, theorem.ref, error, theorem.full_name))
+            letter = DeadLetter.of_failure(self.stage, exc, theorem.ref, theorem.full_name, "generation_error")
+            yield beam.pvalue.TaggedOutput(DEAD, letter)
             return
         proof = lean_proof_text(theorem)
         if not tactics_in_order(proof, theorem):  # the cheap check that runs everywhere

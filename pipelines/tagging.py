@@ -15,7 +15,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from generators.backends.base import BackendError, GenerationParams
+from generators.backends.base import GenerationParams
 from generators.backends.model_handler import LLMModelHandler, SharedBackend
 from generators.tagging import DEFAULT_PARAMS, StepTagger, make_tagger, tagged
 from pipelines.config import RunConfig
@@ -74,11 +74,10 @@ class TagRowsFn(beam.DoFn):
             return
         try:
             decisions = self._tagger().tag(row.steps, row.problem)
-        except BackendError as exc:
-            yield self._dead(row, "backend_error", str(exc))
-            return
         except Exception as exc:  # one bad row must not stop the run
-            yield self._dead(row, "tag_error", f"{type(exc).__name__}: {exc}")
+            self.counters.dead_lettered()
+            ref = row.source.path or row.source.uri or row.id
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.stage, exc, ref, row.id, "tag_error"))
             return
         steps = tagged(row.steps, decisions)
         try:

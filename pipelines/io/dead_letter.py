@@ -35,5 +35,15 @@ class DeadLetter:
     def of(stage: str, reason: str, ref: str, error: str, value: Any = None) -> DeadLetter:
         return DeadLetter(stage, reason, ref, error[:2000], preview(value) if value is not None else "")
 
+    @staticmethod
+    def of_failure(stage: str, exc: Exception, ref: str, value: Any, other_reason: str) -> DeadLetter:
+        """A dead letter for an exception caught around model work: ``backend_error`` when the
+        backend failed (its message says why), else ``other_reason`` with the exception's type."""
+        from generators.backends.base import BackendError
+
+        if isinstance(exc, BackendError):
+            return DeadLetter.of(stage, "backend_error", ref, str(exc), value)
+        return DeadLetter.of(stage, other_reason, ref, f"{type(exc).__name__}: {exc}", value)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

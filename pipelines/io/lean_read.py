@@ -11,8 +11,6 @@ file. Every record ends as a theorem, a filtered count or a dead letter, never a
 
 from __future__ import annotations
 
-import glob
-import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -23,7 +21,7 @@ import ijson
 from pipelines.io import lean_traced
 from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
-from pipelines.io.read import DEAD, DEFAULT_MAX_RECORD_BYTES
+from pipelines.io.read import DEAD, DEFAULT_MAX_RECORD_BYTES, expand_inputs, first_n, jsonl_values
 from schemas.lean import LeanTheorem
 from schemas.lean_import import LeanImportError, theorem_from_leandojo, theorem_from_whole_proof
 
@@ -36,17 +34,10 @@ def expand_lean_inputs(inputs: list[str]) -> list[tuple[str, str]]:
     """``(kind, path)`` per input: ``traced`` for a traced repo, else ``file`` (folders and globs expanded)."""
     found: list[tuple[str, str]] = []
     for name in inputs:
-        if os.path.isdir(name):
-            if lean_traced.is_traced_repo(name):
-                found.append(("traced", name))
-                continue
-            for root, dirs, names in os.walk(name):
-                dirs.sort()
-                found.extend(("file", os.path.join(root, n)) for n in sorted(names) if n.endswith(SUFFIXES))
-        elif any(ch in name for ch in "*?["):
-            found.extend(("file", f) for f in sorted(glob.glob(name, recursive=True)) or [name])
+        if os.path.isdir(name) and lean_traced.is_traced_repo(name):
+            found.append(("traced", name))
         else:
-            found.append(("file", name))
+            found.extend(("file", f) for f in expand_inputs([name], SUFFIXES))
     seen: set[tuple[str, str]] = set()
     return [f for f in found if not (f in seen or seen.add(f))]
 
@@ -93,24 +84,10 @@ def _closed(handle: Any) -> bool:
 
 def iter_jsonl(stage: str, index: int, path: str, max_record_bytes: int) -> Iterator[Item]:
     """Whole-proof lines (or LeanDojo theorems, one a line)."""
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            raw = raw.rstrip(b"\r\n")
-            ref = f"{path}:{number}"
-            if not raw.strip():
-                yield None
-                continue
-            if len(raw) > max_record_bytes:
-                yield DeadLetter.of(stage, "too_large", ref, f"line of {len(raw)} bytes exceeds {max_record_bytes}", raw)
-                continue
-            try:
-                value = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                yield DeadLetter.of(stage, "not_utf8", ref, f"invalid UTF-8 at byte {exc.start}", raw)
-                continue
-            except (json.JSONDecodeError, RecursionError) as exc:
-                yield DeadLetter.of(stage, "malformed_json", ref, str(exc)[:200], raw)
-                continue
+    for number, ref, value in jsonl_values(path, stage, max_record_bytes):
+        if value is None or isinstance(value, DeadLetter):
+            yield value
+        else:
             yield _item(stage, value, ref, "whole_proof", (index, number))
 
 
@@ -182,7 +159,7 @@ class ReadLeanTheorems(beam.PTransform):
         ordered = read.theorems
         if self.limit is not None:
             ordered = ordered | "Order" >> beam.combiners.ToList() | "FirstN" >> beam.FlatMap(
-                _first_n, self.limit, StageCounters(self.stage))
+                first_n, self.limit, StageCounters(self.stage), order=item_order)
         theorems = ordered | "Count" >> beam.Map(_written, StageCounters(self.stage)) | "Spread" >> beam.Reshuffle()
         return {"theorems": theorems, DEAD: read[DEAD]}
 
@@ -192,8 +169,5 @@ def _written(item: tuple[Order, LeanTheorem], counters: StageCounters) -> LeanTh
     return item[1]
 
 
-def _first_n(items: list[tuple[Order, LeanTheorem]], n: int, counters: StageCounters) -> Iterator[tuple[Order, LeanTheorem]]:
-    ordered = sorted(items, key=lambda item: item[0])
-    if len(ordered) > n:
-        counters.filtered("beyond_limit", len(ordered) - n)
-    yield from ordered[:n]
+def item_order(item: tuple[Order, LeanTheorem]) -> Order:
+    return item[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +32,8 @@ class RawRecord:
     order: tuple[int, int]
 
 
-def expand_inputs(inputs: list[str]) -> list[str]:
-    """Files named, matched by a glob, or found (recursively, by suffix) in named folders.
+def expand_inputs(inputs: list[str], suffixes: tuple[str, ...] = SUFFIXES) -> list[str]:
+    """Files named, matched by a glob, or found (recursively, by ``suffixes``) in named folders.
 
     A name that matches nothing is kept, so that reading it dead-letters it with a reason.
     """
@@ -41,13 +41,51 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     for name in inputs:
         if os.path.isdir(name):
             for root, _dirs, names in sorted(os.walk(name)):
-                files.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(SUFFIXES))
+                files.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(suffixes))
         elif any(ch in name for ch in "*?["):
             files.extend(sorted(glob.glob(name, recursive=True)) or [name])
         else:
             files.append(name)
     seen: set[str] = set()
     return [f for f in files if not (f in seen or seen.add(f))]
+
+
+def decode_json(raw: bytes, ref: str, stage: str) -> Any:
+    """The JSON value in ``raw``, or a DeadLetter saying why not (not UTF-8, malformed)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return DeadLetter.of(stage, "not_utf8", ref, f"invalid UTF-8 at byte {exc.start}", raw)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        return DeadLetter.of(stage, "malformed_json", ref, f"{exc.msg} at column {exc.colno}", raw)
+    except RecursionError:
+        return DeadLetter.of(stage, "malformed_json", ref, "nested too deeply", raw)
+
+
+def jsonl_values(path: str, stage: str, max_record_bytes: int) -> Iterator[tuple[int, str, Any]]:
+    """``(line number, ref, value)`` per line of a JSONL file; the value is the decoded JSON, a
+    DeadLetter (too large, not UTF-8, malformed) or None for a blank line."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            raw = raw.rstrip(b"\r\n")
+            ref = f"{path}:{number}"
+            if not raw.strip():
+                yield number, ref, None
+            elif len(raw) > max_record_bytes:
+                error = f"line of {len(raw)} bytes exceeds --max-record-bytes {max_record_bytes}"
+                yield number, ref, DeadLetter.of(stage, "too_large", ref, error, raw)
+            else:
+                yield number, ref, decode_json(raw, ref, stage)
+
+
+def first_n(items: list[Any], n: int, counters: StageCounters, order: Callable[[Any], Any]) -> Iterator[Any]:
+    """The first ``n`` items by ``order`` (input file, then position); the rest count as ``beyond_limit``."""
+    ordered = sorted(items, key=order)
+    if len(ordered) > n:
+        counters.filtered("beyond_limit", len(ordered) - n)
+    yield from ordered[:n]
 
 
 class ReadFileFn(beam.DoFn):
@@ -91,40 +129,18 @@ class ReadFileFn(beam.DoFn):
             yield from self._jsonl(index, path)
 
     def _jsonl(self, index: int, path: str) -> Iterator[RawRecord | DeadLetter | None]:
-        with open(path, "rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                raw = raw.rstrip(b"\r\n")
-                ref = f"{path}:{number}"
-                if not raw.strip():
-                    yield None
-                elif len(raw) > self.max_record_bytes:
-                    error = f"line of {len(raw)} bytes exceeds --max-record-bytes {self.max_record_bytes}"
-                    yield DeadLetter.of(self.stage, "too_large", ref, error, raw)
-                else:
-                    yield self._decode(raw, ref, (index, number))
-
-    def _decode(self, raw: bytes, ref: str, order: tuple[int, int]) -> RawRecord | DeadLetter:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return DeadLetter.of(self.stage, "not_utf8", ref, f"invalid UTF-8 at byte {exc.start}", raw)
-        try:
-            return RawRecord(ref, json.loads(text), order)
-        except json.JSONDecodeError as exc:
-            return DeadLetter.of(self.stage, "malformed_json", ref, f"{exc.msg} at column {exc.colno}", raw)
-        except RecursionError:
-            return DeadLetter.of(self.stage, "malformed_json", ref, "nested too deeply", raw)
+        for number, ref, value in jsonl_values(path, self.stage, self.max_record_bytes):
+            yield value if value is None or isinstance(value, DeadLetter) else RawRecord(ref, value, (index, number))
 
     def _json(self, index: int, path: str) -> Iterator[RawRecord | DeadLetter]:
         size = os.path.getsize(path)
         if size > self.max_record_bytes * 1000:
             raise ValueError(f"JSON file of {size} bytes is too large to load whole; use JSONL")
         with open(path, "rb") as handle:
-            decoded = self._decode(handle.read(), path, (index, 0))
-        if isinstance(decoded, DeadLetter):
-            yield decoded
+            value = decode_json(handle.read(), path, self.stage)
+        if isinstance(value, DeadLetter):
+            yield value
             return
-        value = decoded.value
         if isinstance(value, dict):  # {"data": [...]}-style wrappers: the one list inside
             lists = [v for v in value.values() if isinstance(v, list)]
             value = lists[0] if len(lists) == 1 and len(value) == 1 else [value]
@@ -172,7 +188,7 @@ class ReadRecords(beam.PTransform):
             records = (
                 records
                 | "Order" >> beam.combiners.ToList()
-                | "FirstN" >> beam.FlatMap(_first_n, self.limit, counters)
+                | "FirstN" >> beam.FlatMap(first_n, self.limit, counters, order=record_order)
             )
         records = records | "Count" >> beam.Map(_counted, StageCounters(self.stage)) | "Spread" >> beam.Reshuffle()
         return {"records": records, DEAD: read[DEAD]}
@@ -183,8 +199,5 @@ def _counted(record: RawRecord, counters: StageCounters) -> RawRecord:
     return record
 
 
-def _first_n(records: list[RawRecord], n: int, counters: StageCounters) -> Iterator[RawRecord]:
-    ordered = sorted(records, key=lambda r: r.order)
-    if len(ordered) > n:
-        counters.filtered("beyond_limit", len(ordered) - n)
-    yield from ordered[:n]
+def record_order(record: RawRecord) -> tuple[int, int]:
+    return record.order

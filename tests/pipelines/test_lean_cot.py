@@ -37,12 +37,6 @@ def lean_cot(out: Path, *inputs: Path | str, policy: str = POLICY, extra: tuple[
     return run(["lean-cot", "--input", *inputs, "--out", out, "--backend", "scripted", "--model", policy, *extra])
 
 
-def as_theorem(row: dict) -> LeanTheorem:
-    """Enough of a theorem to run the cheap tactic check on a row's proof text."""
-    lines = row["answer"].split(":= by", 1)[-1]
-    return LeanTheorem(row["source"]["symbol"], tuple(LeanTactic(t) for t in [lines]), "whole_proof", row["source"]["uri"])
-
-
 def test_lean_cot_on_leandojo_and_minif2f(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     assert lean_cot(out, LEANDOJO, MINIF2F) == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -38,6 +39,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-record-bytes", dest="max_record_bytes", type=int)
     g.add_argument("--factors", help="thought-factor vocabulary YAML (default: the built-in one)")
     g.add_argument("--tagger", choices=["rules", "llm", "both"], help="how steps get their factor (default rules)")
+
+
+def _sandbox_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("sandbox (where code from repositories and models runs)")
+    g.add_argument("--sandbox", choices=["auto", "bwrap", "unshare"], help="isolation (default auto: bwrap, else unshare)")
+    g.add_argument("--unsafe-no-sandbox", dest="unsafe_no_sandbox", action="store_true", default=None,
+                   help="run code without isolation where no sandbox works (only for code you trust)")
+    g.add_argument("--sandbox-timeout", dest="sandbox_timeout", type=float, help="wall seconds per execution (default 10)")
+    g.add_argument("--sandbox-memory-mb", dest="sandbox_memory_mb", type=int, help="address space per execution (default 1024)")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -73,6 +83,18 @@ def make_parser() -> argparse.ArgumentParser:
                       help="candidate thoughts per tactic; the first that does not leak the tactic is kept (default 2)")
     _common(lean)
 
+    code = sub.add_parser("code-cot", help="code CoT reverse-generated from functions of git repositories -> SFT rows")
+    code.add_argument("--repo", nargs="+", action="extend",
+                      help="PATH_OR_GIT_URL[@REV]: a directory, a local git repo (at REV, default HEAD) or a URL to clone")
+    code.add_argument("--repo-cache", dest="repo_cache", help="where clones and snapshots go (default ~/.cache/reverse-o1/repos)")
+    code.add_argument("--max-file-bytes", dest="max_file_bytes", type=int, help="skip larger source files (default 1000000)")
+    code.add_argument("--cot-samples", dest="cot_samples", type=int,
+                      help="candidate CoTs per function; the first without hindsight is kept (default 2)")
+    code.add_argument("--only-verified", dest="only_verified", action="store_true", default=None,
+                      help="write only rows whose round trip passed the tests (default: keep them, verified=false)")
+    _sandbox_options(code)
+    _common(code)
+
     tag = sub.add_parser("tag", help="segment and tag existing CoT text (JSONL or Parquet) -> SFT rows")
     tag.add_argument("--input", nargs="+", action="extend", help="JSONL or Parquet files or dirs")
     tag.add_argument("--column", help="the column holding the CoT text")
@@ -107,6 +129,11 @@ def make_parser() -> argparse.ArgumentParser:
     group = math.add_mutually_exclusive_group(required=True)
     group.add_argument("--answer")
     group.add_argument("--text", help="free text; its final answer is extracted")
+
+    code_check = verify_sub.add_parser("code", help="run a tests file with a code file beside it as solution.py, sandboxed")
+    code_check.add_argument("--code", required=True, help="the code under test (becomes solution.py)")
+    code_check.add_argument("--tests", required=True, help="a test file: module code, then every test_* function")
+    _sandbox_options(code_check)
 
     demo = sub.add_parser("demo", help="run every pipeline on the bundled samples with the embedded model")
     demo.add_argument("--problems", type=int, default=None, help="GSM8K problems to label (default 3)")
@@ -185,10 +212,26 @@ def cmd_lean_cot(args: argparse.Namespace, unknown: list[str]) -> int:
         summary = run_command("lean-cot", config, build_lean_cot, unknown)
     except LeanUnavailable as exc:
         raise ConfigError(str(exc)) from None
-    print_summary(summary)
-    for note in summary.manifest.get("notes", []):
-        if note.startswith("lean-cot:"):
-            print(note, file=sys.stderr)
+    print_summary(summary, notes=True)
+    return 0
+
+
+def cmd_code_cot(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines.code_cot import build_code_cot
+    from pipelines.io.repos import RepoError
+    from pipelines.runner import run_command
+    from pipelines.summary import print_summary
+    from verifiers.sandbox import SandboxUnavailable
+
+    config = _config(args)
+    if not config.repo:
+        raise ConfigError("code-cot needs --repo PATH_OR_GIT_URL[@REV] (or repo: in --config)")
+    config = with_worker_threads(config, unknown)
+    try:
+        summary = run_command("code-cot", config, build_code_cot, unknown)
+    except (RepoError, SandboxUnavailable) as exc:
+        raise ConfigError(str(exc)) from None
+    print_summary(summary, notes=True)
     return 0
 
 
@@ -221,6 +264,8 @@ def cmd_seeds(args: argparse.Namespace, unknown: list[str]) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, unknown: list[str]) -> int:
+    if args.verify_command == "code":
+        return verify_code(args)
     from verifiers.math_answer import MathVerifier
 
     verifier = MathVerifier()
@@ -235,6 +280,33 @@ def cmd_verify(args: argparse.Namespace, unknown: list[str]) -> int:
     return 0
 
 
+def verify_code(args: argparse.Namespace) -> int:
+    """Exit 0 when the tests passed, 1 when they did not (the JSON says why), 2 when nothing could run."""
+    from verifiers.sandbox import SandboxUnavailable
+
+    flags = {k: getattr(args, k) for k in ("sandbox", "unsafe_no_sandbox", "sandbox_timeout", "sandbox_memory_mb")}
+    config = build_config(flags)
+    texts = []
+    for option, path in (("--code", args.code), ("--tests", args.tests)):
+        try:
+            with open(path, "rb") as handle:
+                texts.append(handle.read().decode("utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{option} {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{option} {path}: not UTF-8 (invalid byte at {exc.start})") from None
+    try:
+        verifier = config.code_verifier()
+    except SandboxUnavailable as exc:
+        raise ConfigError(str(exc)) from None
+    name = os.path.basename(args.tests)
+    if not name.endswith(".py") or name == "solution.py":
+        name = "test_solution.py"
+    verdict = verifier.verify_files(texts[0], texts[1], tests_name=name)
+    print(json.dumps(verdict.to_dict(), ensure_ascii=False))
+    return 0 if verdict.passed else 1
+
+
 def cmd_demo(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.demo import run_demo
 
@@ -247,6 +319,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
     "expand": cmd_expand,
     "tag": cmd_tag,
     "lean-cot": cmd_lean_cot,
+    "code-cot": cmd_code_cot,
     "export": cmd_export,
     "seeds": cmd_seeds,
     "verify": cmd_verify,

@@ -54,6 +54,16 @@ class RunConfig(BaseModel):
     # Lean CoT (lean-cot)
     lean_repo: str | None = None  # URL@COMMIT to trace with lean_dojo (needs a Lean toolchain)
     thought_samples: int = Field(default=2, ge=1, le=16)
+    # code CoT (code-cot)
+    repo: list[str] = Field(default_factory=list)  # PATH_OR_GIT_URL[@REV], each
+    repo_cache: str | None = None  # clones and snapshots; default $REVERSE_O1_CACHE or ~/.cache/reverse-o1
+    max_file_bytes: int = Field(default=1_000_000, ge=1024)
+    cot_samples: int = Field(default=2, ge=1, le=16)
+    only_verified: bool = False
+    sandbox: Literal["auto", "bwrap", "unshare"] = "auto"
+    unsafe_no_sandbox: bool = False
+    sandbox_timeout: float = Field(default=10.0, gt=0, le=3600)
+    sandbox_memory_mb: int = Field(default=1024, ge=64)
     # thought factors (tag, and every pipeline that writes SFT rows)
     factors: str | None = None
     tagger: Literal["rules", "llm", "both"] = "rules"
@@ -95,6 +105,17 @@ class RunConfig(BaseModel):
     def label_settings(self) -> LabelSettings:
         return LabelSettings(n=self.n, temperature=self.temperature, max_new_tokens=self.max_new_tokens, seed=self.seed,
                              probe_chunk=self.probe_chunk)
+
+    def code_verifier(self) -> Any:
+        """A ``verifiers.code.CodeVerifier`` on the configured sandbox and limits; raises
+        ``SandboxUnavailable`` when nothing isolates and ``--unsafe-no-sandbox`` was not given."""
+        from verifiers.code import CodeVerifier
+        from verifiers.sandbox import Limits, select_sandbox
+
+        limits = Limits(wall_seconds=self.sandbox_timeout, cpu_seconds=max(1, int(self.sandbox_timeout)),
+                        memory_bytes=self.sandbox_memory_mb << 20)
+        prefer = None if self.sandbox == "auto" else self.sandbox
+        return CodeVerifier(select_sandbox(allow_unsafe=self.unsafe_no_sandbox, prefer=prefer), limits)
 
     def model_label(self) -> str:
         """The model as configured (the embedded one when none is named)."""

@@ -2,8 +2,9 @@
 
 GSM8K slice → seeds (``seeds import``) → ``label --method shepherd`` → ``expand`` (MCTS from
 the first cut of two seeds) → ``label --method binary`` on the trajectories the search got
-wrong, with their seed's gold answer → ``lean-cot`` on two bundled Lean theorems →
-``out/demo/``; then a summary table. Each step runs on
+wrong, with their seed's gold answer → ``lean-cot`` on two bundled Lean theorems → ``code-cot``
+on a bundled Python package committed to a fresh git repository → ``out/demo/``; then a summary
+table. Each step runs on
 Beam's DirectRunner; the whole demo is sized for a few minutes on 2 CPU cores.
 """
 
@@ -12,12 +13,15 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+import subprocess
 from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
+from pipelines.code_cot import build_code_cot
 from pipelines.config import build_config, with_worker_threads
 from pipelines.expand import build_expand
 from pipelines.io.resume import shard_files
@@ -33,6 +37,7 @@ DEMO_DEFAULTS = {"out": "out/demo", "n": 4, "max_new_tokens": 96, "temperature":
 EXPAND_SEEDS = 2
 BINARY_TRAJECTORIES = 2
 LEAN_THEOREMS = 2
+CODE_FUNCTIONS = 4
 
 
 def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None, beam_args: list[str]) -> int:
@@ -47,32 +52,56 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
     config = with_worker_threads(config.model_copy(update={"input": [seeds], "limit": count}), beam_args)
     where = f"{config.backend} backend ({config.model_label()}), output {out}/"
 
-    print(f"demo 1/4: labelling {count} GSM8K problems, Math-Shepherd, n={config.n}, {where}")
+    print(f"demo 1/5: labelling {count} GSM8K problems, Math-Shepherd, n={config.n}, {where}")
     run_command("label", config, build_label, beam_args)
     expand = config.model_copy(update={"limit": min(count, EXPAND_SEEDS)})
-    print(f"\ndemo 2/4: MCTS from the first cut of {expand.limit} seeds, {config.simulations} simulations x "
+    print(f"\ndemo 2/5: MCTS from the first cut of {expand.limit} seeds, {config.simulations} simulations x "
           f"{config.branching} candidates")
     run_command("expand", expand, build_expand, beam_args)
     wrong = wrong_trajectories(out, seeds, os.path.join(out, "wrong_trajectories.jsonl"))
     if wrong:
         binary = config.model_copy(update={"input": [wrong], "method": "binary", "limit": BINARY_TRAJECTORIES})
-        print(f"\ndemo 3/4: binary search for the first wrong step of up to {BINARY_TRAJECTORIES} unverified "
+        print(f"\ndemo 3/5: binary search for the first wrong step of up to {BINARY_TRAJECTORIES} unverified "
               f"trajectories, k={config.n}")
         run_command("label-binary", binary, build_label, beam_args)
     else:
-        print("\ndemo 3/4: skipped, the search found no wrong trajectory to label")
+        print("\ndemo 3/5: skipped, the search found no wrong trajectory to label")
     lean_inputs = sorted(str(p) for p in (SAMPLES / "lean").glob("*.json*"))
     lean = config.model_copy(update={"input": lean_inputs, "limit": LEAN_THEOREMS,
                                      "max_new_tokens": min(config.max_new_tokens, 64)})
-    print(f"\ndemo 4/4: Lean CoT for {LEAN_THEOREMS} bundled Lean theorems (a thought per tactic, then an informal "
+    print(f"\ndemo 4/5: Lean CoT for {LEAN_THEOREMS} bundled Lean theorems (a thought per tactic, then an informal "
           f"solution; no Lean toolchain here, so rows are unverified)")
-    summary = run_command("lean-cot", lean, build_lean_cot, beam_args)
+    run_command("lean-cot", lean, build_lean_cot, beam_args)
+    repo = demo_repository(out)
+    code = config.model_copy(update={"input": [], "repo": [repo], "limit": CODE_FUNCTIONS, "sandbox_timeout": 5.0,
+                                     "cot_samples": 2, "max_new_tokens": max(config.max_new_tokens, 128)})
+    print(f"\ndemo 5/5: code CoT for the first {CODE_FUNCTIONS} functions of the bundled tinytext package ({repo}): "
+          f"tests of the original in the sandbox, reverse CoT, then the round trip")
+    summary = run_command("code-cot", code, build_code_cot, beam_args)
     manifest = summary.manifest
     print()
     print(stage_table(manifest))
     print()
     print(demo_table(out, manifest))
     return 0
+
+
+def demo_repository(out: str) -> str:
+    """The bundled tinytext package committed to a fresh git repository under ``out`` (fixed author
+    and date, so the commit and the row ids are the same on every machine); a plain directory
+    when git is missing. Returns what ``--repo`` gets."""
+    target = os.path.join(out, "tinytext-repo")
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(SAMPLES / "code" / "tinytext", target)
+    if shutil.which("git") is None:
+        return target
+    env = {**os.environ, "GIT_AUTHOR_NAME": "reverse-o1 demo", "GIT_AUTHOR_EMAIL": "demo@localhost",
+           "GIT_COMMITTER_NAME": "reverse-o1 demo", "GIT_COMMITTER_EMAIL": "demo@localhost",
+           "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "tinytext 0.1.0"]):
+        subprocess.run(["git", "-c", "core.hooksPath=/dev/null", *argv], cwd=target, env=env, check=True,
+                       capture_output=True)
+    return target + "@HEAD"
 
 
 def wrong_trajectories(out: str, seeds_path: str, target: str) -> str | None:
@@ -114,5 +143,9 @@ def demo_table(out: str, manifest: dict[str, Any]) -> str:
     if "lean-cot" in manifest.get("runs", {}):
         rows.append(["lean-cot (thoughts)", "-", sum(len(r["steps"]) for r in lean), "-", "-",
                      f"{sum(r['verified'] for r in lean)}/{len(lean)}", f"{manifest['runs']['lean-cot']['wall_seconds']:.1f}"])
+    code = [r for r in sft if r["source_kind"] == "code"]
+    if "code-cot" in manifest.get("runs", {}):
+        rows.append(["code-cot (reverse CoT)", "-", sum(len(r["steps"]) for r in code), "-", "-",
+                     f"{sum(r['verified'] for r in code)}/{len(code)}", f"{manifest['runs']['code-cot']['wall_seconds']:.1f}"])
     table_text = table(rows, ["pipeline", "PRM rows", "steps", "mean soft label", "rollouts", "SFT verified", "wall s"])
     return table_text + f"\n\n{out}: {manifest['outputs']['dead_letters']} dead letters; see {out}/README.md"

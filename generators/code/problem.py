@@ -1,0 +1,27 @@
+"""The user turn and the answer of a code CoT row: the task (signature and docstring) and the code."""
+
+from __future__ import annotations
+
+from schemas.code import CodeFunction
+
+
+def _docstring_block(docstring: str) -> str:
+    body = docstring.replace('"""', '\\"\\"\\"')
+    lines = body.splitlines() or [""]
+    return '    """' + "\n    ".join(lines).rstrip() + ('\n    """' if len(lines) > 1 else '"""')
+
+
+def problem_of(fn: CodeFunction) -> str:
+    """The task as a programmer would get it: where the function lives, its signature and docstring.
+
+    The body is never shown; a method names its class so the task is unambiguous.
+    """
+    owner = fn.symbol.rsplit(".", 1)[0] if "." in fn.symbol else None
+    where = f"the method `{fn.name}` of class `{owner}`" if owner else f"the function `{fn.name}`"
+    return (f"Implement {where} in the Python module `{fn.module}`.\n\n"
+            f"```python\n{fn.signature.strip()}\n{_docstring_block(fn.docstring)}\n```")
+
+
+def answer_of(code: str) -> str:
+    """The assistant's final answer after the hidden CoT: the code in a fenced block."""
+    return f"```python\n{code.rstrip()}\n```"

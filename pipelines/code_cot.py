@@ -1,0 +1,198 @@
+"""``reverse-o1 code-cot``: the hidden reasoning behind real functions, checked by execution → SFT rows.
+
+repositories (directories, git repos at a revision, ``GIT_URL@REV`` clones) → files (gitignored,
+vendored, generated, binary and oversized ones filtered) → functions (``ast`` only: docstring,
+a return value, ≤ 150 lines, no risky names, near-duplicates removed, each with its doctests and
+the repository's tests that call it) → ``original_tests`` (the untouched function must pass its
+tests in the sandbox, else the tests are broken and the function is filtered) → ``code_cot``
+(reverse CoT, the hindsight filter, then the round trip: code written from the task and the CoT
+alone, run against the same tests) → tag → ``DIR/sft``. The assistant turn is the tagged CoT,
+then the original code in a fenced block; ``verified`` is the round trip's result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+
+from generators.backends.model_handler import LLMModelHandler, SharedBackend
+from generators.code import CodeCoTSettings, ReverseCoTWriter, RoundTripWriter, answer_of, problem_of
+from generators.prompts import template
+from pipelines.config import RunConfig
+from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles
+from pipelines.io.counters import StageCounters
+from pipelines.io.dead_letter import DeadLetter
+from pipelines.io.read import DEAD, first_n
+from pipelines.io.repos import materialise
+from pipelines.io.shards import WriteShards
+from pipelines.progress import Progress
+from pipelines.runner import RunContext
+from pipelines.tagging import TagSFTRows
+from schemas.code import CodeFunction
+from schemas.ids import content_id
+from schemas.records import GeneratorInfo, SFTRow, Source, Step
+from verifiers.code import CodeVerdict
+
+PROMPT_VERSION = f"{template('code_reverse_cot').id}+{template('code_from_plan').id}"
+VERIFIER = "code_roundtrip"
+
+
+def cot_settings(config: RunConfig) -> CodeCoTSettings:
+    return CodeCoTSettings(samples=config.cot_samples, temperature=config.temperature,
+                           max_new_tokens=config.max_new_tokens, seed=config.seed)
+
+
+def repo_cache(config: RunConfig) -> str:
+    if config.repo_cache:
+        return config.repo_cache
+    base = os.environ.get("REVERSE_O1_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "reverse-o1")
+    return os.path.join(base, "repos")
+
+
+def row_id(fn: CodeFunction, config: RunConfig) -> str:
+    content = [fn.repo.uri, fn.repo.commit, fn.path, fn.symbol, fn.code]
+    return content_id("sft", "code", content, cot_settings(config), config.backend, config.model_label())
+
+
+def function_order(fn: CodeFunction) -> tuple[str, str, str]:
+    return (fn.repo.uri, fn.path, fn.symbol)
+
+
+class OriginalTestsFn(beam.DoFn):
+    """The untouched function against its tests, in the sandbox: a failure means broken tests."""
+
+    def __init__(self, config: RunConfig, done: frozenset[str], stage: str = "original_tests"):
+        self.config = config
+        self.done = done
+        self.stage = stage
+        self.counters = StageCounters(stage)
+
+    def setup(self) -> None:
+        self.verifier = self.config.code_verifier()
+
+    def process(self, fn: CodeFunction) -> Iterator[Any]:
+        self.counters.read()
+        if row_id(fn, self.config) in self.done:
+            self.counters.resumed()
+            return
+        try:
+            verdict = self.verifier.verify_function(fn)
+        except Exception as exc:  # the sandbox itself failed: keep the function, say why
+            self.counters.dead_lettered()
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, "sandbox_error", fn.ref,
+                                                               f"{type(exc).__name__}: {exc}", fn.code))
+            return
+        self.counters.extra(f"sandbox:{verdict.result.sandbox}")
+        if not verdict.passed:
+            self.counters.filtered(f"original_{verdict.result.status}")
+            return
+        self.counters.written()
+        yield fn, verdict.detail()
+
+
+class CodeCoTFn(beam.DoFn):
+    """Reverse CoT, hindsight filter, round trip in the sandbox → an SFT row (or a counted filter)."""
+
+    def __init__(self, handle: SharedBackend, config: RunConfig, stage: str = "code_cot"):
+        self.handle = handle
+        self.config = config
+        self.settings = cot_settings(config)
+        self.stage = stage
+        self.counters = StageCounters(stage)
+
+    def setup(self) -> None:
+        self.verifier = self.config.code_verifier()
+        self.progress = Progress("code-cot", unit="function")
+
+    def process(self, element: tuple[CodeFunction, str]) -> Iterator[Any]:
+        fn, original = element
+        self.counters.read()
+        try:
+            backend = self.handle.get()
+            cot = ReverseCoTWriter(backend, self.settings).write(fn)
+            for reason, count in cot.rejected.items():
+                self.counters.extra(f"rejected:{reason}", count)
+            self.counters.extra("generated_tokens", cot.generated_tokens)
+            if not cot.steps:
+                self.counters.filtered("no_forward_cot")
+                return
+            back = RoundTripWriter(backend, self.settings).write(fn, cot.steps)
+            self.counters.extra("generated_tokens", back.generated_tokens)
+        except Exception as exc:  # one bad function must not stop the run
+            self.counters.dead_lettered()
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.stage, exc, fn.ref, fn.code, "generation_error"))
+            return
+        verdict: CodeVerdict | None = None
+        if back.code is not None:
+            try:
+                verdict = self.verifier.verify_function(fn, back.code)
+            except Exception as exc:
+                self.counters.dead_lettered()
+                yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, "sandbox_error", fn.ref,
+                                                                   f"{type(exc).__name__}: {exc}", back.code))
+                return
+        verified = verdict is not None and verdict.passed
+        roundtrip = verdict.detail() if verdict is not None else f"no code to run: {back.reason}"
+        self.counters.extra("roundtrip:" + (verdict.result.status if verdict is not None else str(back.reason)))
+        if self.config.only_verified and not verified:
+            self.counters.filtered("roundtrip_failed")
+            return
+        self.counters.written()
+        self.counters.extra("verified", int(verified))
+        self.progress.update()
+        detail = {"original": original, "roundtrip": roundtrip, "sandbox": self.verifier.sandbox.name}
+        yield SFTRow(
+            id=row_id(fn, self.config), source_kind="code",
+            source=Source(uri=fn.repo.uri, commit=fn.repo.commit, path=fn.path, symbol=fn.symbol, license=fn.repo.license),
+            problem=problem_of(fn), steps=[Step(s) for s in cot.steps], answer=answer_of(fn.code), messages=[],
+            verified=verified, verifier=VERIFIER, verifier_detail=json.dumps(detail, ensure_ascii=False),
+            generator=GeneratorInfo(self.config.backend, backend.model_name, self.settings.temperature, self.settings.seed,
+                                    PROMPT_VERSION),
+        )
+
+    def teardown(self) -> None:
+        self.progress.close()
+
+
+def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
+    if not config.repo:
+        raise ValueError("code-cot needs --repo PATH_OR_GIT_URL[@REV]")
+    sandbox = config.code_verifier().sandbox  # refuses here, before any work, when nothing isolates
+    if sandbox.name != "bwrap":
+        ctx.notes.append(f"code-cot: code ran under the '{sandbox.name}' sandbox, not bubblewrap")
+    cache = repo_cache(config)
+    snapshots = [materialise(spec, cache) for spec in config.repo]  # a bad spec or revision fails the command
+    files = pipeline | "Read" >> ReadRepositoryFiles(snapshots, max_file_bytes=config.max_file_bytes)
+    extracted = files | "Extract" >> ExtractFunctions()
+    functions = extracted["functions"]
+    if config.limit is not None:
+        counters = StageCounters("select")
+        functions = (functions
+                     | "Count" >> beam.Map(_count_read, counters)
+                     | "Order" >> beam.combiners.ToList()
+                     | "FirstN" >> beam.FlatMap(first_n, config.limit, counters, order=function_order)
+                     | "Selected" >> beam.Map(_count_written, counters)
+                     | "Spread" >> beam.Reshuffle())
+    checked = functions | "OriginalTests" >> beam.ParDo(
+        OriginalTestsFn(config, frozenset(ctx.existing["sft"]))).with_outputs(DEAD, main="passed")
+    handle = SharedBackend(LLMModelHandler(config.backend_config()))
+    written = checked.passed | "CodeCoT" >> beam.ParDo(CodeCoTFn(handle, config)).with_outputs(DEAD, main="rows")
+    tagged = written.rows | "Tag" >> TagSFTRows(config, handle=handle)
+    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.command, config.rows_per_shard)
+    return [extracted[DEAD], checked[DEAD], written[DEAD], tagged[DEAD]]
+
+
+def _count_read(fn: CodeFunction, counters: StageCounters) -> CodeFunction:
+    counters.read()
+    return fn
+
+
+def _count_written(fn: CodeFunction, counters: StageCounters) -> CodeFunction:
+    counters.written()
+    return fn

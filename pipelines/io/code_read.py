@@ -1,0 +1,234 @@
+"""Repository snapshots → source files → functions with their tests, as Beam composites.
+
+Stages (each balances read = written + filtered + dead-lettered):
+
+- ``list_files`` (``ReadRepositoryFiles``): read = entries of the snapshots (files, and vendored
+  or gitignored directories counted once); filtered by ``repos.list_files``'s reasons plus
+  ``not_utf8`` / ``bad_encoding``; dead-lettered: a snapshot that cannot be walked
+  (``unreadable_snapshot``); written = ``(SourceFile, text)`` pairs.
+- ``parse_files``: read = files; filtered ``syntax_error`` / ``python2`` / ``recursion``;
+  dead-lettered: an unexpected failure on one file (``extract_error``); written = files parsed.
+- ``extract``: read = definitions seen (top-level functions, methods of top-level classes) in
+  parsed files; filtered by the def-level reasons of ``python_extract`` and ``no_tests`` (no
+  doctest and no test function in the repository calls it); written = functions with tests.
+  Test functions are joined to functions repository-wide by ``(root, module, symbol)``.
+- ``dedup``: read = functions with tests; filtered ``near_duplicate``; written = the rest.
+
+``extract_repository`` does the same work in a plain loop and gives the same functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+
+from pipelines.io.counters import StageCounters, empty_stage
+from pipelines.io.dead_letter import DeadLetter
+from pipelines.io.dedup import Deduplicate, dedup_functions, function_id
+from pipelines.io.python_extract import MAX_LINES, Extraction, SourceDecodeError, decode_source, extract_functions
+from pipelines.io.read import DEAD
+from pipelines.io.repos import DEFAULT_MAX_FILE_BYTES, iter_files
+from schemas.code import CodeFunction, RepoSnapshot, SourceFile, TestRef
+
+Key = tuple[str, str, str]  # (snapshot root, module, symbol)
+LINKS = "links"
+
+
+def read_snapshot(snapshot: RepoSnapshot, max_file_bytes: int) -> Iterator[tuple[SourceFile, str | None, str | None]]:
+    """``(file, text, None)`` per kept file, ``(entry, None, reason)`` per filtered entry."""
+    for file, raw, reason in iter_files(snapshot, max_file_bytes):
+        if reason is not None:
+            yield file, None, reason
+            continue
+        try:
+            yield file, decode_source(raw), None
+        except SourceDecodeError as exc:
+            yield file, None, exc.reason
+
+
+def with_tests(fn: CodeFunction, links: Iterable[TestRef]) -> CodeFunction:
+    refs = sorted(set(fn.tests) | set(links), key=lambda t: (t.kind != "doctest", t.path, t.name))
+    return dataclasses.replace(fn, tests=tuple(refs))
+
+
+def fn_key(fn: CodeFunction) -> Key:
+    return (fn.repo.root, fn.module, fn.symbol)
+
+
+# --- Beam -----------------------------------------------------------------------------------------
+
+class ListFilesFn(beam.DoFn):
+    def __init__(self, stage: str, max_file_bytes: int):
+        self.stage, self.max_file_bytes = stage, max_file_bytes
+        self.counters = StageCounters(stage)
+
+    def process(self, snapshot: RepoSnapshot) -> Iterator[Any]:
+        where = f"{snapshot.uri}@{snapshot.commit[:12]}" if snapshot.commit else snapshot.uri
+        try:
+            if not os.path.isdir(snapshot.root):
+                raise FileNotFoundError(f"snapshot root {snapshot.root} is not a directory")
+            for file, text, reason in read_snapshot(snapshot, self.max_file_bytes):
+                self.counters.read()
+                if reason is not None:
+                    self.counters.filtered(reason)
+                else:
+                    self.counters.written()
+                    yield file, text
+        except Exception as exc:  # the rest of the snapshot: one dead letter
+            self.counters.read()
+            self.counters.dead_lettered()
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, "unreadable_snapshot", where,
+                                                               f"{type(exc).__name__}: {exc}"))
+
+
+class ReadRepositoryFiles(beam.PTransform):
+    """Snapshots → ``{"files": (SourceFile, text) pairs (reshuffled), "dead": DeadLetters}``."""
+
+    def __init__(self, snapshots: list[RepoSnapshot], stage: str = "list_files",
+                 max_file_bytes: int = DEFAULT_MAX_FILE_BYTES):
+        super().__init__()
+        self.snapshots, self.stage, self.max_file_bytes = list(snapshots), stage, max_file_bytes
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
+        listed = (
+            pbegin
+            | "Snapshots" >> beam.Create(self.snapshots)
+            | "ListFiles" >> beam.ParDo(ListFilesFn(self.stage, self.max_file_bytes)).with_outputs(DEAD, main="files")
+        )
+        return {"files": listed.files | "Spread" >> beam.Reshuffle(), DEAD: listed[DEAD]}
+
+
+class AnalyseFileFn(beam.DoFn):
+    """(file, text) → ``(key, CodeFunction)`` candidates and ``LINKS``: ``(key, TestRef)``."""
+
+    def __init__(self, parse_stage: str, extract_stage: str, max_lines: int):
+        self.parse_stage, self.extract_stage, self.max_lines = parse_stage, extract_stage, max_lines
+        self.parse = StageCounters(parse_stage)
+        self.extract = StageCounters(extract_stage)
+
+    def process(self, element: tuple[SourceFile, str]) -> Iterator[Any]:
+        file, text = element
+        self.parse.read()
+        try:
+            got = extract_functions(file, text, self.max_lines)
+        except Exception as exc:
+            self.parse.dead_lettered()
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.parse_stage, "extract_error", file.ref,
+                                                               f"{type(exc).__name__}: {exc}", text))
+            return
+        if got.reason:
+            self.parse.filtered(got.reason)
+            return
+        self.parse.written()
+        self.extract.read(got.defs_seen)
+        for reason, n in sorted(got.rejected.items()):
+            self.extract.filtered(reason, n)
+        for fn in got.functions:
+            yield fn_key(fn), fn
+        for module, symbol, ref in got.links:
+            yield beam.pvalue.TaggedOutput(LINKS, ((file.repo.root, module, symbol), ref))
+
+
+def _join(element: tuple[Key, dict[str, Iterable[Any]]], counters: StageCounters) -> Iterator[CodeFunction]:
+    _key, grouped = element
+    links = list(grouped["tests"])
+    for fn in sorted(grouped["functions"], key=function_id):
+        tested = with_tests(fn, links)
+        if tested.tests:
+            counters.written()
+            yield tested
+        else:
+            counters.filtered("no_tests")
+
+
+class ExtractFunctions(beam.PTransform):
+    """``(SourceFile, text)`` pairs → ``{"functions": CodeFunctions (with tests, deduplicated), "dead": ...}``.
+
+    Applied to ``ReadRepositoryFiles``' whole output (the dict), it reads its ``"files"`` and its
+    dead letters come out with this transform's own.
+
+    Stages ``{prefix}parse_files``, ``{prefix}extract``, ``{prefix}dedup`` (see the module docstring).
+    """
+
+    def __init__(self, stage_prefix: str = "", max_lines: int = MAX_LINES, dedup: bool = True):
+        super().__init__()
+        self.prefix, self.max_lines, self.dedup = stage_prefix, max_lines, dedup
+
+    def expand(self, files: beam.PCollection | dict[str, beam.PCollection]) -> dict[str, beam.PCollection]:
+        p = self.prefix
+        upstream_dead = None
+        if isinstance(files, dict):  # ReadRepositoryFiles' whole output: its dead letters are passed on
+            files, upstream_dead = files["files"], files.get(DEAD)
+        analysed = files | "Analyse" >> beam.ParDo(
+            AnalyseFileFn(f"{p}parse_files", f"{p}extract", self.max_lines)).with_outputs(DEAD, LINKS, main="functions")
+        functions = (
+            {"functions": analysed.functions, "tests": analysed[LINKS]}
+            | "JoinTests" >> beam.CoGroupByKey()
+            | "WithTests" >> beam.FlatMap(_join, StageCounters(f"{p}extract"))
+        )
+        if self.dedup:
+            functions = functions | "Dedup" >> Deduplicate(f"{p}dedup")
+        dead = analysed[DEAD]
+        if upstream_dead is not None:
+            dead = (upstream_dead, dead) | "AllDead" >> beam.Flatten()
+        return {"functions": functions, DEAD: dead}
+
+
+# --- the plain loop ------------------------------------------------------------------------------
+
+def extract_repository(snapshot: RepoSnapshot, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, max_lines: int = MAX_LINES,
+                       counts: dict[str, dict[str, Any]] | None = None, stage_prefix: str = "",
+                       list_stage: str = "list_files", dedup: bool = True) -> list[CodeFunction]:
+    """The same work as ``ReadRepositoryFiles`` + ``ExtractFunctions`` in one loop; functions sorted
+    by ``function_id``. ``counts``, when given, is filled like ``stage_counts`` of the pipeline."""
+    counts = counts if counts is not None else {}
+    stages = {name: counts.setdefault(name, empty_stage())
+              for name in (list_stage, f"{stage_prefix}parse_files", f"{stage_prefix}extract", f"{stage_prefix}dedup")}
+    listing, parsing, extracting, deduping = stages.values()
+    candidates: dict[Key, list[CodeFunction]] = defaultdict(list)
+    links: dict[Key, list[TestRef]] = defaultdict(list)
+    for file, text, reason in read_snapshot(snapshot, max_file_bytes):
+        listing["read"] += 1
+        if reason is not None:
+            _bump(listing, reason)
+            continue
+        listing["written"] += 1
+        parsing["read"] += 1
+        got: Extraction = extract_functions(file, text, max_lines)
+        if got.reason:
+            _bump(parsing, got.reason)
+            continue
+        parsing["written"] += 1
+        extracting["read"] += got.defs_seen
+        for reason_, n in got.rejected.items():
+            _bump(extracting, reason_, n)
+        for fn in got.functions:
+            candidates[fn_key(fn)].append(fn)
+        for module, symbol, ref in got.links:
+            links[(file.repo.root, module, symbol)].append(ref)
+    tested: list[CodeFunction] = []
+    for key in sorted(candidates):
+        for fn in candidates[key]:
+            fn = with_tests(fn, links.get(key, ()))
+            if fn.tests:
+                extracting["written"] += 1
+                tested.append(fn)
+            else:
+                _bump(extracting, "no_tests")
+    if not dedup:
+        return sorted(tested, key=function_id)
+    kept, dropped = dedup_functions(tested)
+    deduping["read"] += len(tested)
+    deduping["written"] += len(kept)
+    if dropped:
+        _bump(deduping, "near_duplicate", len(dropped))
+    return kept
+
+
+def _bump(entry: dict[str, Any], reason: str, n: int = 1) -> None:
+    entry["filtered"][reason] = entry["filtered"].get(reason, 0) + n

@@ -1,0 +1,463 @@
+"""Python functions out of source text, by ``ast`` and ``tokenize`` only (never import, never run).
+
+``extract_functions`` takes one file and gives the candidate functions (top-level functions and
+methods of top-level classes, SelfCodeAlign-style: a docstring, a ``return <value>`` in their own
+body, at most ``max_lines`` lines, not async, no risky module or builtin of their own), the
+per-reason counts of the rejected definitions, a file-level reason when the file could not be
+parsed, and, for a test file, the links from its test functions to the functions they call.
+
+Def-level reasons: ``async``, ``no_docstring``, ``no_return``, ``generator``, ``too_long``,
+``redefined`` (a later top-level def of the same name wins), ``in_test_file``, ``risky:<name>``
+(a risky module reached through the module's own import aliases, or a risky builtin).
+File-level reasons: ``syntax_error``, ``python2`` (a syntax error on code that looks like
+Python 2), ``recursion`` (nested too deeply to parse), and from ``decode_source``
+``not_utf8`` / ``bad_encoding``.
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import inspect
+import io
+import os
+import re
+import tokenize
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from schemas.code import CodeFunction, SourceFile, TestRef
+
+MAX_LINES = 150
+RISKY_MODULES = frozenset({
+    "os", "sys", "subprocess", "socket", "shutil", "ctypes", "multiprocessing", "threading", "signal", "tempfile",
+    "pathlib", "importlib", "pickle", "marshal", "shelve", "urllib", "http", "requests", "asyncio", "pty", "fcntl",
+    "resource", "gc", "inspect", "builtins",
+})
+RISKY_BUILTINS = frozenset({"eval", "exec", "compile", "open", "input", "__import__", "breakpoint", "globals",
+                            "__builtins__"})
+ATTR_BUILTINS = frozenset({"getattr", "setattr", "delattr"})
+PY2_PATTERNS = [
+    re.compile(r"^\s*print\s+(?![\s(=,.)\[]|$)\S", re.MULTILINE),  # print "x" / print x
+    re.compile(r"^\s*except\s+[\w.]+\s*,\s*\w+\s*:", re.MULTILINE),  # except X, e:
+    re.compile(r"^\s*exec\s+['\"]", re.MULTILINE),
+    re.compile(r"^\s*raise\s+\w+\s*,", re.MULTILINE),
+    re.compile(r"`[^`\n]+`"),  # backticks
+    re.compile(r"(?<![\w.'\"])0[0-7]+\b(?![.eEjJ])"),  # 0777
+    re.compile(r"\bur['\"]"),
+    re.compile(r"[\w)\]]\s*<>\s*[\w(\[]"),
+]
+
+
+class SourceDecodeError(ValueError):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def decode_source(raw: bytes) -> str:
+    """Source text, honouring a BOM or a PEP 263 coding cookie (default UTF-8).
+
+    Raises ``SourceDecodeError`` with ``reason`` ``not_utf8`` (undecodable as UTF-8) or
+    ``bad_encoding`` (an unknown cookie, or bytes invalid in the declared encoding).
+    """
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+    except SyntaxError as exc:
+        reason = "not_utf8" if "invalid or missing encoding" in str(exc) or "utf-8" in str(exc).lower() else "bad_encoding"
+        raise SourceDecodeError(reason, str(exc).splitlines()[0]) from exc
+    try:
+        text = raw.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        reason = "not_utf8" if encoding.startswith("utf-8") else "bad_encoding"
+        raise SourceDecodeError(reason, f"{type(exc).__name__}: {exc}") from exc
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def looks_like_python2(text: str) -> bool:
+    return any(p.search(text) for p in PY2_PATTERNS)
+
+
+def is_test_file(path: str) -> bool:
+    parts = path.split("/")
+    name = parts[-1]
+    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")
+                                     or any(p in ("tests", "test") for p in parts[:-1]))
+
+
+def module_name(path: str, has_init: Callable[[str], bool]) -> tuple[str, str]:
+    """``(module, import_root)`` of a file: the dotted name from the first directory above its
+    chain of packages (directories with ``__init__.py``; ``has_init(dir)`` says which)."""
+    parts = path[:-3].split("/") if path.endswith(".py") else path.split("/")
+    dirs = parts[:-1]
+    chain: list[str] = []
+    while dirs and has_init("/".join(dirs)):
+        chain.insert(0, dirs.pop())
+    names = chain + ([] if parts[-1] == "__init__" else [parts[-1]])
+    if not names:  # a bare __init__.py at the root
+        names = ["__init__"]
+    return ".".join(names), "/".join(dirs)
+
+
+def fs_has_init(root: str) -> Callable[[str], bool]:
+    cache: dict[str, bool] = {}
+
+    def has_init(rel_dir: str) -> bool:
+        if rel_dir not in cache:
+            cache[rel_dir] = os.path.isfile(os.path.join(root, rel_dir, "__init__.py"))
+        return cache[rel_dir]
+
+    return has_init
+
+
+@dataclass
+class Extraction:
+    """What one file gives: candidates (doctests attached), rejected defs, links out of its tests."""
+
+    reason: str | None = None  # file-level reason; nothing else is set then
+    functions: list[CodeFunction] = field(default_factory=list)
+    rejected: Counter = field(default_factory=Counter)
+    links: list[tuple[str, str, TestRef]] = field(default_factory=list)  # (module, symbol, test)
+
+    @property
+    def defs_seen(self) -> int:
+        return len(self.functions) + sum(self.rejected.values())
+
+
+# --- scope helpers ------------------------------------------------------------------------------
+
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """Nodes of a function's own body, not descending into nested defs, lambdas and classes."""
+    stack = list(ast.iter_child_nodes(node))
+    while stack:
+        current = stack.pop()
+        yield current
+        if not isinstance(current, SCOPES):
+            stack.extend(ast.iter_child_nodes(current))
+
+
+STMT_LISTS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def statements(tree: ast.AST) -> Iterator[ast.stmt]:
+    """Every statement (at any depth: in defs, classes, branches, handlers), never an expression:
+    imports are statements, so this finds them all at a fraction of ``ast.walk``'s cost."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        for name in STMT_LISTS:
+            children = getattr(node, name, None)
+            if children:
+                stack.extend(reversed(children))
+        if isinstance(node, ast.stmt):
+            yield node
+
+
+def imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    return (n for n in statements(tree) if isinstance(n, ast.Import | ast.ImportFrom))
+
+
+def import_aliases(tree: ast.Module) -> dict[str, str]:
+    """Every name the module binds by an import (anywhere in it) → the top-level module it comes from."""
+    aliases: dict[str, str] = {}
+    for node in imports(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                aliases[a.asname or a.name.split(".")[0]] = a.name.split(".")[0]
+        elif node.module and not node.level:
+            for a in node.names:
+                if a.name != "*":
+                    aliases[a.asname or a.name] = node.module.split(".")[0]
+    return aliases
+
+
+def risky_name(fn: ast.FunctionDef, aliases: dict[str, str]) -> str | None:
+    """The first risky module or builtin the function uses itself (its own names), else None.
+
+    A name the function binds itself (a parameter, an assignment target), unless declared
+    ``global``, is local and not the module of the same name."""
+    local: set[str] = set()
+    declared_global: set[str] = set()
+    found: list[tuple[int, int, str]] = []
+    loads: list[ast.Name] = []
+    attr_calls: list[ast.Call] = []
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Name):
+            if isinstance(n.ctx, ast.Load):
+                if n.id in RISKY_BUILTINS or n.id in aliases:
+                    loads.append(n)
+            else:
+                local.add(n.id)
+        elif isinstance(n, ast.arg):
+            local.add(n.arg)
+        elif isinstance(n, ast.Call):
+            if isinstance(n.func, ast.Name) and n.func.id in ATTR_BUILTINS and n.args and isinstance(n.args[0], ast.Name):
+                attr_calls.append(n)
+        elif isinstance(n, ast.Global | ast.Nonlocal):
+            declared_global.update(n.names)
+        elif isinstance(n, ast.Import):
+            found += [(n.lineno, n.col_offset, a.name.split(".")[0]) for a in n.names
+                      if a.name.split(".")[0] in RISKY_MODULES]
+        elif isinstance(n, ast.ImportFrom) and n.module and not n.level and n.module.split(".")[0] in RISKY_MODULES:
+            found.append((n.lineno, n.col_offset, n.module.split(".")[0]))
+    local -= declared_global
+    local.discard(fn.name)
+    for n in loads:
+        if n.id in local:
+            continue
+        if n.id in RISKY_BUILTINS and n.id not in aliases:
+            found.append((n.lineno, n.col_offset, n.id.strip("_") if n.id == "__builtins__" else n.id))
+        elif aliases.get(n.id) in RISKY_MODULES:
+            found.append((n.lineno, n.col_offset, aliases[n.id]))
+    for n in attr_calls:
+        if n.args[0].id in aliases and n.args[0].id not in local:
+            found.append((n.lineno, n.col_offset, n.func.id))
+    return min(found)[2] if found else None
+
+
+# --- source positions ---------------------------------------------------------------------------
+
+def _segment(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
+    (l1, c1), (l2, c2) = start, end
+    if l1 == l2:
+        return lines[l1 - 1][c1:c2]
+    return "".join([lines[l1 - 1][c1:], *lines[l1:l2 - 1], lines[l2 - 1][:c2]])
+
+
+def signature_of(fn: ast.FunctionDef, lines: list[str]) -> str:
+    """The ``def`` line(s) up to the header's colon (from ast positions, the colon found by tokenize)."""
+    body = fn.body[0]
+    head = _segment(lines, (fn.lineno, fn.col_offset), (body.lineno, body.col_offset))
+    depth, end = 0, None
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(head).readline):
+            if tok.type == tokenize.OP:
+                if tok.string in "([{":
+                    depth += 1
+                elif tok.string in ")]}":
+                    depth -= 1
+                elif tok.string == ":" and depth == 0:
+                    end = tok.end
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    if end is None:
+        return head.split("\n", 1)[0].rstrip()
+    head_lines = head.splitlines(keepends=True)
+    text = "".join(head_lines[:end[0] - 1]) + head_lines[end[0] - 1][:end[1]]
+    prefix = lines[fn.lineno - 1][:fn.col_offset]
+    return "\n".join(ln[len(prefix):] if ln.startswith(prefix) else ln for ln in text.split("\n"))
+
+
+def _dedent(block: list[str], indent: str) -> str:
+    out = []
+    for ln in block:
+        if ln.startswith(indent):
+            out.append(ln[len(indent):])
+        elif not ln.strip():
+            out.append(ln.lstrip(" \t"))
+        else:
+            out.append(ln)
+    return "".join(out)
+
+
+def has_doctest(docstring: str) -> bool:
+    try:
+        return bool(doctest.DocTestParser().get_examples(docstring))
+    except ValueError:
+        return False
+
+
+# --- extraction ---------------------------------------------------------------------------------
+
+def parse(text: str, path: str) -> tuple[ast.Module | None, str | None]:
+    try:
+        return ast.parse(text, filename=path), None
+    except RecursionError:
+        return None, "recursion"
+    except MemoryError:
+        return None, "recursion"
+    except (SyntaxError, ValueError) as exc:
+        if "too many nested" in str(exc) or "too complex" in str(exc):
+            return None, "recursion"
+        return None, "python2" if looks_like_python2(text) else "syntax_error"
+
+
+def candidates(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
+    """``(symbol, def)`` for top-level functions and methods of top-level classes, in source order."""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield node.name, node
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    yield f"{node.name}.{item.name}", item
+
+
+def extract_functions(file: SourceFile, text: str, max_lines: int = MAX_LINES,
+                      has_init: Callable[[str], bool] | None = None) -> Extraction:
+    """Candidates, rejected defs by reason, and test links of one file (see the module docstring).
+
+    ``has_init`` says which directories (relative to the snapshot root) hold ``__init__.py``;
+    by default the snapshot's directory is looked at.
+    """
+    try:
+        return _extract(file, text, max_lines, has_init or fs_has_init(file.repo.root))
+    except RecursionError:
+        return Extraction(reason="recursion")
+
+
+def _extract(file: SourceFile, text: str, max_lines: int, has_init: Callable[[str], bool]) -> Extraction:
+    tree, reason = parse(text, file.path)
+    if tree is None:
+        return Extraction(reason=reason)
+    module, import_root = module_name(file.path, has_init)
+    out = Extraction()
+    defs = list(candidates(tree))
+    last: dict[str, int] = {symbol: i for i, (symbol, _) in enumerate(defs)}
+    if is_test_file(file.path):
+        out.rejected["in_test_file"] += len(defs)
+        out.links = links_from_tests(tree, file.path, module)
+        return out
+    aliases = import_aliases(tree)
+    lines = text.splitlines(keepends=True)
+    for i, (symbol, fn) in enumerate(defs):
+        why = _reject(fn, aliases, max_lines) if last[symbol] == i else "redefined"
+        if why:
+            out.rejected[why] += 1
+            continue
+        start = min([fn.lineno, *(d.lineno for d in fn.decorator_list)])
+        indent = re.match(r"[ \t]*", lines[start - 1]).group(0)
+        docstring = inspect.cleandoc(ast.get_docstring(fn, clean=False) or "")
+        tests = (TestRef("doctest", file.path, symbol),) if has_doctest(docstring) else ()
+        out.functions.append(CodeFunction(
+            repo=file.repo, path=file.path, module=module, import_root=import_root, symbol=symbol,
+            signature=signature_of(fn, lines), docstring=docstring, code=_dedent(lines[start - 1:fn.end_lineno], indent),
+            start_line=start, end_line=fn.end_lineno, indent=indent, tests=tests))
+    return out
+
+
+def _reject(fn: ast.AST, aliases: dict[str, str], max_lines: int) -> str | None:
+    if isinstance(fn, ast.AsyncFunctionDef):
+        return "async"
+    if not ast.get_docstring(fn, clean=False):
+        return "no_docstring"
+    returns = False
+    for n in own_nodes(fn):
+        if isinstance(n, ast.Yield | ast.YieldFrom):
+            return "generator"
+        if (isinstance(n, ast.Return) and n.value is not None
+                and not (isinstance(n.value, ast.Constant) and n.value.value is None)):
+            returns = True
+    if not returns:
+        return "no_return"
+    start = min([fn.lineno, *(d.lineno for d in fn.decorator_list)])
+    if fn.end_lineno - start + 1 > max_lines:
+        return "too_long"
+    risky = risky_name(fn, aliases)
+    return f"risky:{risky}" if risky else None
+
+
+# --- tests ----------------------------------------------------------------------------------------
+
+def _resolve_from(module: str, level: int, target: str | None, own_module: str, is_package: bool) -> str:
+    if not level:
+        return target or ""
+    base = own_module.split(".")
+    base = base if is_package else base[:-1]
+    base = base[:len(base) - (level - 1)] if level > 1 else base
+    return ".".join([*base, *([target] if target else [])])
+
+
+Bindings = tuple[dict[str, list[str]], dict[str, list[tuple[str, str]]]]
+
+
+def import_bindings(tree: ast.Module, own_module: str, is_package: bool) -> Bindings:
+    """Names a test module binds by import: ``modules[name]`` (dotted module names it may be)
+    and ``symbols[name]`` (``(module, name)`` it may be)."""
+    modules: dict[str, list[str]] = {}
+    symbols: dict[str, list[tuple[str, str]]] = {}
+    for node in imports(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    modules.setdefault(a.asname, []).append(a.name)
+                else:
+                    modules.setdefault(a.name.split(".")[0], []).append(a.name.split(".")[0])
+        else:
+            source = _resolve_from(node.module or "", node.level, node.module, own_module, is_package)
+            for a in node.names:
+                if a.name == "*":
+                    continue
+                bound = a.asname or a.name
+                symbols.setdefault(bound, []).append((source, a.name))
+                modules.setdefault(bound, []).append(f"{source}.{a.name}" if source else a.name)
+    return modules, symbols
+
+
+def _chain(node: ast.AST) -> list[str] | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.insert(0, node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return [node.id, *parts]
+    return None
+
+
+def find_test_functions(tree: ast.Module) -> Iterator[tuple[str, ast.FunctionDef]]:
+    """Zero-argument ``test_*`` functions, and ``test_*`` methods (``self`` only) of ``Test*``
+    classes without ``__init__``."""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test") and not _has_params(node.args, 0):
+            yield node.name, node
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            methods = [n for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+            if any(m.name == "__init__" for m in methods):
+                continue
+            for m in methods:
+                if isinstance(m, ast.FunctionDef) and m.name.startswith("test") and not _has_params(m.args, 1):
+                    yield f"{node.name}.{m.name}", m
+
+
+def _has_params(args: ast.arguments, allowed: int) -> bool:
+    positional = len(args.posonlyargs) + len(args.args)
+    return positional > allowed or bool(args.kwonlyargs or args.vararg or args.kwarg)
+
+
+def links_from_tests(tree: ast.Module, path: str, own_module: str) -> list[tuple[str, str, TestRef]]:
+    """``(module, symbol, TestRef)`` per function a test calls through the test module's imports:
+    ``f()`` for ``from M import f``; ``m.f()`` for ``import M as m`` / ``from P import m``;
+    ``x.meth()`` in a test that references a class ``C`` imported from ``M`` → ``(M, "C.meth")``."""
+    modules, symbols = import_bindings(tree, own_module, path.endswith("__init__.py"))
+    links: set[tuple[str, str, TestRef]] = set()
+    for test_name, fn in find_test_functions(tree):
+        ref = TestRef("function", path, test_name)
+        classes: set[tuple[str, str]] = set()
+        methods: set[str] = set()
+        for n in ast.walk(fn):
+            if isinstance(n, ast.Name | ast.Attribute) and isinstance(n.ctx, ast.Load):
+                chain = _chain(n)
+                if chain and len(chain) >= 1 and chain[0] in symbols and len(chain) == 1:
+                    classes.update(symbols[chain[0]])
+                elif chain and len(chain) >= 2 and chain[0] in modules:
+                    classes.update((f"{m}.{'.'.join(chain[1:-1])}".rstrip("."), chain[-1]) for m in modules[chain[0]])
+            if not isinstance(n, ast.Call):
+                continue
+            chain = _chain(n.func)
+            if isinstance(n.func, ast.Attribute):
+                methods.add(n.func.attr)
+            if not chain:
+                continue
+            if len(chain) == 1 and chain[0] in symbols:
+                links.update((m, name, ref) for m, name in symbols[chain[0]])
+            elif len(chain) >= 2 and chain[0] in modules:
+                for m in modules[chain[0]]:
+                    links.add((".".join([m, *chain[1:-1]]), chain[-1], ref))
+        for module, cls in classes:
+            if cls[:1].isupper():
+                links.update((module, f"{cls}.{meth}", ref) for meth in methods)
+    return sorted(links, key=lambda x: (x[0], x[1], x[2].path, x[2].name))

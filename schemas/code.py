@@ -1,0 +1,95 @@
+"""Records of the code CoT pipeline: a repository at a revision, one of its files, a function.
+
+Plain frozen dataclasses (cheap to pickle between Beam workers). Nothing here reads or runs
+repository code: extraction (``pipelines/io/python_extract.py``) fills them from ``ast``, and
+only the sandbox (``verifiers/sandbox``) ever executes what they point at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+TestKind = Literal["doctest", "function"]
+
+
+@dataclass(frozen=True)
+class RepoSnapshot:
+    """A repository's files at one revision, materialised in a local directory.
+
+    ``uri`` is what the user named (a path or a git URL); ``commit`` the resolved commit SHA
+    (None for a plain directory); ``root`` the local directory holding exactly those files
+    (a ``git archive`` of the commit in the cache, or the plain directory itself);
+    ``license`` an SPDX id when a licence file was recognised, ``"see FILE"`` when one exists
+    but was not recognised, None when there is none.
+    """
+
+    uri: str
+    commit: str | None
+    root: str
+    license: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a snapshot, by its POSIX path relative to ``repo.root``."""
+
+    repo: RepoSnapshot
+    path: str
+    size: int = 0
+
+    @property
+    def ref(self) -> str:
+        at = f"@{self.repo.commit[:12]}" if self.repo.commit else ""
+        return f"{self.repo.uri}{at}:{self.path}"
+
+
+@dataclass(frozen=True)
+class TestRef:
+    """A test that exercises a function.
+
+    ``doctest``: the examples in the function's own docstring (``path`` is the module's path,
+    ``name`` the symbol). ``function``: a zero-argument test function ``name`` (``Class.name``
+    for a method of a test class with no ``__init__``) in the test file ``path``.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    kind: TestKind
+    path: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CodeFunction:
+    """A function (or method) extracted from a module, with what is needed to test it in place.
+
+    ``module`` is the dotted import name of its file when ``import_root`` (a directory relative
+    to the snapshot root, "" for the root itself, "src" for a src layout) is on ``sys.path``.
+    ``symbol`` is ``name`` or ``Class.name``. ``code`` is the function's source, dedented, with
+    its decorators; it occupies lines ``start_line``..``end_line`` (1-based, inclusive) of the
+    module, each line prefixed there by ``indent``. ``signature`` is the ``def`` line(s) up to
+    the colon; ``docstring`` the cleaned docstring.
+    """
+
+    repo: RepoSnapshot
+    path: str
+    module: str
+    import_root: str
+    symbol: str
+    signature: str
+    docstring: str
+    code: str
+    start_line: int
+    end_line: int
+    indent: str
+    tests: tuple[TestRef, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.symbol.rsplit(".", 1)[-1]
+
+    @property
+    def ref(self) -> str:
+        at = f"@{self.repo.commit[:12]}" if self.repo.commit else ""
+        return f"{self.repo.uri}{at}:{self.path}::{self.symbol}"

@@ -1,0 +1,129 @@
+"""Reverse code CoT pieces: the hindsight filter, step splitting, the round-trip code parser,
+the task text, and the writers against a scripted test double (not a model)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from generators.backends.base import Completion, GenRequest, LLMBackend
+from generators.code import (
+    CodeCoTSettings,
+    ReverseCoTWriter,
+    RoundTripWriter,
+    answer_of,
+    function_from_reply,
+    hindsight_reason,
+    problem_of,
+)
+from generators.code.hindsight import code_without_docstring, longest_copied_run
+from generators.code.reverse_cot import split_steps
+from schemas.code import CodeFunction, RepoSnapshot, TestRef
+
+CLAMP = '''def clamp(value, low, high):
+    """Limit ``value`` to the closed range [low, high]."""
+    if low > high:
+        raise ValueError("low must not exceed high")
+    return max(low, min(value, high))'''
+
+
+def clamp_fn(symbol: str = "clamp", code: str = CLAMP) -> CodeFunction:
+    return CodeFunction(
+        repo=RepoSnapshot("https://example.org/tinytext.git", "a" * 40, "/nonexistent"), path="tinytext/numbers.py",
+        module="tinytext.numbers", import_root="", symbol=symbol, signature="def clamp(value, low, high):",
+        docstring="Limit ``value`` to the closed range [low, high].", code=code, start_line=6, end_line=10, indent="",
+        tests=(TestRef("doctest", "tinytext/numbers.py", symbol),))
+
+
+class ListBackend(LLMBackend):
+    """A scripted test double: replies by a substring of the last message; logs requests."""
+
+    def __init__(self, rules: list[tuple[str, list[str]]]):
+        self.rules = rules
+        self.requests: list[GenRequest] = []
+
+    @property
+    def model_name(self) -> str:
+        return "list"
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
+        self.requests.extend(requests)
+        out = []
+        for r in requests:
+            texts = next(v for k, v in self.rules if k in r.messages[-1][1])
+            out.append([Completion(t, len(t.split())) for t in (texts * r.params.n)[: r.params.n]])
+        return out
+
+
+FORWARD = ("1. I need to keep a number inside a range given by two bounds.\n"
+           "2. First I should reject a range whose lower bound is above the upper one.\n"
+           "3. Then the result is the larger of the lower bound and the smaller of the value and the upper bound.")
+
+
+def test_forward_reasoning_passes_the_filter() -> None:
+    assert hindsight_reason(FORWARD, CLAMP) is None
+
+
+def test_reasoning_about_the_given_code_is_rejected() -> None:
+    for text in ("1. The given code first checks the bounds.", "Looking at the code above, it clamps.",
+                 "2. The provided implementation returns max(low, ...).", "This was implemented with min and max."):
+        assert hindsight_reason(text, CLAMP) == "refers_to_code", text
+
+
+def test_copying_the_code_is_rejected_but_restating_the_docstring_is_not() -> None:
+    pasted = "1. Write: if low > high: raise ValueError(\"low must not exceed high\") return max(low, min(value, high))"
+    assert hindsight_reason(pasted, CLAMP) == "copies_code"
+    assert hindsight_reason("1. Limit ``value`` to the closed range [low, high] as the task says.", CLAMP) is None
+    assert hindsight_reason("   ", CLAMP) == "empty"
+    assert longest_copied_run("max(low, min(value, high))", CLAMP) >= 10
+    assert '"""' not in code_without_docstring(CLAMP)
+    assert code_without_docstring("def broken(:") == "def broken(:"
+
+
+def test_split_steps_reads_numbered_items_and_drops_code_fences() -> None:
+    text = "Plan:\n1. First idea.\n2) Second,\n   continued.\nStep 3: Third.\n```python\nx = 1\n```"
+    assert split_steps(text) == ["Plan:", "First idea.", "Second, continued.", "Third."]
+    assert split_steps("One paragraph only.") == ["One paragraph only."]
+    lead_in = "1. Handle the edge cases. Here's how you can implement this function in Python:\n2. Here is the code:"
+    assert split_steps(lead_in) == ["Handle the edge cases."]
+
+
+def test_function_from_reply_takes_the_named_def_from_a_code_block() -> None:
+    reply = "Here it is:\n```python\nimport math\n\n@staticmethod\ndef clamp(v, lo, hi):\n    return max(lo, min(v, hi))\n```"
+    code, reason = function_from_reply(reply, "clamp")
+    assert reason is None and code.startswith("@staticmethod\ndef clamp(") and "import math" not in code
+    method = "```python\nclass Counter:\n    def add(self, text):\n        return 1\n```"
+    assert function_from_reply(method, "add")[0] == "def add(self, text):\n    return 1"
+    assert function_from_reply("```python\ndef other():\n    return 1\n```", "clamp") == (None, "no_function")
+    assert function_from_reply("```python\ndef clamp(:\n```", "clamp") == (None, "syntax_error")
+    assert function_from_reply("def clamp(a, b, c):\n    return a", "clamp")[0] is not None  # no fence at all
+
+
+def test_problem_shows_signature_and_docstring_never_the_body() -> None:
+    text = problem_of(clamp_fn())
+    assert "def clamp(value, low, high):" in text and "closed range" in text and "tinytext.numbers" in text
+    assert "max(low" not in text
+    assert "method `add` of class `Counter`" in problem_of(clamp_fn(symbol="Counter.add"))
+    assert answer_of(CLAMP + "\n\n") == f"```python\n{CLAMP}\n```"
+
+
+def test_reverse_cot_keeps_the_first_sample_without_hindsight() -> None:
+    backend = ListBackend([("For your eyes only", ["The given code clamps.", FORWARD])])
+    cot = ReverseCoTWriter(backend, CodeCoTSettings(samples=2)).write(clamp_fn())
+    assert cot.steps[0].startswith("I need to keep") and len(cot.steps) == 3
+    assert dict(cot.rejected) == {"refers_to_code": 1}
+    (request,) = backend.requests
+    assert request.params.n == 2 and CLAMP.splitlines()[-1].strip() in request.messages[-1][1]
+
+
+def test_reverse_cot_with_every_sample_rejected_has_no_steps() -> None:
+    backend = ListBackend([("For your eyes only", ["The code above clamps."])])
+    cot = ReverseCoTWriter(backend, CodeCoTSettings(samples=3)).write(clamp_fn())
+    assert cot.steps == [] and cot.rejected["refers_to_code"] == 3
+
+
+def test_round_trip_prompt_never_contains_the_original_body() -> None:
+    backend = ListBackend([("Plan:", ["```python\ndef clamp(value, low, high):\n    return value\n```"])])
+    out = RoundTripWriter(backend).write(clamp_fn(), ["Keep the value in range."])
+    assert out.code == "def clamp(value, low, high):\n    return value" and out.reason is None
+    prompt = backend.requests[0].messages[-1][1]
+    assert "1. Keep the value in range." in prompt and "max(low" not in prompt and "raise ValueError" not in prompt

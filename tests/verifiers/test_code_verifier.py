@@ -1,0 +1,242 @@
+"""CodeVerifier end to end in the real sandbox, and substitute() as a pure function."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from schemas.code import CodeFunction, RepoSnapshot, TestRef
+from verifiers.code import CodeVerdict, CodeVerifier, substitute
+from verifiers.sandbox import BwrapSandbox, Limits
+from verifiers.sandbox.select import probe
+
+LIMITS = Limits(wall_seconds=5, cpu_seconds=5, memory_bytes=512 << 20, max_processes=32)
+
+SOLUTION = "def add(a, b):\n    return a + b\n"
+TESTS = textwrap.dedent("""
+    from solution import add
+
+    def test_small():
+        assert add(1, 2) == 3
+
+    def test_negative():
+        assert add(-1, -2) == -3
+
+    class TestAdd:
+        def test_zero(self):
+            assert add(0, 0) == 0
+""")
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    ok, why = probe("bwrap")
+    if not ok:
+        pytest.skip(f"bwrap unavailable here: {why}")
+    return CodeVerifier(BwrapSandbox(), LIMITS)
+
+
+def test_verify_files_passes(verifier):
+    verdict = verifier.verify_files(SOLUTION, TESTS)
+    assert verdict.passed, verdict.to_dict()
+    assert verdict.tests == {"test_small": "ok", "test_negative": "ok", "TestAdd.test_zero": "ok"}
+    assert verdict.detail().startswith("3/3 tests passed in bwrap (")
+    data = verdict.to_dict()
+    assert {"passed", "status", "exit_code", "stdout", "stderr", "seconds", "sandbox", "tests"} <= set(data)
+    assert data["status"] == "ok" and data["sandbox"] == "bwrap"
+    json.dumps(data)
+
+
+def test_verify_files_fails(verifier):
+    verdict = verifier.verify_files("def add(a, b):\n    return a - b\n", TESTS)
+    assert not verdict.passed and verdict.result.status == "failed"
+    assert verdict.tests["test_small"].startswith("failed")
+    assert verdict.tests["TestAdd.test_zero"] == "ok"
+    assert "failed" in verdict.detail()
+
+
+def test_syntax_error(verifier):
+    verdict = verifier.verify_files("def add(a, b) return a + b\n", TESTS)
+    assert not verdict.passed and verdict.result.status == "failed"
+    assert "SyntaxError" in verdict.tests["<module>"]
+
+
+def test_early_exit_does_not_pass(verifier):
+    verdict = verifier.verify_files("import os\nos._exit(0)\n", TESTS)
+    assert not verdict.passed
+    assert verdict.result.exit_code == 0 and verdict.result.status == "failed"
+
+
+def test_fake_result_line_does_not_pass(verifier):
+    fake = "0" * 32 + " " + json.dumps({"tests": {"test_small": "ok"}, "memory": False, "passed": True})
+    code = f"import os, sys\nprint({fake!r}, flush=True)\nos._exit(0)\n"
+    verdict = verifier.verify_files(code, TESTS)
+    assert not verdict.passed
+
+
+def test_test_calling_exit_does_not_pass(verifier):
+    verdict = verifier.verify_files(SOLUTION, "import sys\ndef test_a():\n    sys.exit(0)\n")
+    assert not verdict.passed and verdict.tests["test_a"].startswith("error")
+
+
+def test_timeout_and_memory_are_reported(verifier):
+    fast = CodeVerifier(verifier.sandbox, Limits(wall_seconds=1.5, cpu_seconds=5, memory_bytes=512 << 20))
+    slow = fast.verify_files("while True: pass\n", TESTS)
+    assert (slow.passed, slow.result.status) == (False, "timeout")
+    big = fast.verify_files("x = bytearray(4 << 30)\n", TESTS)
+    assert (big.passed, big.result.status) == (False, "memory")
+
+
+# --- a tiny repository: a package, a sibling import, a helper, a doctest, a method, a test file
+
+MODULE = '''\
+"""Shapes."""
+
+from pkg.helpers import square
+
+
+def _double(x):
+    return 2 * x
+
+
+def area_plus(side, extra):
+    """Area of a square plus twice extra.
+
+    >>> area_plus(3, 1)
+    11
+    """
+    return square(side) + _double(extra)
+
+
+class Box:
+    def volume(self, side):
+        """Cube volume.
+
+        >>> Box().volume(2)
+        8
+        """
+        return side ** 3
+
+
+@staticmethod
+def decorated(x):
+    return x
+'''
+
+TEST_FILE = '''\
+from pkg.shapes import Box, area_plus
+
+
+def test_area_plus():
+    assert area_plus(2, 0) == 4
+    assert area_plus(1, 2) == 5
+
+
+class TestBox:
+    def test_volume(self):
+        assert Box().volume(3) == 27
+'''
+
+
+@pytest.fixture()
+def repo(tmp_path):
+    root = tmp_path / "snap"
+    (root / "src" / "pkg").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "src" / "pkg" / "__init__.py").write_text("")
+    (root / "src" / "pkg" / "helpers.py").write_text("def square(x):\n    return x * x\n")
+    (root / "src" / "pkg" / "shapes.py").write_text(MODULE)
+    (root / "tests" / "test_shapes.py").write_text(TEST_FILE)
+    return RepoSnapshot(uri=str(root), commit=None, root=str(root))
+
+
+def function(repo, symbol, tests):
+    lines = MODULE.splitlines()
+    name = symbol.rsplit(".", 1)[-1]
+    start = next(i for i, line in enumerate(lines, 1) if line.strip().startswith(f"def {name}("))
+    end = start
+    while end < len(lines) and (not lines[end].strip() or lines[end].startswith(" " * (8 if "." in symbol else 4))):
+        end += 1
+    while not lines[end - 1].strip():
+        end -= 1
+    indent = "    " if "." in symbol else ""
+    code = textwrap.dedent("\n".join(lines[start - 1:end])) + "\n"
+    doc = ("Area of a square plus twice extra.\n\n>>> area_plus(3, 1)\n11" if name == "area_plus"
+           else "Cube volume.\n\n>>> Box().volume(2)\n8")
+    return CodeFunction(repo=repo, path="src/pkg/shapes.py", module="pkg.shapes", import_root="src", symbol=symbol,
+                        signature=lines[start - 1].strip(), docstring=doc, code=code, start_line=start, end_line=end,
+                        indent=indent, tests=tests)
+
+
+def test_original_function_passes(verifier, repo):
+    fn = function(repo, "area_plus", (TestRef("doctest", "src/pkg/shapes.py", "area_plus"),
+                                      TestRef("function", "tests/test_shapes.py", "test_area_plus")))
+    verdict = verifier.verify_function(fn)
+    assert verdict.passed, verdict.to_dict()
+    assert verdict.tests == {"doctest area_plus": "ok", "tests/test_shapes.py::test_area_plus": "ok"}
+    assert verdict.detail().startswith("2/2 tests passed in bwrap")
+
+
+def test_wrong_substituted_body_fails(verifier, repo):
+    fn = function(repo, "area_plus", (TestRef("doctest", "src/pkg/shapes.py", "area_plus"),
+                                      TestRef("function", "tests/test_shapes.py", "test_area_plus")))
+    wrong = 'def area_plus(side, extra):\n    """Wrong."""\n    return square(side) + extra\n'
+    verdict = verifier.verify_function(fn, wrong)
+    assert not verdict.passed and verdict.result.status == "failed"
+    assert verdict.tests["doctest area_plus"].startswith("failed")
+    assert verdict.tests["tests/test_shapes.py::test_area_plus"].startswith("failed")
+    # the snapshot itself is untouched
+    assert (repo.root and open(f"{repo.root}/src/pkg/shapes.py").read()) == MODULE
+
+
+def test_right_substituted_body_passes_using_module_helpers(verifier, repo):
+    fn = function(repo, "area_plus", (TestRef("function", "tests/test_shapes.py", "test_area_plus"),))
+    other = "def area_plus(side, extra):\n    total = _double(extra)\n    return total + square(side)\n"
+    verdict = verifier.verify_function(fn, other)
+    assert verdict.passed, verdict.to_dict()
+
+
+def test_method_doctest_and_test_method(verifier, repo):
+    fn = function(repo, "Box.volume", (TestRef("doctest", "src/pkg/shapes.py", "Box.volume"),
+                                       TestRef("function", "tests/test_shapes.py", "TestBox.test_volume")))
+    assert verifier.verify_function(fn).passed
+    verdict = verifier.verify_function(fn, "def volume(self, side):\n    return side * 3\n")
+    assert not verdict.passed
+    assert set(verdict.tests) == {"doctest Box.volume", "tests/test_shapes.py::TestBox::test_volume"}
+
+
+def test_no_tests_is_an_error(verifier, repo):
+    verdict = verifier.verify_function(function(repo, "area_plus", ()))
+    assert not verdict.passed and verdict.result.status == "error"
+    assert isinstance(verdict, CodeVerdict)
+
+
+def test_substitute_keeps_other_functions(repo):
+    fn = function(repo, "area_plus", ())
+    out = substitute(MODULE, fn, "def area_plus(side, extra):\n    return 0\n")
+    assert "def _double(x):" in out and "class Box:" in out and "from pkg.helpers import square" in out
+    assert "def area_plus(side, extra):\n    return 0\n\n\nclass Box:" in out
+    compile(out, "shapes.py", "exec")
+
+
+def test_substitute_method_is_reindented(repo):
+    fn = function(repo, "Box.volume", ())
+    out = substitute(MODULE, fn, "def volume(self, side):\n    return side * side * side\n")
+    assert "class Box:\n    def volume(self, side):\n        return side * side * side\n" in out
+    assert "Cube volume" not in out
+    compile(out, "shapes.py", "exec")
+
+
+def test_substitute_decorated_function_replaces_exactly():
+    module = "import functools\n\n\n@functools.lru_cache\ndef f(x):\n    return x\n\n\ndef g():\n    return 1\n"
+    fn = CodeFunction(repo=RepoSnapshot("r", None, "/nonexistent"), path="m.py", module="m", import_root="", symbol="f",
+                      signature="def f(x):", docstring="", code="@functools.lru_cache\ndef f(x):\n    return x\n",
+                      start_line=4, end_line=6, indent="", tests=())
+    plain = substitute(module, fn, "def f(x):\n    return x + 1\n")
+    assert "@functools.lru_cache" not in plain and "def g():" in plain
+    kept = substitute(module, fn, "@functools.lru_cache\ndef f(x):\n    return x + 1\n")
+    assert kept.count("@functools.lru_cache") == 1
+    with pytest.raises(ValueError):
+        substitute(module, CodeFunction(**{**fn.__dict__, "end_line": 99}), "def f(): pass")

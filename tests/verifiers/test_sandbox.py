@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -132,3 +133,14 @@ def test_closed_pipes_still_hit_the_wall_time():
 def test_files_may_not_land_inside_a_read_only_mount(tmp_path):
     with pytest.raises(ValueError, match="read-only mount"):
         UnsafeSandbox().run(["python", "-c", "pass"], files={"repo/x.py": "x"}, ro_mounts={"repo": str(tmp_path)}, limits=FAST)
+
+
+def test_a_virtualenv_under_tmp_still_runs(tmp_path, monkeypatch):
+    """A checkout in /tmp (as CI clones may be) puts the venv under the sandbox's fresh /tmp: it is bound back."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
+    monkeypatch.setattr(sys, "executable", str(venv / "bin" / "python"))
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    result = BwrapSandbox().run(["python", "-c", "import sys; print(sys.prefix)"], limits=Limits(wall_seconds=10))
+    assert result.status == "ok", result
+    assert result.stdout.strip() == str(venv)

@@ -3,7 +3,7 @@
 Inside the sandbox ``/`` is bound read-only; ``/tmp`` is a new tmpfs of ``tmpfs_bytes`` holding
 the work dir ``/tmp/sandbox`` (files are copied into it through memfds with ``--file``); every
 home (``/root``, ``/home``, ``$HOME``, the user's passwd home) is hidden behind an empty tmpfs,
-and only the interpreter's prefixes are bound back when they live there; ``/etc/shadow`` and
+and only the interpreter's prefixes are bound back when they live there or in ``/tmp``; ``/etc/shadow`` and
 ``/etc/gshadow`` are masked; new network, PID, IPC, UTS (and cgroup) namespaces; a new session
 (no TIOCSTI on the caller's terminal); bwrap dies with its parent.
 
@@ -18,6 +18,7 @@ double-forked, setsid) dies when it exits or when the group is killed at a limit
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import pwd
@@ -58,7 +59,19 @@ def _under(path: str, dirs: list[str]) -> str | None:
 
 
 def _readable_by_others(path: str) -> bool:
-    """Every file o+r and every dir o+rx (a bind keeps host modes; the sandbox uid is "other")."""
+    """Every file o+r and every dir o+rx (a bind keeps host modes; the sandbox uid is "other").
+
+    Cached by path and change time: a repository snapshot is mounted for every test run
+    and never changes, so its tree is walked once, not once per execution."""
+    try:
+        st = os.stat(path)
+        return _readable_tree(path, (st.st_mtime_ns, st.st_ctime_ns, st.st_mode))
+    except OSError:
+        return False
+
+
+@functools.lru_cache(maxsize=256)
+def _readable_tree(path: str, _version: tuple[int, int, int]) -> bool:
     try:
         st = os.stat(path)
         if stat.S_ISREG(st.st_mode):
@@ -148,13 +161,15 @@ class BwrapSandbox(Sandbox):
         homes = _home_dirs()
         for home in homes:
             cmd += ["--tmpfs", home]
+        cmd += ["--size", str(limits.tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", WORK]
+        hidden = [*homes, "/tmp"]  # a virtualenv in /tmp (a CI checkout there) is hidden by the fresh /tmp too
         # bring back what the interpreter needs, with traversable parents (bwrap makes them 0700)
         made: set[str] = set()
         exe = os.path.realpath(sys.executable)
         needs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), os.path.abspath(sys.prefix),
                  os.path.dirname(exe)}
         for need in sorted(needs):
-            home = _under(need, homes)
+            home = _under(need, hidden)
             if home is None or need == home or not os.path.exists(need):
                 continue
             rel = os.path.relpath(os.path.dirname(need), home)
@@ -168,7 +183,6 @@ class BwrapSandbox(Sandbox):
         for secret in ("/etc/shadow", "/etc/gshadow", "/etc/sudoers"):
             if os.path.exists(secret):
                 cmd += ["--ro-bind", "/dev/null", secret]
-        cmd += ["--size", str(limits.tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", WORK]
         dirs: set[str] = set()
 
         def ensure_dir(rel_dir: str) -> None:

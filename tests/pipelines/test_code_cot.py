@@ -209,3 +209,14 @@ def test_code_cot_with_the_embedded_model(tinytext_repo: Path, tmp_path: Path) -
         assert row["generator"]["model"] and row["steps"] and row["answer"].startswith("```python")
         detail = json.loads(row["verifier_detail"])
         assert detail["sandbox"] == "bwrap" and "roundtrip" in detail
+
+
+def test_two_worker_processes_give_the_same_rows(tinytext_repo: Path, tmp_path: Path) -> None:
+    rows = {}
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        assert code_cot(out, str(tinytext_repo), f"--direct_num_workers={workers}",
+                        "--direct_running_mode=multi_processing") == 0
+        assert_balanced(out)
+        rows[workers] = sorted((r["id"], r["verified"], r["messages"][1]["content"]) for r in sft_rows(out))
+    assert rows[1] == rows[2] and len(rows[1]) >= 8

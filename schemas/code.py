@@ -7,6 +7,7 @@ only the sandbox (``verifiers/sandbox``) ever executes what they point at.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,3 +94,14 @@ class CodeFunction:
     def ref(self) -> str:
         at = f"@{self.repo.commit[:12]}" if self.repo.commit else ""
         return f"{self.repo.uri}{at}:{self.path}::{self.symbol}"
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def source_lines(text: str, keepends: bool = True) -> list[str]:
+    """The lines of Python source as ``ast`` and ``tokenize`` number them: split at ``\\n``,
+    ``\\r\\n`` and ``\\r`` only (``str.splitlines`` also splits at form feeds and Unicode line
+    separators, which would shift every line number after them)."""
+    lines = _LINE.findall(text)
+    return lines if keepends else [line.rstrip("\r\n") for line in lines]

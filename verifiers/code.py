@@ -8,17 +8,21 @@ sandbox's view of how the run ended (time, memory, output, signals).
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import io
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
 import textwrap
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from schemas.code import CodeFunction
+from schemas.code import CodeFunction, source_lines
 from verifiers.sandbox.base import ExecutionResult, Limits, Sandbox
 
 HARNESS = (Path(__file__).resolve().parent / "sandbox" / "harness.py").read_text(encoding="utf-8")
@@ -56,24 +60,74 @@ class CodeVerdict:
                 "stdout_truncated": r.stdout_truncated, "stderr_truncated": r.stderr_truncated, "tests": dict(self.tests)}
 
 
-def substitute(module_text: str, fn: CodeFunction, code: str) -> str:
-    """Replace lines ``fn.start_line..fn.end_line`` (1-based, inclusive) of the module by ``code``.
+def _string_continuations(code: str) -> set[int]:
+    """0-based indices of the lines of ``code`` that start inside a multi-line string (their
+    leading spaces are string content: indenting them would change the string)."""
+    inside: set[int] = set()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
+                inside.update(range(tok.start[0], tok.end[0]))  # rows start[0]+1..end[0], 1-based
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass  # code that does not tokenize fails in the sandbox anyway
+    return inside
 
-    ``code`` is dedented, then every non-blank line is prefixed by ``fn.indent`` (so a method
-    lands back in its class). The span is replaced exactly: it includes the original decorators,
-    so code without decorators drops them and code with decorators brings its own. Pure: reads
-    and runs nothing.
+
+def _decorator_count(code: str) -> int | None:
+    """Lines before the ``def`` of the first function in ``code`` (its decorators); None if unparsable."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    node = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    if node is None:
+        return None
+    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    return node.lineno - first
+
+
+def substitute(module_text: str, fn: CodeFunction, code: str) -> str:
+    """Replace the function at lines ``fn.start_line..fn.end_line`` (1-based, inclusive) by ``code``.
+
+    ``code`` is dedented, then every line is prefixed by ``fn.indent`` (so a method lands back in
+    its class), except lines that continue a multi-line string, which are string content. When
+    ``code`` has no decorators, the original ones stay (the task showed the ``def`` only); code
+    with decorators brings its own. Lines are counted as ``ast`` counts them (``\n``, ``\r\n``,
+    ``\r``). Pure: reads and runs nothing.
     """
-    lines = module_text.splitlines(keepends=True)
+    lines = source_lines(module_text)
     if not (1 <= fn.start_line <= fn.end_line <= len(lines)):
         raise ValueError(f"lines {fn.start_line}..{fn.end_line} are outside a module of {len(lines)} lines")
-    body = textwrap.dedent(code.expandtabs(8) if "\t" in code and " " in code else code).strip("\n")
-    new = [(fn.indent + line if line.strip() else "") + "\n" for line in body.splitlines()]
-    return "".join(lines[: fn.start_line - 1] + new + lines[fn.end_line:])
+    body = textwrap.dedent(code).strip("\n")
+    keep = _decorator_count(fn.code) or 0
+    if keep and _decorator_count(body) == 0:
+        start = fn.start_line + keep  # keep the original decorators
+    else:
+        start = fn.start_line
+    inside = _string_continuations(body + "\n")
+    new = [("" if not line.strip() and i not in inside else ("" if i in inside else fn.indent) + line) + "\n"
+           for i, line in enumerate(source_lines(body, keepends=False))]
+    return "".join(lines[: start - 1] + new + lines[fn.end_line:])
+
+
+_COOKIE = re.compile(r"^([ \t\f]*#.*?coding[:=][ \t]*)([-\w.]+)", re.MULTILINE)
+
+
+def encode_like(text: str, encoding: str) -> bytes:
+    """``text`` in the module's own encoding (PEP 263); where the new code does not fit it, UTF-8
+    with the coding cookie on the first two lines changed to say so."""
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError:
+        head, sep, rest = text.partition("\n")
+        second, sep2, tail = rest.partition("\n")
+        head, second = (_COOKIE.sub(r"\1utf-8", part, count=1) for part in (head, second))
+        return (head + sep + second + sep2 + tail).encode("utf-8")
 
 
 def _strip_result_line(text: str, nonce: str) -> str:
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith(nonce))
+    """The program's stdout without the harness's result line (and the newline put before it)."""
+    return re.sub("\n?" + re.escape(nonce) + " [^\n]*\n?", "", text)
 
 
 class CodeVerifier:
@@ -130,11 +184,12 @@ class CodeVerifier:
         staging = None
         try:
             if code is not None:
-                original = Path(fn.repo.root, fn.path).read_text(encoding="utf-8")
+                raw = Path(fn.repo.root, fn.path).read_bytes()
+                encoding = tokenize.detect_encoding(io.BytesIO(raw).readline)[0]
                 staging = tempfile.mkdtemp(prefix="verify-code-")
                 os.chmod(staging, 0o700)
                 module_file = os.path.join(staging, os.path.basename(fn.path))
-                Path(module_file).write_text(substitute(original, fn, code), encoding="utf-8")
+                Path(module_file).write_bytes(encode_like(substitute(raw.decode(encoding), fn, code), encoding))
                 os.chmod(module_file, 0o644)
                 mounts[f"repo/{fn.path}"] = module_file
             return self._run(job, {}, mounts)

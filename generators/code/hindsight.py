@@ -12,16 +12,19 @@ import io
 import re
 import tokenize
 
-#: phrases that only make sense looking back at existing code
+#: phrases that only make sense looking back at existing code. "code" and "implementation" alone
+#: are ordinary words (a status code, "the implementation will use a dict"): they count only with a
+#: hindsight qualifier or as the subject of narration ("the code first checks ...").
+_NARRATES = (r"(?:first|then|now|also|simply|uses|used|checks|checked|returns|returned|does|did|iterates|loops|calls|"
+             r"works|starts|defines|handles|implements)")
 _HINDSIGHT = re.compile(
-    r"\b(?:the|this|that|above|provided|given|original|following|existing|shown)\s+"
-    r"(?:given\s+|provided\s+|original\s+|existing\s+|above\s+)?"
-    r"(?:code|snippet|implementation|function\s+(?:above|below|provided|given|shown))\b"
-    r"|\b(?:given|provided|original|existing)\s+(?:function|code|implementation|solution)\b"
-    r"|\bcode\s+(?:above|below|provided|given|shown)\b"
+    r"\b(?:given|provided|original|existing|above|shown|following)\s+(?:code|snippet|implementation|solution)\b"
+    r"|\b(?:code|snippet|implementation|function)\s+(?:above|below|provided|shown)\b"
+    r"|\b(?:provided|original)\s+function\b"
+    r"|\b(?:the|this)\s+(?:code|snippet|implementation)\s+" + _NARRATES + r"\b"
+    r"|\blook(?:ing|ed)?\s+at\s+(?:the|this)\s+(?:code|snippet|implementation)\b"
     r"|\bas\s+(?:shown|written|implemented)\s+(?:above|below|in\s+the\s+code)\b"
-    r"|\b(?:already|was)\s+implemented\b"
-    r"|\bthe\s+function\s+(?:already|here)\s+(?:does|uses|returns|checks)\b",
+    r"|\b(?:is|was|has\s+been)\s+already\s+implemented\b|\b(?:this|it)\s+(?:is|was)\s+implemented\b",
     re.IGNORECASE,
 )
 MIN_COPIED_TOKENS = 12  # this many code tokens in a row, verbatim, is pasting, not planning
@@ -55,8 +58,9 @@ def longest_copied_run(reasoning: str, code: str) -> int:
 
 
 def code_without_docstring(code: str) -> str:
-    """``code`` with its function's docstring lines removed (parsed, never run); ``code`` when it
-    does not parse. A plan may restate the task, which is the docstring, without copying code."""
+    """``code`` without what the task itself shows: the docstring and the ``def`` header (decorators,
+    signature). Parsed, never run; ``code`` when it does not parse. A plan may restate the task
+    (a typed signature is many tokens) without copying the body."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError):
@@ -66,6 +70,9 @@ def code_without_docstring(code: str) -> str:
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
             first = node.body[0]
+            header = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            if first.lineno > node.lineno:  # a body on its own lines: drop the header lines
+                drop.update(range(header - 1, first.lineno - 1))
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
                 drop.update(range(first.lineno - 1, (first.end_lineno or first.lineno)))
     return "\n".join(line for i, line in enumerate(lines) if i not in drop)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from generators.backends.base import GenerationParams
 from generators.code.reverse_cot import FunctionPromptWriter, request_seed
-from schemas.code import CodeFunction
+from schemas.code import CodeFunction, source_lines
 
 TEMPLATE = "code_from_plan"
 _BLOCK = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
@@ -49,7 +49,7 @@ def function_from_reply(reply: str, name: str) -> tuple[str | None, str | None]:
         for node in nodes:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
                 first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-                lines = source.splitlines()[first - 1: node.end_lineno]
+                lines = source_lines(source, keepends=False)[first - 1: node.end_lineno]
                 return textwrap.dedent("\n".join(lines)), None
     return None, ("no_function" if parsed_any else "syntax_error")
 

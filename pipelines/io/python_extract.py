@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from schemas.code import CodeFunction, SourceFile, TestRef
+from schemas.code import CodeFunction, SourceFile, TestRef, source_lines
 
 MAX_LINES = 150
 RISKY_MODULES = frozenset({
@@ -246,7 +246,7 @@ def signature_of(fn: ast.FunctionDef, lines: list[str]) -> str:
         pass
     if end is None:
         return head.split("\n", 1)[0].rstrip()
-    head_lines = head.splitlines(keepends=True)
+    head_lines = source_lines(head)
     text = "".join(head_lines[:end[0] - 1]) + head_lines[end[0] - 1][:end[1]]
     prefix = lines[fn.lineno - 1][:fn.col_offset]
     return "\n".join(ln[len(prefix):] if ln.startswith(prefix) else ln for ln in text.split("\n"))
@@ -323,7 +323,7 @@ def _extract(file: SourceFile, text: str, max_lines: int, has_init: Callable[[st
         out.links = links_from_tests(tree, file.path, module)
         return out
     aliases = import_aliases(tree)
-    lines = text.splitlines(keepends=True)
+    lines = source_lines(text)
     for i, (symbol, fn) in enumerate(defs):
         why = _reject(fn, aliases, max_lines) if last[symbol] == i else "redefined"
         if why:

@@ -126,13 +126,34 @@ def materialise(spec: str, cache_dir: str) -> RepoSnapshot:
         source = path
     else:
         source = uri
+    missing = RepoError(f"{uri}: no commit named {rev or 'HEAD'!r} (a branch, tag or SHA of that repository)")
+    wanted = f"{rev or 'HEAD'}^{{commit}}"
+    local_sha = None
+    if not is_url(uri):  # resolve in the source itself: its HEAD now (a branch switch, a detached HEAD)
+        try:
+            local_sha = git(["rev-parse", "--verify", "--end-of-options", wanted], cwd=source).strip()
+        except RepoError:
+            raise missing from None
     clone = _clone(source, cache_dir)
     try:
-        sha = git(["rev-parse", "--verify", "--end-of-options", f"{rev or 'HEAD'}^{{commit}}"], cwd=clone).strip()
+        if local_sha is not None:
+            if not _has_commit(clone, local_sha):  # reachable only from a detached HEAD or a stash
+                git(["fetch", "--quiet", "origin", local_sha], cwd=clone)
+            sha = local_sha
+        else:
+            sha = git(["rev-parse", "--verify", "--end-of-options", wanted], cwd=clone).strip()
     except RepoError:
-        raise RepoError(f"{uri}: no commit named {rev or 'HEAD'!r} (a branch, tag or SHA of that repository)") from None
+        raise missing from None
     root = _archive(clone, sha, os.path.join(cache_dir, "repos", _hash(source)))
     return RepoSnapshot(uri=uri, commit=sha, root=root, license=detect_license(root))
+
+
+def _has_commit(clone: str, sha: str) -> bool:
+    try:
+        git(["cat-file", "-e", f"{sha}^{{commit}}"], cwd=clone)
+        return True
+    except RepoError:
+        return False
 
 
 def _clone(source: str, cache_dir: str) -> str:

@@ -69,6 +69,17 @@ def test_reasoning_about_the_given_code_is_rejected() -> None:
         assert hindsight_reason(text, CLAMP) == "refers_to_code", text
 
 
+def test_ordinary_forward_words_are_not_hindsight() -> None:
+    """"code", "implementation" and "given function" are ordinary words in a plan."""
+    typed = "def merge(left: list[int], right: list[int]) -> list[int]:\n    \"\"\"Merge.\"\"\"\n    return left + right\n"
+    for text in ("I will apply the given function to each element.", "I look up the code in the table.",
+                 "If this code is a valid HTTP status, return it.", "The implementation will use a dict.",
+                 "The existing function `normalize` helps here.", "The code first loops over items",
+                 "merge(left: list[int], right: list[int]) -> list[int] takes two sorted lists."):
+        expected = "refers_to_code" if text.startswith("The code first") else None  # narration of existing code
+        assert hindsight_reason(text, typed) == expected, text
+
+
 def test_copying_the_code_is_rejected_but_restating_the_docstring_is_not() -> None:
     pasted = "1. Write: if low > high: raise ValueError(\"low must not exceed high\") return max(low, min(value, high))"
     assert hindsight_reason(pasted, CLAMP) == "copies_code"

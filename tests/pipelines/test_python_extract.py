@@ -289,3 +289,12 @@ def test_test_links_resolve_through_imports(tmp_path: Path) -> None:
     names = {t for _m, _s, t in links}
     assert not names & {"test_needs_fixture", "helper_not_a_test", "TestWithInit.test_skipped"}
     assert all(t.kind == "function" and t.path == "tests/unit/test_calc.py" for _m, _s, t in got.links)
+
+
+def test_form_feeds_and_crlf_keep_line_numbers_right() -> None:
+    text = ('import math\n\x0c\ndef area(r):\n    """Area.\n\n    >>> area(1)\n    3.14\n    """\n    return 3.14 * r * r\n\n'
+            'def other(x):\r\n    """Other.\r\n\r\n    >>> other(1)\r\n    1\r\n    """\r\n    return x\r\n')
+    out = extract_functions(SourceFile(SNAP, "m.py"), text, has_init=lambda d: False)
+    code = {f.symbol: f for f in out.functions}
+    assert code["area"].code.rstrip().endswith("return 3.14 * r * r") and code["area"].start_line == 3
+    assert code["other"].code.rstrip().endswith("return x") and code["other"].end_line == 17

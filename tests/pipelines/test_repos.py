@@ -202,3 +202,21 @@ def test_unreadable_entries_are_counted(tmp_path: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr("pipelines.io.repos.os.walk", walk)
     assert listed(RepoSnapshot(str(root), None, str(root))) == {"locked/": "unreadable", "ok.py": None}
+
+
+def test_a_local_repo_is_read_at_its_current_head_every_time(tmp_path: Path) -> None:
+    """The cached clone must not pin the commit of its first run: a branch switch, a new commit on a
+    detached HEAD, and a SHA only that detached HEAD reaches all resolve in the source repo."""
+    src = make_repo(tmp_path / "src", {"a.py": "x = 1\n"})
+    cache = str(tmp_path / "cache")
+    git(src, "checkout", "-q", "-b", "feature")
+    feature = commit(src, {"a.py": "x = 2\n"}, "two")
+    assert materialise(str(src), cache).commit == feature
+    git(src, "checkout", "-q", "main")
+    main = materialise(str(src), cache)
+    assert main.commit == git(src, "rev-parse", "main") and Path(main.root, "a.py").read_text() == "x = 1\n"
+    git(src, "checkout", "-q", "--detach")
+    detached = commit(src, {"a.py": "x = 3\n"}, "three")
+    snap = materialise(str(src), cache)
+    assert snap.commit == detached and Path(snap.root, "a.py").read_text() == "x = 3\n"
+    assert materialise(f"{src}@{detached}", cache).commit == detached

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import textwrap
 
 import pytest
 
 from schemas.code import CodeFunction, RepoSnapshot, TestRef
-from verifiers.code import CodeVerdict, CodeVerifier, substitute
+from verifiers.code import CodeVerdict, CodeVerifier, encode_like, substitute
 from verifiers.sandbox import BwrapSandbox, Limits
 from verifiers.sandbox.select import probe
 
@@ -61,6 +62,12 @@ def test_syntax_error(verifier):
     verdict = verifier.verify_files("def add(a, b) return a + b\n", TESTS)
     assert not verdict.passed and verdict.result.status == "failed"
     assert "SyntaxError" in verdict.tests["<module>"]
+
+
+def test_output_without_a_final_newline_still_passes(verifier):
+    tests = "from solution import add\n\ndef test_add():\n    print('progress', end='')\n    assert add(1, 2) == 3\n"
+    verdict = verifier.verify_files("def add(a, b):\n    return a + b\n", tests)
+    assert verdict.passed and verdict.result.stdout == "progress"
 
 
 def test_early_exit_does_not_pass(verifier):
@@ -229,14 +236,47 @@ def test_substitute_method_is_reindented(repo):
     compile(out, "shapes.py", "exec")
 
 
-def test_substitute_decorated_function_replaces_exactly():
+def test_substitute_keeps_the_original_decorators_when_the_new_code_has_none():
     module = "import functools\n\n\n@functools.lru_cache\ndef f(x):\n    return x\n\n\ndef g():\n    return 1\n"
     fn = CodeFunction(repo=RepoSnapshot("r", None, "/nonexistent"), path="m.py", module="m", import_root="", symbol="f",
                       signature="def f(x):", docstring="", code="@functools.lru_cache\ndef f(x):\n    return x\n",
                       start_line=4, end_line=6, indent="", tests=())
-    plain = substitute(module, fn, "def f(x):\n    return x + 1\n")
-    assert "@functools.lru_cache" not in plain and "def g():" in plain
+    plain = substitute(module, fn, "def f(x):\n    return x + 1\n")  # the task showed the def only
+    assert "@functools.lru_cache\ndef f(x):\n    return x + 1\n" in plain and "def g():" in plain
     kept = substitute(module, fn, "@functools.lru_cache\ndef f(x):\n    return x + 1\n")
     assert kept.count("@functools.lru_cache") == 1
+    own = substitute(module, fn, "@staticmethod\ndef f(x):\n    return x\n")  # new decorators replace the old
+    assert "@staticmethod" in own and "lru_cache\ndef" not in own
     with pytest.raises(ValueError):
         substitute(module, CodeFunction(**{**fn.__dict__, "end_line": 99}), "def f(): pass")
+
+
+def _method(module: str, start: int, end: int, code: str) -> CodeFunction:
+    return CodeFunction(repo=RepoSnapshot("r", None, "/nonexistent"), path="m.py", module="m", import_root="",
+                        symbol="C.m", signature="def m(self):", docstring="", code=code, start_line=start, end_line=end,
+                        indent="    ", tests=())
+
+
+def test_substitute_leaves_multi_line_string_content_alone():
+    module = 'class C:\n    def m(self):\n        return """usage:\n  run"""\n'
+    code = 'def m(self):\n    return """usage:\n  run"""\n'
+    out = substitute(module, _method(module, 2, 4, code), code)
+    assert out == module
+    returned = ast.parse(out).body[0].body[0].body[0].value  # parsed, not run
+    assert returned.value == "usage:\n  run"
+
+
+def test_substitute_counts_lines_like_ast_and_keeps_tabs_in_strings():
+    module = "import math\n\x0c\ndef area(r):\n    return r\n\ndef other(x):\n    return x\n"
+    fn = CodeFunction(repo=RepoSnapshot("r", None, "/nonexistent"), path="m.py", module="m", import_root="",
+                      symbol="other", signature="def other(x):", docstring="", code="def other(x):\n    return x\n",
+                      start_line=6, end_line=7, indent="", tests=())
+    out = substitute(module, fn, 'def other(x):\n\treturn "a\tb"\n')
+    assert out.startswith("import math\n\x0c\ndef area(r):\n    return r\n\n") and '\treturn "a\tb"' in out
+
+
+def test_encode_like_keeps_the_module_encoding_or_says_utf8():
+    text = "# -*- coding: latin-1 -*-\nname = 'café'\n"
+    assert encode_like(text, "iso-8859-1") == text.encode("latin-1")
+    wider = encode_like(text + "snow = '\u2603'\n", "iso-8859-1")
+    assert wider.startswith(b"# -*- coding: utf-8 -*-") and "\u2603".encode() in wider

@@ -207,3 +207,34 @@ def _cmd(pid: str) -> str:
             return handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+@pytest.mark.parametrize("where", ["/var/tmp", "/run"])
+def test_no_unix_sockets_of_the_host(where, tmp_path):
+    """A Unix socket ignores the network namespace and read-only binds: its directories are hidden."""
+    if not os.access(where, os.W_OK):
+        pytest.skip(f"cannot create a socket in {where} as this user")
+    path = os.path.join(where, f"reverse-o1-test-{os.getpid()}.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    os.chmod(path, 0o777)
+    listener.listen(5)
+    listener.setblocking(False)
+    try:
+        result = run(BwrapSandbox(), f"""
+            import socket
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect({path!r})
+                s.sendall(b"hello")
+                print("CONNECTED")
+            except OSError as exc:
+                print("blocked", exc)
+        """)
+        assert result.status == "ok", result
+        assert "CONNECTED" not in result.stdout and "blocked" in result.stdout
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    finally:
+        listener.close()
+        os.unlink(path)

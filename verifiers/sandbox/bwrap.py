@@ -2,7 +2,9 @@
 
 Inside the sandbox ``/`` is bound read-only; ``/tmp`` is a new tmpfs of ``tmpfs_bytes`` holding
 the work dir ``/tmp/sandbox`` (files are copied into it through memfds with ``--file``); every
-home (``/root``, ``/home``, ``$HOME``, the user's passwd home) is hidden behind an empty tmpfs,
+home (``/root``, ``/home``, ``$HOME``, the user's passwd home) and every usual home of Unix
+sockets (``/run``, ``/var``, ``/mnt``, ``/media``, ``/srv``: a socket ignores the network namespace
+and a read-only bind) is hidden behind an empty tmpfs,
 and only the interpreter's prefixes are bound back when they live there or in ``/tmp``; ``/etc/shadow`` and
 ``/etc/gshadow`` are masked; new network, PID, IPC, UTS (and cgroup) namespaces; a new session
 (no TIOCSTI on the caller's terminal); bwrap dies with its parent.
@@ -32,6 +34,8 @@ import threading
 from verifiers.sandbox.base import Launch, Limits, Sandbox, SandboxUnavailable, count_user_processes, rlimits_for
 
 WORK = "/tmp/sandbox"
+#: where Unix sockets usually live (/var/run is a link to /run on current systems)
+SOCKET_DIRS = ("/run", "/var", "/mnt", "/media", "/srv")
 UID_BASE, UID_SPAN = 100000, 65535
 _counter = itertools.count()
 _lock = threading.Lock()
@@ -161,8 +165,14 @@ class BwrapSandbox(Sandbox):
         homes = _home_dirs()
         for home in homes:
             cmd += ["--tmpfs", home]
+        # Unix sockets ignore --unshare-net and a read-only bind (D-Bus, docker, databases, agents):
+        # hide the places they live behind empty tmpfs; Python needs none of them
+        for socket_dir in SOCKET_DIRS:
+            if os.path.isdir(socket_dir) and not os.path.islink(socket_dir) and socket_dir not in homes:
+                cmd += ["--tmpfs", socket_dir]
         cmd += ["--size", str(limits.tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", WORK]
-        hidden = [*homes, "/tmp"]  # a virtualenv in /tmp (a CI checkout there) is hidden by the fresh /tmp too
+        # a virtualenv in /tmp (a CI checkout there) or under /var or /run is hidden too: bound back below
+        hidden = [*homes, *(d for d in SOCKET_DIRS if os.path.isdir(d) and not os.path.islink(d)), "/tmp"]
         # bring back what the interpreter needs, with traversable parents (bwrap makes them 0700)
         made: set[str] = set()
         exe = os.path.realpath(sys.executable)

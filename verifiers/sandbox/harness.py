@@ -242,7 +242,8 @@ def main():
         except Exception:  # noqa: BLE001
             pass
     passed = bool(tests) and not memory and all(v == "ok" for v in tests.values())
-    line = nonce + " " + json.dumps({"tests": tests, "memory": memory, "passed": passed}) + "\n"
+    # on a line of its own, even after a test printed without a final newline
+    line = "\n" + nonce + " " + json.dumps({"tests": tests, "memory": memory, "passed": passed}) + "\n"
     data = line.encode("utf-8")
     while data:
         data = data[os.write(result_fd, data):]

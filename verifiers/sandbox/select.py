@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 
@@ -55,8 +56,10 @@ def select_sandbox(allow_unsafe: bool = False, prefer: str | None = None) -> San
         return BwrapSandbox()
     ok_u, why_u = probe("unshare")
     if ok_u:
+        as_root = (" As root this is weak: the code runs as the namespace's root, may write wherever root can,"
+                   " and the process limit does not apply; install bubblewrap.") if os.geteuid() == 0 else ""
         _say_once("unshare", f"bwrap unavailable ({why_b}); falling back to unshare: no network and limits, "
-                             "but the filesystem is not hidden")
+                             f"but the filesystem is not hidden.{as_root}")
         return UnshareSandbox()
     if allow_unsafe:
         _say_once("none", f"no sandbox ({why_b}; {why_u}); running code UNSANDBOXED as asked (--unsafe-no-sandbox)")

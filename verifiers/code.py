@@ -37,13 +37,15 @@ class CodeVerdict:
     def detail(self) -> str:
         """One short line, e.g. ``3/3 tests passed in bwrap (doctest f, tests/test_m.py::test_a, ...)``."""
         ok = sum(1 for v in self.tests.values() if v == "ok")
-        names = list(self.tests)
+        idle = sum(1 for v in self.tests.values() if v.startswith("not_called"))
+        names = [k for k, v in self.tests.items() if not v.startswith("not_called")]
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         where = f"in {self.result.sandbox}"
         if self.passed:
-            return f"{ok}/{len(self.tests)} tests passed {where} ({shown})"
+            never = f"; {idle} linked tests never called it" if idle else ""
+            return f"{ok}/{len(names)} tests passed {where} ({shown}){never}"
         bad = next(((k, v) for k, v in self.tests.items() if v != "ok"), None)
-        head = f"{self.result.status}: {ok}/{len(self.tests)} tests passed {where}"
+        head = f"{self.result.status}: {ok}/{len(names)} tests passed {where}"
         if self.result.stopped:
             head += f", stopped by {self.result.stopped}"
         if bad:
@@ -152,7 +154,8 @@ class CodeVerifier:
         tests: dict[str, str] = {}
         if isinstance(payload, dict) and isinstance(payload.get("tests"), dict):
             tests = {str(k): str(v) for k, v in payload["tests"].items()}
-        all_ok = bool(tests) and all(v == "ok" for v in tests.values())
+        judged = [v for v in tests.values() if not v.startswith("not_called")]  # linked tests that never called it
+        all_ok = bool(judged) and all(v == "ok" for v in judged)
         if payload is None:
             if result.status == "ok":  # exited 0 without the harness's word: an early exit
                 result = dataclasses.replace(result, status="failed", stopped="no_result")

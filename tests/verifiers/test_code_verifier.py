@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -280,3 +281,64 @@ def test_encode_like_keeps_the_module_encoding_or_says_utf8():
     assert encode_like(text, "iso-8859-1") == text.encode("latin-1")
     wider = encode_like(text + "snow = '\u2603'\n", "iso-8859-1")
     assert wider.startswith(b"# -*- coding: utf-8 -*-") and "\u2603".encode() in wider
+
+
+CONFIG = '''class Config:
+    """Settings."""
+
+    def __init__(self, data):
+        self.data = dict(data)
+
+    def get(self, key):
+        """The value of ``key``, else None.
+
+        >>> Config({"a": 1}).get("a")
+        1
+        """
+        return self.data.get(key)
+
+    @property
+    def size(self):
+        """How many keys."""
+        return len(self.data)
+'''
+LOOSE_TEST = '''from conf import Config
+
+
+def test_mentions_config_but_calls_dict_get():
+    c = Config({"a": 1})
+    assert {"a": 1}.get("a") == c.data["a"]
+
+
+def test_size():
+    assert Config({"a": 1, "b": 2}).size == 2
+'''
+
+
+def _config_fn(root: Path, symbol: str, start: int, end: int, code: str, tests: tuple[TestRef, ...]) -> CodeFunction:
+    return CodeFunction(repo=RepoSnapshot("r", None, str(root)), path="conf.py", module="conf", import_root="",
+                        symbol=symbol, signature="def m(self):", docstring="The value of ``key``, else None.\n\n"
+                        '>>> Config({"a": 1}).get("a")\n1', code=code, start_line=start, end_line=end, indent="    ",
+                        tests=tests)
+
+
+def test_a_linked_test_that_never_calls_the_target_proves_nothing(verifier, tmp_path):
+    """Tests are linked by name; the harness counts calls of the target, so a test that mentions the
+    class but calls something else is reported not_called and cannot make a wrong body pass."""
+    (tmp_path / "conf.py").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_conf.py").write_text(LOOSE_TEST, encoding="utf-8")
+    loose = TestRef("function", "tests/test_conf.py", "test_mentions_config_but_calls_dict_get")
+    get = _config_fn(tmp_path, "Config.get", 7, 13, "def get(self, key):\n    return self.data.get(key)\n", (loose,))
+    only_loose = verifier.verify_function(get)
+    assert not only_loose.passed and only_loose.tests[
+        "tests/test_conf.py::test_mentions_config_but_calls_dict_get"].startswith("not_called")
+    wrong = "def get(self, key):\n    return 42\n"
+    assert not verifier.verify_function(get, wrong).passed  # the loose test alone never vouches for it
+    with_doctest = _config_fn(tmp_path, "Config.get", 7, 13, get.code, (TestRef("doctest", "conf.py", "Config.get"), loose))
+    verdict = verifier.verify_function(with_doctest)
+    assert verdict.passed and "never called it" in verdict.detail()
+    size = _config_fn(tmp_path, "Config.size", 15, 18, "@property\ndef size(self):\n    return len(self.data)\n",
+                      (TestRef("function", "tests/test_conf.py", "test_size"),))
+    assert verifier.verify_function(size).passed  # a property is counted through its getter
+    assert not verifier.verify_function(size, "def size(self):\n    return 0\n").passed

@@ -171,6 +171,53 @@ def _test_module_name(path):
     return stem.replace("/", ".").replace("-", "_")
 
 
+NOT_CALLED = "not_called"
+
+
+def _count_calls(module, symbol):
+    """Wrap the function under test so that each test can say whether it called it at all (a test
+    linked by name may not): returns the call counter, or None when the target can't be wrapped
+    faithfully (a C function, an lru_cache wrapper...). Tests then import the wrapped one."""
+    import functools
+
+    head, _, name = symbol.rpartition(".")
+    owner = getattr(module, head, None) if head else module
+    raw = vars(owner).get(name) if owner is not None else None
+    box = {"n": 0}
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def counted(*args, **kwargs):
+            box["n"] += 1
+            return fn(*args, **kwargs)
+        return counted
+
+    if isinstance(raw, staticmethod):
+        new = staticmethod(wrap(raw.__func__))
+    elif isinstance(raw, classmethod):
+        new = classmethod(wrap(raw.__func__))
+    elif isinstance(raw, property) and raw.fget is not None:
+        new = property(wrap(raw.fget), raw.fset, raw.fdel, raw.__doc__)
+    elif isinstance(raw, types.FunctionType):
+        new = wrap(raw)
+    else:
+        return None
+    try:
+        setattr(owner, name, new)
+    except (AttributeError, TypeError):
+        return None
+    return box
+
+
+def _judged(run, calls, symbol):
+    """``run()``'s verdict, or not_called when it passed without ever calling ``symbol``."""
+    before = calls["n"] if calls is not None else 0
+    verdict = run()
+    if verdict == "ok" and calls is not None and calls["n"] == before:
+        return f"{NOT_CALLED}: the test never called {symbol}"
+    return verdict
+
+
 def run_function(job, tests):
     root = os.path.abspath(job["root"])
     import_root = os.path.join(root, job.get("import_root") or "")
@@ -189,9 +236,14 @@ def run_function(job, tests):
             tests[ref["name"] if ref["kind"] == "function" else f"doctest {job['symbol']}"] = why
         return
     loaded = {}
+    calls = _count_calls(module, job["symbol"])
     for ref in refs:
         if ref["kind"] == "doctest":
+            label = f"doctest {job['symbol']}"
+            before = calls["n"] if calls is not None else 0
             _doctest(module, job["symbol"], job.get("docstring", ""), job["path"], tests)
+            if tests.get(label) == "ok" and calls is not None and calls["n"] == before:
+                tests[label] = f"{NOT_CALLED}: the examples never called {job['symbol']}"
             continue
         label = f"{ref['path']}::{ref['name'].replace('.', '::')}"
         path = ref["path"]
@@ -216,7 +268,7 @@ def run_function(job, tests):
         except AttributeError as exc:
             tests[label] = "error: " + _short(exc)
             continue
-        tests[label] = _run_wrapped(fn)
+        tests[label] = _judged(lambda f=fn: _run_wrapped(f), calls, job["symbol"])
 
 
 def main():
@@ -241,7 +293,8 @@ def main():
             stream.flush()
         except Exception:  # noqa: BLE001
             pass
-    passed = bool(tests) and not memory and all(v == "ok" for v in tests.values())
+    judged = [v for v in tests.values() if not v.startswith(NOT_CALLED)]  # tests that never ran the target say nothing
+    passed = bool(judged) and not memory and all(v == "ok" for v in judged)
     # on a line of its own, even after a test printed without a final newline
     line = "\n" + nonce + " " + json.dumps({"tests": tests, "memory": memory, "passed": passed}) + "\n"
     data = line.encode("utf-8")

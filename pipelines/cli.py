@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from pipelines.config import ConfigError, RunConfig, build_config, with_worker_threads
 
@@ -133,6 +134,8 @@ def make_parser() -> argparse.ArgumentParser:
     code_check = verify_sub.add_parser("code", help="run a tests file with a code file beside it as solution.py, sandboxed")
     code_check.add_argument("--code", required=True, help="the code under test (becomes solution.py)")
     code_check.add_argument("--tests", required=True, help="a test file: module code, then every test_* function")
+    code_check.add_argument("--max-file-bytes", dest="max_file_bytes", type=int,
+                            help="refuse larger code or test files (default 1000000)")
     _sandbox_options(code_check)
 
     demo = sub.add_parser("demo", help="run every pipeline on the bundled samples with the embedded model")
@@ -167,77 +170,66 @@ def _config(args: argparse.Namespace) -> RunConfig:
     return build_config(flags, args.config)
 
 
-def cmd_label(args: argparse.Namespace, unknown: list[str]) -> int:
-    from pipelines.label import build_label
+def _run_pipeline(name: str, config: RunConfig, build: Callable[..., Any], unknown: list[str],
+                  cannot_run: tuple[type[Exception], ...] = (), model_name: str | None = None) -> int:
+    """Every pipeline command: split the cores among Beam workers, run, print the stage table and
+    the command's notes. ``cannot_run`` are errors that mean "can't run here" (no sandbox, no Lean,
+    a bad repository): one line, exit 2."""
     from pipelines.runner import run_command
     from pipelines.summary import print_summary
+
+    config = with_worker_threads(config, unknown)
+    try:
+        summary = run_command(name, config, build, unknown, model_name=model_name)
+    except cannot_run as exc:
+        raise ConfigError(str(exc)) from None
+    print_summary(summary)
+    return 0
+
+
+def cmd_label(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines.label import build_label
 
     config = _config(args)
     if not config.input:
         raise ConfigError("label needs --input FILE_OR_DIR (or input: in --config)")
-    config = with_worker_threads(config, unknown)
     # one run name per method, so that both methods can label into one DIR without one run's
     # manifest entries and dead letters replacing the other's
     name = "label" if config.method == "shepherd" else f"label-{config.method}"
-    summary = run_command(name, config, build_label, unknown)
-    print_summary(summary)
-    return 0
+    return _run_pipeline(name, config, build_label, unknown)
 
 
 def cmd_expand(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.expand import build_expand
-    from pipelines.runner import run_command
-    from pipelines.summary import print_summary
 
     config = _config(args)
     if not config.input:
         raise ConfigError("expand needs --seeds FILE.jsonl (or input: in --config)")
-    config = with_worker_threads(config, unknown)
-    summary = run_command("expand", config, build_expand, unknown)
-    print_summary(summary)
-    return 0
+    return _run_pipeline("expand", config, build_expand, unknown)
 
 
 def cmd_lean_cot(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.io.lean_traced import LeanUnavailable
     from pipelines.lean_cot import build_lean_cot
-    from pipelines.runner import run_command
-    from pipelines.summary import print_summary
 
     config = _config(args)
     if not config.input and not config.lean_repo:
         raise ConfigError("lean-cot needs --input FILE_OR_DIR or --lean-repo URL@COMMIT")
-    config = with_worker_threads(config, unknown)
-    try:
-        summary = run_command("lean-cot", config, build_lean_cot, unknown)
-    except LeanUnavailable as exc:
-        raise ConfigError(str(exc)) from None
-    print_summary(summary, notes=True)
-    return 0
+    return _run_pipeline("lean-cot", config, build_lean_cot, unknown, cannot_run=(LeanUnavailable,))
 
 
 def cmd_code_cot(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.code_cot import build_code_cot
     from pipelines.io.repos import RepoError
-    from pipelines.runner import run_command
-    from pipelines.summary import print_summary
     from verifiers.sandbox import SandboxUnavailable
 
     config = _config(args)
     if not config.repo:
         raise ConfigError("code-cot needs --repo PATH_OR_GIT_URL[@REV] (or repo: in --config)")
-    config = with_worker_threads(config, unknown)
-    try:
-        summary = run_command("code-cot", config, build_code_cot, unknown)
-    except (RepoError, SandboxUnavailable) as exc:
-        raise ConfigError(str(exc)) from None
-    print_summary(summary, notes=True)
-    return 0
+    return _run_pipeline("code-cot", config, build_code_cot, unknown, cannot_run=(RepoError, SandboxUnavailable))
 
 
 def cmd_tag(args: argparse.Namespace, unknown: list[str]) -> int:
-    from pipelines.runner import run_command
-    from pipelines.summary import print_summary
     from pipelines.tag import build_tag
 
     config = _config(args)
@@ -245,10 +237,7 @@ def cmd_tag(args: argparse.Namespace, unknown: list[str]) -> int:
         raise ConfigError("tag needs --input FILE (or input: in --config)")
     if not config.column:
         raise ConfigError("tag needs --column NAME, the column holding the CoT text")
-    config = with_worker_threads(config, unknown)
-    summary = run_command("tag", config, build_tag, unknown, model_name="rule-tagger" if config.tagger == "rules" else None)
-    print_summary(summary)
-    return 0
+    return _run_pipeline("tag", config, build_tag, unknown, model_name="rule-tagger" if config.tagger == "rules" else None)
 
 
 def cmd_export(args: argparse.Namespace, unknown: list[str]) -> int:
@@ -284,13 +273,16 @@ def verify_code(args: argparse.Namespace) -> int:
     """Exit 0 when the tests passed, 1 when they did not (the JSON says why), 2 when nothing could run."""
     from verifiers.sandbox import SandboxUnavailable
 
-    flags = {k: getattr(args, k) for k in ("sandbox", "unsafe_no_sandbox", "sandbox_timeout", "sandbox_memory_mb")}
-    config = build_config(flags)
+    keys = ("sandbox", "unsafe_no_sandbox", "sandbox_timeout", "sandbox_memory_mb", "max_file_bytes")
+    config = build_config({k: getattr(args, k) for k in keys})
     texts = []
     for option, path in (("--code", args.code), ("--tests", args.tests)):
         try:
             with open(path, "rb") as handle:
-                texts.append(handle.read().decode("utf-8"))
+                raw = handle.read(config.max_file_bytes + 1)
+            if len(raw) > config.max_file_bytes:
+                raise ConfigError(f"{option} {path}: larger than --max-file-bytes {config.max_file_bytes}")
+            texts.append(raw.decode("utf-8"))
         except OSError as exc:
             raise ConfigError(f"{option} {path}: {exc.strerror or exc}") from None
         except UnicodeDecodeError as exc:
@@ -299,10 +291,8 @@ def verify_code(args: argparse.Namespace) -> int:
         verifier = config.code_verifier()
     except SandboxUnavailable as exc:
         raise ConfigError(str(exc)) from None
-    name = os.path.basename(args.tests)
-    if not name.endswith(".py") or name == "solution.py":
-        name = "test_solution.py"
-    verdict = verifier.verify_files(texts[0], texts[1], tests_name=name)
+    # verify_files falls back to test_solution.py for a name that is not a test module's
+    verdict = verifier.verify_files(texts[0], texts[1], tests_name=os.path.basename(args.tests))
     print(json.dumps(verdict.to_dict(), ensure_ascii=False))
     return 0 if verdict.passed else 1
 

@@ -13,21 +13,20 @@ then the original code in a fenced block; ``verified`` is the round trip's resul
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
 
 from generators.backends.model_handler import LLMModelHandler, SharedBackend
+from generators.backends.smollm import cache_root
 from generators.code import CodeCoTSettings, ReverseCoTWriter, RoundTripWriter, answer_of, problem_of
 from generators.prompts import template
 from pipelines.config import RunConfig
 from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles
 from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
-from pipelines.io.read import DEAD, first_n
+from pipelines.io.read import DEAD, SelectFirst
 from pipelines.io.repos import materialise
 from pipelines.io.shards import WriteShards
 from pipelines.progress import Progress
@@ -48,11 +47,8 @@ def cot_settings(config: RunConfig) -> CodeCoTSettings:
 
 
 def repo_cache(config: RunConfig) -> str:
-    if config.repo_cache:
-        return config.repo_cache
-    base = os.environ.get("REVERSE_O1_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "reverse-o1")
-    return os.path.join(base, "repos")
+    """``--repo-cache``, else ``repos/`` in the cache the embedded model's converted copy uses."""
+    return config.repo_cache or str(cache_root() / "repos")
 
 
 def row_id(fn: CodeFunction, config: RunConfig) -> str:
@@ -78,22 +74,22 @@ class OriginalTestsFn(beam.DoFn):
 
     def process(self, fn: CodeFunction) -> Iterator[Any]:
         self.counters.read()
-        if row_id(fn, self.config) in self.done:
+        ident = row_id(fn, self.config)
+        if ident in self.done:
             self.counters.resumed()
             return
         try:
             verdict = self.verifier.verify_function(fn)
         except Exception as exc:  # the sandbox itself failed: keep the function, say why
             self.counters.dead_lettered()
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, "sandbox_error", fn.ref,
-                                                               f"{type(exc).__name__}: {exc}", fn.code))
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.stage, exc, fn.ref, fn.code, "sandbox_error"))
             return
         self.counters.extra(f"sandbox:{verdict.result.sandbox}")
         if not verdict.passed:
             self.counters.filtered(f"original_{verdict.result.status}")
             return
         self.counters.written()
-        yield fn, verdict.detail()
+        yield fn, verdict.detail(), ident
 
 
 class CodeCoTFn(beam.DoFn):
@@ -110,8 +106,8 @@ class CodeCoTFn(beam.DoFn):
         self.verifier = self.config.code_verifier()
         self.progress = Progress("code-cot", unit="function")
 
-    def process(self, element: tuple[CodeFunction, str]) -> Iterator[Any]:
-        fn, original = element
+    def process(self, element: tuple[CodeFunction, str, str]) -> Iterator[Any]:
+        fn, original, ident = element
         self.counters.read()
         try:
             backend = self.handle.get()
@@ -134,8 +130,8 @@ class CodeCoTFn(beam.DoFn):
                 verdict = self.verifier.verify_function(fn, back.code)
             except Exception as exc:
                 self.counters.dead_lettered()
-                yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, "sandbox_error", fn.ref,
-                                                                   f"{type(exc).__name__}: {exc}", back.code))
+                yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.stage, exc, fn.ref, back.code,
+                                                                           "sandbox_error"))
                 return
         verified = verdict is not None and verdict.passed
         roundtrip = verdict.detail() if verdict is not None else f"no code to run: {back.reason}"
@@ -148,7 +144,7 @@ class CodeCoTFn(beam.DoFn):
         self.progress.update()
         detail = {"original": original, "roundtrip": roundtrip, "sandbox": self.verifier.sandbox.name}
         yield SFTRow(
-            id=row_id(fn, self.config), source_kind="code",
+            id=ident, source_kind="code",
             source=Source(uri=fn.repo.uri, commit=fn.repo.commit, path=fn.path, symbol=fn.symbol, license=fn.repo.license),
             problem=problem_of(fn), steps=[Step(s) for s in cot.steps], answer=answer_of(fn.code), messages=[],
             verified=verified, verifier=VERIFIER, verifier_detail=json.dumps(detail, ensure_ascii=False),
@@ -172,13 +168,7 @@ def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
     extracted = files | "Extract" >> ExtractFunctions()
     functions = extracted["functions"]
     if config.limit is not None:
-        counters = StageCounters("select")
-        functions = (functions
-                     | "Count" >> beam.Map(_count_read, counters)
-                     | "Order" >> beam.combiners.ToList()
-                     | "FirstN" >> beam.FlatMap(first_n, config.limit, counters, order=function_order)
-                     | "Selected" >> beam.Map(_count_written, counters)
-                     | "Spread" >> beam.Reshuffle())
+        functions = functions | "Select" >> SelectFirst("select", config.limit, function_order, count_read=True)
     checked = functions | "OriginalTests" >> beam.ParDo(
         OriginalTestsFn(config, frozenset(ctx.existing["sft"]))).with_outputs(DEAD, main="passed")
     handle = SharedBackend(LLMModelHandler(config.backend_config()))
@@ -187,12 +177,3 @@ def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.command, config.rows_per_shard)
     return [extracted[DEAD], checked[DEAD], written[DEAD], tagged[DEAD]]
 
-
-def _count_read(fn: CodeFunction, counters: StageCounters) -> CodeFunction:
-    counters.read()
-    return fn
-
-
-def _count_written(fn: CodeFunction, counters: StageCounters) -> CodeFunction:
-    counters.written()
-    return fn

@@ -10,6 +10,7 @@ Resume works per seed: after searching a seed, the ids of its rows are recorded 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -180,10 +181,8 @@ class ExpandFn(beam.DoFn):
         atomic_write(path, self.out_dir, write)
 
     def _stats(self, expander: MCTSExpander, results: list[SearchResult]) -> None:
-        s = expander.stats
-        for name in ("simulations", "expansions", "rollouts", "terminal_hits", "dead_ends", "backend_calls",
-                     "multi_prompt_calls", "completions", "generated_tokens"):
-            self.counters.extra(name, getattr(s, name))
+        for name, value in dataclasses.asdict(expander.stats).items():
+            self.counters.extra(name, value)
         self.counters.extra("roots", len(results))
         self.counters.extra("verified_trajectories", sum(f.correct for r in results for f in r.found))
 

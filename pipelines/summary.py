@@ -26,15 +26,14 @@ def stage_table(manifest: dict[str, Any], command: str | None = None) -> str:
     return table(rows, ["stage", "read", "written", "filtered", "dead", "resumed", "adds up"])
 
 
-def print_summary(summary: RunSummary, notes: bool = False) -> None:
-    """The stage table and the output counts; with ``notes``, this command's manifest notes on stderr
-    (what could not be done here, such as Lean verification or isolation weaker than bubblewrap)."""
+def print_summary(summary: RunSummary) -> None:
+    """The stage table and the output counts, then this command's manifest notes on stderr (what
+    could not be done here, such as Lean verification or isolation weaker than bubblewrap)."""
     m = summary.manifest
     print(stage_table(m, summary.command))
     out = m["outputs"]
     print(f"\n{summary.out_dir}: {out['prm_rows']} PRM rows, {out['sft_rows']} SFT rows, "
           f"{out['dead_letters']} dead letters; {summary.wall_seconds:.1f} s")
-    if notes:
-        for note in m.get("notes", []):
-            if note.startswith(summary.command + ":"):
-                print(note, file=sys.stderr)
+    for note in m.get("notes", []):
+        if note.startswith(summary.command + ":"):
+            print(note, file=sys.stderr)

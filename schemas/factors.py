@@ -41,10 +41,6 @@ class Factor:
     def start_tag(self) -> str:
         return f"<ACT_{self.name}-Start>"
 
-    @property
-    def end_tag(self) -> str:
-        return f"<ACT_{self.name}-End>"
-
 
 @dataclass(frozen=True)
 class FactorVocabulary:

@@ -20,6 +20,12 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_fallback)
 
 
+def sampling_seed(*parts: Any) -> int:
+    """A per-request sampling seed in [0, 2**31) derived from ``parts`` (the run's ``--seed`` and
+    what identifies the request), so the same input and seed sample the same completions."""
+    return int(content_id(*parts, length=8), 16) % (2**31)
+
+
 def content_id(*parts: Any, length: int = 32) -> str:
     """Hex digest of the canonical JSON of ``parts`` (source, content, settings).
 

@@ -110,11 +110,10 @@ def theorem_from_whole_proof(obj: Any, ref: str = "", url: str | None = None, li
     if not isinstance(obj, dict):
         raise LeanImportError("wrong_type", f"expected a whole-proof object, got {type(obj).__name__}")
     name, statement = _str(obj, "name"), _str(obj, "formal_statement")
-    proof = obj.get("formal_proof")
+    proof = _str(obj, "formal_proof", False)
     if proof is None:
         raise LeanImportError("missing_field", "formal_proof: missing")
-    proof = _str(obj, "formal_proof", False)
-    if not proof or not proof.strip():
+    if not proof.strip():
         raise LeanImportError("empty_proof", "formal_proof: empty")
     tactics, informal = split_tactics(proof)
     if not tactics:

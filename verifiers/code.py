@@ -56,10 +56,8 @@ class CodeVerdict:
         return head
 
     def to_dict(self) -> dict:
-        r = self.result
-        return {"passed": self.passed, "status": r.status, "exit_code": r.exit_code, "stdout": r.stdout, "stderr": r.stderr,
-                "seconds": round(r.seconds, 4), "sandbox": r.sandbox, "stopped": r.stopped,
-                "stdout_truncated": r.stdout_truncated, "stderr_truncated": r.stderr_truncated, "tests": dict(self.tests)}
+        """SPEC's JSON (passed, status, exit_code, stdout, stderr, seconds, sandbox, ...), then the tests."""
+        return {"passed": self.passed, **self.result.to_dict(), "tests": dict(self.tests)}
 
 
 def _string_continuations(code: str) -> set[int]:

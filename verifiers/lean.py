@@ -42,9 +42,15 @@ class LeanVerifier:
 
     def __init__(self, timeout: int = 600):
         self.timeout = timeout
+        self._available: tuple[bool, str] | None = None
 
     def available(self) -> tuple[bool, str]:
         """(True, "") when lean_dojo imports and a Lean toolchain is on PATH; else what is missing."""
+        if self._available is None:
+            self._available = self._probe()
+        return self._available
+
+    def _probe(self) -> tuple[bool, str]:
         missing = []
         if importlib.util.find_spec("lean_dojo") is None:
             missing.append("python package lean_dojo is not installed")

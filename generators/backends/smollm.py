@@ -34,7 +34,8 @@ def gguf_path() -> Path:
 
 
 def cache_root() -> Path:
-    """Where converted weights live: $REVERSE_O1_CACHE, else $XDG_CACHE_HOME or ~/.cache."""
+    """reverse-o1's cache (converted weights; repository clones under ``repos/``): $REVERSE_O1_CACHE,
+    else $XDG_CACHE_HOME or ~/.cache, then ``reverse-o1``."""
     if os.environ.get("REVERSE_O1_CACHE"):
         return Path(os.environ["REVERSE_O1_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

@@ -16,7 +16,7 @@ from generators.code.hindsight import hindsight_reason
 from generators.prompts import template
 from generators.tagging.segment import segment
 from schemas.code import CodeFunction
-from schemas.ids import content_id
+from schemas.ids import sampling_seed
 
 TEMPLATE = "code_reverse_cot"
 _ITEM = re.compile(r"^\s*(?:step\s*)?(\d{1,2})[.):]\s+", re.IGNORECASE | re.MULTILINE)
@@ -58,7 +58,7 @@ def split_steps(text: str) -> list[str]:
 
 
 def request_seed(base: int, fn: CodeFunction, purpose: str) -> int:
-    return int(content_id(base, fn.repo.uri, fn.repo.commit, fn.path, fn.symbol, purpose, length=8), 16) % (2**31)
+    return sampling_seed(base, fn.repo.uri, fn.repo.commit, fn.path, fn.symbol, purpose)
 
 
 class FunctionPromptWriter:
@@ -71,10 +71,6 @@ class FunctionPromptWriter:
         self.backend = backend
         self.settings = settings or CodeCoTSettings()
         self.prompt = template(self.template_name)
-
-    @property
-    def prompt_version(self) -> str:
-        return self.prompt.id
 
     def ask(self, fn: CodeFunction, params: GenerationParams, **fields: str) -> list[Completion]:
         messages = self.prompt.messages(signature=fn.signature.strip(), docstring=fn.docstring.strip() or "(none)", **fields)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from generators.backends.base import Completion, GenerationParams, GenRequest, LLMBackend
 from generators.prompts import PromptTemplate, template
-from schemas.ids import content_id
+from schemas.ids import sampling_seed
 from schemas.records import Trajectory
 
 
@@ -86,7 +86,7 @@ class StepLabeller(abc.ABC):
         prefix = "\n".join(step.text for step in trajectory.steps[: upto + 1])
         messages = self.prompt.messages(problem=trajectory.problem, prefix=prefix)
         salt = (s.seed, trajectory.id, upto) if chunk == 0 else (s.seed, trajectory.id, upto, "chunk", chunk)
-        seed = int(content_id(*salt, length=8), 16) % (2**31)
+        seed = sampling_seed(*salt)
         params = GenerationParams(n=s.n if n is None else n, temperature=s.temperature, max_new_tokens=s.max_new_tokens,
                                   seed=seed)
         return GenRequest.chat(messages, params, key=upto)

@@ -17,7 +17,7 @@ from generators.backends.base import GenerationParams, GenRequest, LLMBackend
 from generators.lean.leaks import normalise
 from generators.lean.thoughts import ThoughtResult, ThoughtSettings, statement_of
 from generators.prompts import template
-from schemas.ids import content_id
+from schemas.ids import sampling_seed
 from schemas.lean import LeanTheorem
 
 TEMPLATE = "lean_proof_cot"
@@ -108,7 +108,7 @@ class ProofCoTWriter:
         messages = self.prompt.messages(
             informal_statement=(theorem.informal_statement or "").strip() or "(only the Lean statement is given)",
             formal_statement=statement_of(theorem), steps=steps_text(theorem, thoughts))
-        seed = int(content_id(s.seed, theorem.url, theorem.full_name, "proof_cot", length=8), 16) % (2**31)
+        seed = sampling_seed(s.seed, theorem.url, theorem.full_name, "proof_cot")
         params = GenerationParams(n=1, temperature=s.temperature, max_new_tokens=s.max_new_tokens, seed=seed)
         completion = self.backend.generate([GenRequest.chat(messages, params, key=theorem.full_name)])[0][0]
         return ProofCoT(completion.text.strip(), final_answer_of(theorem.informal_statement), completion.tokens)

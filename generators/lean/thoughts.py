@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from generators.backends.base import Completion, GenerationParams, GenRequest, LLMBackend
 from generators.lean.leaks import leak_reason
 from generators.prompts import template
-from schemas.ids import content_id
+from schemas.ids import sampling_seed
 from schemas.lean import LeanTheorem
 
 TEMPLATE = "lean_tactic_thought"
@@ -91,7 +91,7 @@ class TacticThoughtWriter:
         s = self.settings
         messages = self.prompt.messages(statement=statement_of(theorem), state_before=state_of(theorem, index),
                                         tactic=theorem.tactics[index].tactic)
-        seed = int(content_id(s.seed, theorem.url, theorem.full_name, index, length=8), 16) % (2**31)
+        seed = sampling_seed(s.seed, theorem.url, theorem.full_name, index)
         params = GenerationParams(n=s.samples, temperature=s.temperature, max_new_tokens=s.max_new_tokens, seed=seed)
         return GenRequest.chat(messages, params, key=index)
 

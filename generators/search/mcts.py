@@ -20,7 +20,7 @@ from generators.backends.base import Completion, GenerationParams, GenRequest, L
 from generators.labelling.base import AnswerChecker
 from generators.prompts import template
 from generators.search.tree import Node, select
-from schemas.ids import content_id
+from schemas.ids import sampling_seed
 from schemas.records import Step
 from verifiers.math_answer import extract_answer
 
@@ -133,7 +133,7 @@ class MCTSExpander:
 
     # -- requests ---------------------------------------------------------------------------
     def _seed(self, root: SearchRoot, node: Node, purpose: str) -> int:
-        return int(content_id(self.settings.seed, root.key, node.path, node.visits, purpose, length=8), 16) % (2**31)
+        return sampling_seed(self.settings.seed, root.key, node.path, node.visits, purpose)
 
     def _messages(self, prompt, root: SearchRoot, node: Node, **extra: str) -> list[dict[str, str]]:
         prefix = "\n".join(s.text for s in list(root.prefix) + node.steps())

@@ -118,8 +118,7 @@ class AnalyseFileFn(beam.DoFn):
             got = extract_functions(file, text, self.max_lines)
         except Exception as exc:
             self.parse.dead_lettered()
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.parse_stage, "extract_error", file.ref,
-                                                               f"{type(exc).__name__}: {exc}", text))
+            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.parse_stage, exc, file.ref, text, "extract_error"))
             return
         if got.reason:
             self.parse.filtered(got.reason)
@@ -152,27 +151,26 @@ class ExtractFunctions(beam.PTransform):
     Applied to ``ReadRepositoryFiles``' whole output (the dict), it reads its ``"files"`` and its
     dead letters come out with this transform's own.
 
-    Stages ``{prefix}parse_files``, ``{prefix}extract``, ``{prefix}dedup`` (see the module docstring).
+    Stages ``parse_files``, ``extract``, ``dedup`` (see the module docstring).
     """
 
-    def __init__(self, stage_prefix: str = "", max_lines: int = MAX_LINES, dedup: bool = True):
+    def __init__(self, max_lines: int = MAX_LINES, dedup: bool = True):
         super().__init__()
-        self.prefix, self.max_lines, self.dedup = stage_prefix, max_lines, dedup
+        self.max_lines, self.dedup = max_lines, dedup
 
     def expand(self, files: beam.PCollection | dict[str, beam.PCollection]) -> dict[str, beam.PCollection]:
-        p = self.prefix
         upstream_dead = None
         if isinstance(files, dict):  # ReadRepositoryFiles' whole output: its dead letters are passed on
             files, upstream_dead = files["files"], files.get(DEAD)
         analysed = files | "Analyse" >> beam.ParDo(
-            AnalyseFileFn(f"{p}parse_files", f"{p}extract", self.max_lines)).with_outputs(DEAD, LINKS, main="functions")
+            AnalyseFileFn("parse_files", "extract", self.max_lines)).with_outputs(DEAD, LINKS, main="functions")
         functions = (
             {"functions": analysed.functions, "tests": analysed[LINKS]}
             | "JoinTests" >> beam.CoGroupByKey()
-            | "WithTests" >> beam.FlatMap(_join, StageCounters(f"{p}extract"))
+            | "WithTests" >> beam.FlatMap(_join, StageCounters("extract"))
         )
         if self.dedup:
-            functions = functions | "Dedup" >> Deduplicate(f"{p}dedup")
+            functions = functions | "Dedup" >> Deduplicate("dedup")
         dead = analysed[DEAD]
         if upstream_dead is not None:
             dead = (upstream_dead, dead) | "AllDead" >> beam.Flatten()
@@ -182,13 +180,12 @@ class ExtractFunctions(beam.PTransform):
 # --- the plain loop ------------------------------------------------------------------------------
 
 def extract_repository(snapshot: RepoSnapshot, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, max_lines: int = MAX_LINES,
-                       counts: dict[str, dict[str, Any]] | None = None, stage_prefix: str = "",
-                       list_stage: str = "list_files", dedup: bool = True) -> list[CodeFunction]:
+                       counts: dict[str, dict[str, Any]] | None = None, dedup: bool = True) -> list[CodeFunction]:
     """The same work as ``ReadRepositoryFiles`` + ``ExtractFunctions`` in one loop; functions sorted
     by ``function_id``. ``counts``, when given, is filled like ``stage_counts`` of the pipeline."""
     counts = counts if counts is not None else {}
     stages = {name: counts.setdefault(name, empty_stage())
-              for name in (list_stage, f"{stage_prefix}parse_files", f"{stage_prefix}extract", f"{stage_prefix}dedup")}
+              for name in ("list_files", "parse_files", "extract", "dedup")}
     listing, parsing, extracting, deduping = stages.values()
     candidates: dict[Key, list[CodeFunction]] = defaultdict(list)
     links: dict[Key, list[TestRef]] = defaultdict(list)

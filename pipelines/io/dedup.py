@@ -100,9 +100,8 @@ def dedup_functions(functions: list[CodeFunction], threshold: float = THRESHOLD
     """``(kept, dropped)``, both sorted by ``function_id``."""
     buckets: dict[str, list[Item]] = {}
     for fn in functions:
-        sh = shingles(fn.code)
-        for key in band_keys(minhash(sh)):
-            buckets.setdefault(key, []).append((function_id(fn), sh))
+        for key, item in _bands(fn):
+            buckets.setdefault(key, []).append(item)
     edges = [e for key in sorted(buckets) if len(buckets[key]) > 1 for e in bucket_edges(buckets[key], threshold)]
     drop = dropped_ids(edges)
     ordered = sorted(functions, key=function_id)

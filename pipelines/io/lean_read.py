@@ -21,7 +21,7 @@ import ijson
 from pipelines.io import lean_traced
 from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
-from pipelines.io.read import DEAD, DEFAULT_MAX_RECORD_BYTES, expand_inputs, first_n, jsonl_values
+from pipelines.io.read import DEAD, DEFAULT_MAX_RECORD_BYTES, SelectFirst, expand_inputs, jsonl_values
 from schemas.lean import LeanTheorem
 from schemas.lean_import import LeanImportError, theorem_from_leandojo, theorem_from_whole_proof
 
@@ -156,16 +156,11 @@ class ReadLeanTheorems(beam.PTransform):
             | "ReadLean" >> beam.ParDo(ReadLeanFn(self.stage, self.max_record_bytes, self.limit)).with_outputs(
                 DEAD, main="theorems")
         )
-        ordered = read.theorems
-        if self.limit is not None:
-            ordered = ordered | "Order" >> beam.combiners.ToList() | "FirstN" >> beam.FlatMap(
-                first_n, self.limit, StageCounters(self.stage), order=item_order)
-        theorems = ordered | "Count" >> beam.Map(_written, StageCounters(self.stage)) | "Spread" >> beam.Reshuffle()
+        theorems = read.theorems | "Select" >> SelectFirst(self.stage, self.limit, item_order, value=_theorem)
         return {"theorems": theorems, DEAD: read[DEAD]}
 
 
-def _written(item: tuple[Order, LeanTheorem], counters: StageCounters) -> LeanTheorem:
-    counters.written()
+def _theorem(item: tuple[Order, LeanTheorem]) -> LeanTheorem:
     return item[1]
 
 

@@ -276,9 +276,7 @@ def has_doctest(docstring: str) -> bool:
 def parse(text: str, path: str) -> tuple[ast.Module | None, str | None]:
     try:
         return ast.parse(text, filename=path), None
-    except RecursionError:
-        return None, "recursion"
-    except MemoryError:
+    except (RecursionError, MemoryError):
         return None, "recursion"
     except (SyntaxError, ValueError) as exc:
         if "too many nested" in str(exc) or "too complex" in str(exc):
@@ -441,7 +439,7 @@ def links_from_tests(tree: ast.Module, path: str, own_module: str) -> list[tuple
         for n in ast.walk(fn):
             if isinstance(n, ast.Name | ast.Attribute) and isinstance(n.ctx, ast.Load):
                 chain = _chain(n)
-                if chain and len(chain) >= 1 and chain[0] in symbols and len(chain) == 1:
+                if chain and len(chain) == 1 and chain[0] in symbols:
                     classes.update(symbols[chain[0]])
                 elif chain and len(chain) >= 2 and chain[0] in modules:
                     classes.update((f"{m}.{'.'.join(chain[1:-1])}".rstrip("."), chain[-1]) for m in modules[chain[0]])

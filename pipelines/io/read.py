@@ -182,21 +182,36 @@ class ReadRecords(beam.PTransform):
                 DEAD, main="records"
             )
         )
-        records = read.records
-        if self.limit is not None:
-            counters = StageCounters(self.stage)
-            records = (
-                records
-                | "Order" >> beam.combiners.ToList()
-                | "FirstN" >> beam.FlatMap(first_n, self.limit, counters, order=record_order)
-            )
-        records = records | "Count" >> beam.Map(_counted, StageCounters(self.stage)) | "Spread" >> beam.Reshuffle()
+        records = read.records | "Select" >> SelectFirst(self.stage, self.limit, record_order)
         return {"records": records, DEAD: read[DEAD]}
 
 
-def _counted(record: RawRecord, counters: StageCounters) -> RawRecord:
-    counters.written()
-    return record
+class SelectFirst(beam.PTransform):
+    """The first ``n`` elements by ``order`` (all of them when ``n`` is None), counted as written in
+    ``stage`` (and as read too with ``count_read``); the rest are filtered there as ``beyond_limit``.
+    ``value`` maps what goes on (e.g. drops the ordering key); the output is spread over workers."""
+
+    def __init__(self, stage: str, n: int | None, order: Callable[[Any], Any], value: Callable[[Any], Any] | None = None,
+                 count_read: bool = False):
+        super().__init__()
+        self.stage, self.n, self.order, self.value, self.count_read = stage, n, order, value, count_read
+
+    def expand(self, items: beam.PCollection) -> beam.PCollection:
+        counters = StageCounters(self.stage)
+        if self.count_read:
+            items = items | "CountRead" >> beam.Map(_count, counters.read)
+        if self.n is not None:
+            items = items | "Order" >> beam.combiners.ToList() | "FirstN" >> beam.FlatMap(
+                first_n, self.n, counters, order=self.order)
+        items = items | "Count" >> beam.Map(_count, counters.written)
+        if self.value is not None:
+            items = items | "Value" >> beam.Map(self.value)
+        return items | "Spread" >> beam.Reshuffle()
+
+
+def _count(item: Any, count: Callable[[], None]) -> Any:
+    count()
+    return item
 
 
 def record_order(record: RawRecord) -> tuple[int, int]:

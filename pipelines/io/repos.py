@@ -115,36 +115,35 @@ def is_git_repo(path: str) -> bool:
 def materialise(spec: str, cache_dir: str) -> RepoSnapshot:
     """The snapshot named by ``spec`` (see the module docstring), licence included."""
     uri, rev = parse_repo_spec(spec)
-    if not is_url(uri):
-        path = os.path.abspath(uri)
-        if not os.path.isdir(path):
-            raise RepoError(f"{uri}: no such directory")
-        if not is_git_repo(path):
-            if rev is not None:
-                raise RepoError(f"{uri}: not a git repository, cannot check out {rev}")
-            return RepoSnapshot(uri=uri, commit=None, root=path, license=detect_license(path))
-        source = path
-    else:
-        source = uri
     missing = RepoError(f"{uri}: no commit named {rev or 'HEAD'!r} (a branch, tag or SHA of that repository)")
     wanted = f"{rev or 'HEAD'}^{{commit}}"
-    local_sha = None
-    if not is_url(uri):  # resolve in the source itself: its HEAD now (a branch switch, a detached HEAD)
-        try:
-            local_sha = git(["rev-parse", "--verify", "--end-of-options", wanted], cwd=source).strip()
+    if is_url(uri):
+        source, sha = uri, None
+    else:
+        source = os.path.abspath(uri)
+        if not os.path.isdir(source):
+            raise RepoError(f"{uri}: no such directory")
+        if not is_git_repo(source):
+            if rev is not None:
+                raise RepoError(f"{uri}: not a git repository, cannot check out {rev}")
+            return RepoSnapshot(uri=uri, commit=None, root=source, license=detect_license(source))
+        try:  # resolved in the source itself: its HEAD now (after a branch switch, on a detached HEAD)
+            sha = git(["rev-parse", "--verify", "--end-of-options", wanted], cwd=source).strip()
         except RepoError:
             raise missing from None
+    parent = os.path.join(cache_dir, "repos", _hash(source))
+    if sha is not None and os.path.isdir(os.path.join(parent, sha)):  # exported before: no fetch needed
+        root = os.path.join(parent, sha)
+        return RepoSnapshot(uri=uri, commit=sha, root=root, license=detect_license(root))
     clone = _clone(source, cache_dir)
     try:
-        if local_sha is not None:
-            if not _has_commit(clone, local_sha):  # reachable only from a detached HEAD or a stash
-                git(["fetch", "--quiet", "origin", local_sha], cwd=clone)
-            sha = local_sha
-        else:
+        if sha is None:
             sha = git(["rev-parse", "--verify", "--end-of-options", wanted], cwd=clone).strip()
+        elif not _has_commit(clone, sha):  # reachable only from a detached HEAD or a stash
+            git(["fetch", "--quiet", "origin", sha], cwd=clone)
     except RepoError:
         raise missing from None
-    root = _archive(clone, sha, os.path.join(cache_dir, "repos", _hash(source)))
+    root = _archive(clone, sha, parent)
     return RepoSnapshot(uri=uri, commit=sha, root=root, license=detect_license(root))
 
 

@@ -189,6 +189,9 @@ def test_verify_code_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert run(["verify", "code", "--code", code, "--tests", tests]) == 2
     assert "not UTF-8" in capsys.readouterr().err
     assert run(["verify", "code", "--code", tmp_path / "nope.py", "--tests", tests]) == 2
+    code.write_text("x = 1\n" * 400_000, encoding="utf-8")  # 2.4 MB
+    assert run(["verify", "code", "--code", code, "--tests", tests]) == 2
+    assert "larger than --max-file-bytes" in capsys.readouterr().err
 
 
 def test_dead_letters_stay_empty_on_a_clean_run(tinytext_repo: Path, tmp_path: Path) -> None:

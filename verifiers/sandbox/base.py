@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -122,8 +123,12 @@ def resolve_argv(argv: list[str]) -> list[str]:
     return list(argv)
 
 
-def rlimits_for(limits: Limits, nproc: int) -> dict[int, tuple[int, int]]:
+def rlimits_for(limits: Limits) -> dict[int, tuple[int, int]]:
+    """The rlimits of one run. RLIMIT_NPROC counts every process of the real uid: as root the program
+    runs as a fresh unprivileged uid (bwrap) or is not limited at all (root is exempt), so
+    ``max_processes``; as a user it already runs some, so those plus ``max_processes``."""
     cpu = max(1, int(limits.cpu_seconds))
+    nproc = limits.max_processes + (0 if os.geteuid() == 0 else count_user_processes(os.getuid()))
     return {
         resource.RLIMIT_CPU: (cpu, cpu + 1),
         resource.RLIMIT_AS: (limits.memory_bytes, limits.memory_bytes),
@@ -387,3 +392,36 @@ def _reap(pid: int) -> tuple[int | None, resource.struct_rusage | None]:
                 pass
             deadline = time.monotonic() + 5.0
         time.sleep(0.002)
+
+
+def host_launch(cmd: list[str], prefix: str, wrapper_errors: tuple[str, ...], files: dict[str, bytes],
+                ro_mounts: dict[str, str], limits: Limits) -> Launch:
+    """A launch in a fresh host temp dir holding copies of ``ro_mounts`` and ``files``, with the rlimits
+    (the unshare and the no-isolation sandboxes both work this way; only the command differs)."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    launch = Launch(cmd=cmd, cwd=work, wrapper_errors=wrapper_errors, cleanup=[lambda: shutil.rmtree(work, ignore_errors=True)])
+    try:
+        populate(work, files, ro_mounts)
+    except BaseException:
+        launch.close()
+        raise
+    launch.rlimits = rlimits_for(limits)
+    return launch
+
+
+def populate(work: str, files: dict[str, bytes], ro_mounts: dict[str, str]) -> None:
+    """Copy ro_mounts (in order: a later one may overlay a file inside an earlier dir) and files into ``work``."""
+    for rel, host in ro_mounts.items():
+        dest = os.path.join(work, rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if os.path.isdir(host):
+            shutil.copytree(host, dest, symlinks=True, dirs_exist_ok=True)
+        else:
+            if os.path.lexists(dest):
+                os.unlink(dest)
+            shutil.copyfile(host, dest)
+    for rel, data in files.items():
+        dest = os.path.join(work, rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as handle:
+            handle.write(data)

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 
-from verifiers.sandbox.base import Launch, Limits, Sandbox, SandboxUnavailable, count_user_processes, rlimits_for
+from verifiers.sandbox.base import Launch, Limits, Sandbox, SandboxUnavailable, rlimits_for
 
 WORK = "/tmp/sandbox"
 #: where Unix sockets usually live (/var/run is a link to /run on current systems)
@@ -228,8 +228,5 @@ class BwrapSandbox(Sandbox):
             uid = self._uid()
             cmd += ["--cap-add", "CAP_SETUID,CAP_SETGID", self.setpriv or "setpriv", "--reuid", str(uid), "--regid", str(uid),
                     "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
-            nproc = limits.max_processes
-        else:
-            nproc = count_user_processes(os.getuid()) + limits.max_processes
         launch.cmd = cmd + argv
-        launch.rlimits = rlimits_for(limits, nproc)
+        launch.rlimits = rlimits_for(limits)

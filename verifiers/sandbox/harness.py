@@ -142,15 +142,15 @@ def run_files(job, tests):
         tests[label] = _run_wrapped(fn)
 
 
-def _doctest(module, symbol, docstring, path, tests):
+def _doctest(module, symbol, docstring, path):
+    """The verdict of the examples in ``docstring``, run in the module's globals."""
     import doctest
     import io
 
     parser = doctest.DocTestParser()
     test = parser.get_doctest(docstring or "", dict(vars(module)), symbol, path, 0)
     if not test.examples:
-        tests[f"doctest {symbol}"] = "error: no doctest examples"
-        return
+        return "error: no doctest examples"
     out = io.StringIO()
     runner = doctest.DocTestRunner(verbose=False, optionflags=doctest.ELLIPSIS)
     try:
@@ -161,9 +161,8 @@ def _doctest(module, symbol, docstring, path, tests):
         raise _Memory()
     if summary.failed:
         text = " ".join(out.getvalue().split())
-        tests[f"doctest {symbol}"] = f"failed: {summary.failed}/{summary.attempted} examples: " + text[:MESSAGE_CHARS]
-    else:
-        tests[f"doctest {symbol}"] = "ok"
+        return f"failed: {summary.failed}/{summary.attempted} examples: " + text[:MESSAGE_CHARS]
+    return "ok"
 
 
 def _test_module_name(path):
@@ -209,12 +208,12 @@ def _count_calls(module, symbol):
     return box
 
 
-def _judged(run, calls, symbol):
+def _judged(run, calls, symbol, what="test"):
     """``run()``'s verdict, or not_called when it passed without ever calling ``symbol``."""
     before = calls["n"] if calls is not None else 0
     verdict = run()
     if verdict == "ok" and calls is not None and calls["n"] == before:
-        return f"{NOT_CALLED}: the test never called {symbol}"
+        return f"{NOT_CALLED}: the {what} never called {symbol}"
     return verdict
 
 
@@ -240,10 +239,8 @@ def run_function(job, tests):
     for ref in refs:
         if ref["kind"] == "doctest":
             label = f"doctest {job['symbol']}"
-            before = calls["n"] if calls is not None else 0
-            _doctest(module, job["symbol"], job.get("docstring", ""), job["path"], tests)
-            if tests.get(label) == "ok" and calls is not None and calls["n"] == before:
-                tests[label] = f"{NOT_CALLED}: the examples never called {job['symbol']}"
+            tests[label] = _judged(lambda: _doctest(module, job["symbol"], job.get("docstring", ""), job["path"]),
+                                   calls, job["symbol"], "examples")
             continue
         label = f"{ref['path']}::{ref['name'].replace('.', '::')}"
         path = ref["path"]
@@ -284,9 +281,7 @@ def main():
             run_files(job, tests)
         else:
             run_function(job, tests)
-    except _Memory:
-        memory = True
-    except MemoryError:
+    except (_Memory, MemoryError):
         memory = True
     for stream in (sys.stdout, sys.stderr):
         try:

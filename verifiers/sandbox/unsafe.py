@@ -6,8 +6,7 @@ Only for trusted code on a throwaway machine.
 
 from __future__ import annotations
 
-from verifiers.sandbox.base import Launch, Limits, Sandbox
-from verifiers.sandbox.unshare import host_launch
+from verifiers.sandbox.base import Launch, Limits, Sandbox, host_launch
 
 
 class UnsafeSandbox(Sandbox):

@@ -10,48 +10,12 @@ write wherever the calling user can write. ``select_sandbox`` says so when it fa
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import tempfile
 
-from verifiers.sandbox.base import Launch, Limits, Sandbox, SandboxUnavailable, count_user_processes, rlimits_for
+from verifiers.sandbox.base import Launch, Limits, Sandbox, SandboxUnavailable, host_launch
 
 FLAGS = ["--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
-
-
-def host_launch(cmd: list[str], prefix: str, wrapper_errors: tuple[str, ...], files: dict[str, bytes],
-                ro_mounts: dict[str, str], limits: Limits) -> Launch:
-    """A launch in a fresh host temp dir holding copies of ``ro_mounts`` and ``files``, with the rlimits
-    (the unshare and the no-isolation sandboxes both work this way; only the command differs)."""
-    work = tempfile.mkdtemp(prefix=prefix)
-    launch = Launch(cmd=cmd, cwd=work, wrapper_errors=wrapper_errors, cleanup=[lambda: shutil.rmtree(work, ignore_errors=True)])
-    try:
-        populate(work, files, ro_mounts)
-    except BaseException:
-        launch.close()
-        raise
-    nproc = limits.max_processes + (0 if os.geteuid() == 0 else count_user_processes(os.getuid()))
-    launch.rlimits = rlimits_for(limits, nproc)
-    return launch
-
-
-def populate(work: str, files: dict[str, bytes], ro_mounts: dict[str, str]) -> None:
-    """Copy ro_mounts (in order: a later one may overlay a file inside an earlier dir) and files into ``work``."""
-    for rel, host in ro_mounts.items():
-        dest = os.path.join(work, rel)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        if os.path.isdir(host):
-            shutil.copytree(host, dest, symlinks=True, dirs_exist_ok=True)
-        else:
-            if os.path.lexists(dest):
-                os.unlink(dest)
-            shutil.copyfile(host, dest)
-    for rel, data in files.items():
-        dest = os.path.join(work, rel)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with open(dest, "wb") as handle:
-            handle.write(data)
 
 
 class UnshareSandbox(Sandbox):

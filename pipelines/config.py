@@ -71,6 +71,7 @@ class RunConfig(BaseModel):
     # I/O
     rows_per_shard: int = Field(default=16, ge=1)
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
+    shared_filesystem: bool = False  # the workers see the launcher's local paths (NFS, a one-machine cluster)
 
     @field_validator("backend")
     @classmethod

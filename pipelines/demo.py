@@ -19,11 +19,10 @@ from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from pipelines.code_cot import build_code_cot
-from pipelines.config import build_config, with_worker_threads
+from pipelines.config import ConfigError, build_config, with_worker_threads
 from pipelines.expand import build_expand
+from pipelines.io import fs
 from pipelines.io.resume import shard_files
 from pipelines.label import build_label
 from pipelines.lean_cot import build_lean_cot
@@ -44,6 +43,9 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
     given = {k: v for k, v in flags.items() if v is not None}
     config = build_config(DEMO_DEFAULTS | given, yaml_path)
     out = config.out
+    if not fs.is_local(out):
+        raise ConfigError(f"demo --out {out}: the demo builds a git repository and seed files on this machine; "
+                          "give a local folder (the pipeline commands themselves take gs:// and s3://)")
     os.makedirs(out, exist_ok=True)
     seeds = os.path.join(out, "seeds.jsonl")
     with redirect_stderr(io.StringIO()):
@@ -108,7 +110,7 @@ def wrong_trajectories(out: str, seeds_path: str, target: str) -> str | None:
     """The expand run's unverified SFT rows as trajectory rows with their seed's gold answer."""
     with open(seeds_path, encoding="utf-8") as handle:
         gold = {s["id"]: s["answer"] for s in map(json.loads, handle)}
-    rows = [r for p in shard_files(out, "sft") for r in pq.read_table(p).to_pylist()]
+    rows = [r for p in shard_files(out, "sft") for r in fs.read_parquet(p).to_pylist()]
     picked = [
         {"id": r["id"], "source_kind": r["source_kind"], "source": r["source"], "problem": r["problem"],
          "steps": r["steps"], "answer": r["answer"], "gold_answer": gold[r["source"]["symbol"]]}
@@ -123,8 +125,8 @@ def wrong_trajectories(out: str, seeds_path: str, target: str) -> str | None:
 
 
 def demo_table(out: str, manifest: dict[str, Any]) -> str:
-    prm = [r for p in shard_files(out, "prm") for r in pq.read_table(p).to_pylist()]
-    sft = [r for p in shard_files(out, "sft") for r in pq.read_table(p).to_pylist()]
+    prm = [r for p in shard_files(out, "prm") for r in fs.read_parquet(p).to_pylist()]
+    sft = [r for p in shard_files(out, "sft") for r in fs.read_parquet(p).to_pylist()]
     rows = []
     for method, run in (("shepherd", "label"), ("mcts", "expand"), ("binary", "label-binary")):
         mine = [r for r in prm if r["method"] == method]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -23,10 +22,11 @@ from generators.backends.model_handler import LLMModelHandler, SharedBackend
 from generators.search import MCTSExpander, MCTSSettings, SearchRoot, trajectory_labels
 from generators.search.mcts import Found, SearchResult
 from pipelines.config import RunConfig
+from pipelines.io import fs
 from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.read import DEAD, ReadRecords
-from pipelines.io.shards import WriteShards, atomic_write
+from pipelines.io.shards import WriteShards
 from pipelines.progress import Progress
 from pipelines.runner import RunContext
 from pipelines.tagging import TagSFTRows
@@ -35,7 +35,7 @@ from schemas.factors import FactorVocabulary, load_factors
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, PRMRow, SFTRow, Trajectory
 
-STATE_DIR = os.path.join(".state", "expand")
+STATE_DIR = ".state/expand"
 PRM = "prm"
 
 
@@ -66,15 +66,13 @@ def mcts_settings(config: RunConfig, vocabulary: FactorVocabulary) -> MCTSSettin
 class ExpandFn(beam.DoFn):
     """Searches one seed (all its cuts together); SFT rows on the main output, PRM rows on ``prm``."""
 
-    def __init__(self, handle: SharedBackend, config: RunConfig, out_dir: str,
-                 existing: dict[str, frozenset[str]], stage: str = "expand"):
+    def __init__(self, handle: SharedBackend, config: RunConfig, out_dir: str, stage: str = "expand"):
         self.handle = handle
         self.config = config
         vocabulary = load_factors(config.factors)  # a bad --factors file fails here, before any work
         self.settings = mcts_settings(config, vocabulary)
         self.factor_names = frozenset(vocabulary.names)
         self.out_dir = out_dir
-        self.existing = existing
         self.stage = stage
         self.counters = StageCounters(stage)
         self.found_counters = StageCounters("trajectories")
@@ -86,23 +84,26 @@ class ExpandFn(beam.DoFn):
         self.progress = Progress("expand (mcts)", unit="seed")
 
     def _state_path(self, key: str) -> str:
-        return os.path.join(self.out_dir, STATE_DIR, f"{key}.json")
+        return fs.join(self.out_dir, STATE_DIR, f"{key}.json")
 
-    def _already_done(self, key: str) -> bool:
+    def _already_done(self, key: str, existing: dict[str, frozenset[str]]) -> bool:
+        """The seed's search finished in an earlier run and all its rows are in the shards."""
+        path = self._state_path(key)
         try:
-            with open(self._state_path(key), encoding="utf-8") as handle:
-                state = json.load(handle)
+            state = fs.read_json(path) if fs.exists(path) else None
         except (OSError, ValueError):
             return False
-        return all(set(state.get(kind, [])) <= self.existing[kind] for kind in ("sft", "prm"))
+        return isinstance(state, dict) and all(set(state.get(kind, [])) <= existing[kind] for kind in ("sft", "prm"))
 
-    def process(self, seed: Trajectory) -> Iterator[Any]:
+    def process(self, seed: Trajectory, sft_done: frozenset[str] = frozenset(),
+                prm_done: frozenset[str] = frozenset()) -> Iterator[Any]:
+        existing = {"sft": sft_done, "prm": prm_done}
         self.counters.read()
         cuts = cut_points(len(seed.steps), self.config.cuts, f"{self.config.seed}:{seed.id}")
         model = self.config.model_label()
         key = content_id("expand", seed.id, seed.problem, [s.text for s in seed.steps], seed.gold_answer, cuts,
                          self.settings, self.config.backend, model)
-        if self._already_done(key):
+        if self._already_done(key, existing):
             self.counters.resumed()
             return
         unknown = sorted({s.factor for s in seed.steps if s.factor and s.factor not in self.factor_names})
@@ -127,9 +128,9 @@ class ExpandFn(beam.DoFn):
         self.counters.written()
         self._stats(expander, results)
         self.progress.update()
-        yield from (row for row in sft if row.id not in self.existing["sft"])
+        yield from (row for row in sft if row.id not in sft_done)
         for row in prm:
-            if row["id"] not in self.existing["prm"]:
+            if row["id"] not in prm_done:
                 yield beam.pvalue.TaggedOutput(PRM, row)
 
     def _rows(self, seed: Trajectory, cuts: list[int], roots: list[SearchRoot], results: list[SearchResult],
@@ -172,13 +173,7 @@ class ExpandFn(beam.DoFn):
 
     def _record(self, key: str, sft: list[SFTRow], prm: list[dict[str, Any]]) -> None:
         state = json.dumps({"sft": sorted(r.id for r in sft), "prm": sorted(r["id"] for r in prm)})
-        path = self._state_path(key)
-
-        def write(tmp: str) -> None:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(state)
-
-        atomic_write(path, self.out_dir, write)
+        fs.write_text(self._state_path(key), state, self.out_dir)
 
     def _stats(self, expander: MCTSExpander, results: list[SearchResult]) -> None:
         for name, value in dataclasses.asdict(expander.stats).items():
@@ -197,11 +192,10 @@ def build_expand(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) ->
     read = pipeline | "Read" >> ReadRecords(config.input, "read", config.max_record_bytes, config.limit)
     seeds = read["records"] | "Seeds" >> ToTrajectories("seeds")
     handle = SharedBackend(LLMModelHandler(config.backend_config()))
-    existing = {kind: frozenset(ctx.existing[kind]) for kind in ("sft", "prm")}
     searched = seeds["trajectories"] | "Expand" >> beam.ParDo(
-        ExpandFn(handle, config, ctx.out_dir, existing)
+        ExpandFn(handle, config, ctx.out_dir), sft_done=ctx.existing("sft"), prm_done=ctx.existing("prm"),
     ).with_outputs(DEAD, PRM, main="sft")
     tagged = searched.sft | "Tag" >> TagSFTRows(config, handle=handle)
-    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.command, config.rows_per_shard)
-    _ = searched[PRM] | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.command, config.rows_per_shard)
+    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
+    _ = searched[PRM] | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard)
     return [read[DEAD], seeds[DEAD], searched[DEAD], tagged[DEAD]]

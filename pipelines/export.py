@@ -15,16 +15,15 @@ stderr. The file is written to a temporary name and renamed, so it is whole or a
 from __future__ import annotations
 
 import collections
-import glob
+import io
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-import pyarrow.parquet as pq
+from pipelines.io import fs
+from pipelines.io.resume import shard_files
 
 TAG = "ки"
 SAFE_TAG = "к\u2060и"
@@ -50,9 +49,9 @@ def to_math_shepherd(problem: str, steps: list[str], labels: list[bool], task: s
 
 
 def _shards(out_dir: str) -> list[str]:
-    if not os.path.isdir(out_dir):
+    if not fs.is_folder(out_dir):
         raise FileNotFoundError(f"{out_dir}: no such directory")
-    shards = sorted(glob.glob(os.path.join(out_dir, "prm", "*.parquet")))
+    shards = shard_files(out_dir, "prm")
     if not shards:
         raise ValueError(f"{out_dir}: no PRM shards (prm/*.parquet); run `reverse-o1 label` or `expand` into it first")
     return shards
@@ -61,9 +60,9 @@ def _shards(out_dir: str) -> list[str]:
 def _rows(shards: list[str]) -> Iterator[dict[str, Any]]:
     for path in shards:
         try:
-            batches = pq.ParquetFile(path).iter_batches(columns=COLUMNS)
-            for batch in batches:
-                yield from batch.to_pylist()
+            with fs.parquet_file(path) as parquet:
+                for batch in parquet.iter_batches(columns=COLUMNS):
+                    yield from batch.to_pylist()
         except Exception as exc:  # a truncated or foreign file: say which, on one line
             raise ValueError(f"{path}: unreadable PRM shard ({type(exc).__name__}: {exc})".splitlines()[0]) from None
 
@@ -101,22 +100,17 @@ def _write(rows: Iterator[dict[str, Any]], handle: TextIO, task: str, skipped: c
 def export_math_shepherd(out_dir: str, output: str | None, task: str) -> int:
     """Write DIR's PRM rows as Math-Shepherd JSONL to ``output`` (default DIR/math_shepherd.jsonl, - for stdout)."""
     shards = _shards(out_dir)
-    target = output or os.path.join(out_dir, "math_shepherd.jsonl")
+    target = output or fs.join(out_dir, "math_shepherd.jsonl")
     skipped: collections.Counter[str] = collections.Counter()
     if target == "-":
         written = _write(_rows(shards), sys.stdout, task, skipped)
         sys.stdout.flush()
     else:
-        folder = os.path.dirname(os.path.abspath(target))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".math_shepherd-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                written = _write(_rows(shards), handle, task, skipped)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with fs.open_write(target) as raw:
+            handle = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+            written = _write(_rows(shards), handle, task, skipped)
+            handle.flush()
+            handle.detach()  # the file is closed (and renamed into place) by open_write
     detail = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items()))
     where = "stdout" if target == "-" else target
     print(f"export math-shepherd: {written} rows from {len(shards)} shards -> {where}"

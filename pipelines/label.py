@@ -40,13 +40,12 @@ def prm_row_id(trajectory: Trajectory, method: str, settings: LabelSettings, bac
 
 class LabelFn(beam.DoFn):
     def __init__(self, handle: SharedBackend, method: str, settings: LabelSettings, backend: str, model: str,
-                 done: frozenset[str], stage: str = "label"):
+                 stage: str = "label"):
         self.handle = handle
         self.method = method
         self.settings = settings
         self.backend_name = backend
         self.model = model
-        self.done = done
         self.stage = stage
         self.counters = StageCounters(stage)
 
@@ -60,10 +59,10 @@ class LabelFn(beam.DoFn):
             self.labeller = LABELLERS[self.method](self.handle.get(), self.verifier, self.settings)
         return self.labeller
 
-    def process(self, trajectory: Trajectory) -> Iterator[Any]:
+    def process(self, trajectory: Trajectory, done: frozenset[str] = frozenset()) -> Iterator[Any]:
         self.counters.read()
         row_id = prm_row_id(trajectory, self.method, self.settings, self.backend_name, self.model)
-        if row_id in self.done:
+        if row_id in done:
             self.counters.resumed()
             return
         try:
@@ -112,8 +111,8 @@ def build_label(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> 
     parsed = read["records"] | "Seeds" >> ToTrajectories("seeds")
     handle = SharedBackend(LLMModelHandler(config.backend_config()))
     labelled = parsed["trajectories"] | "Label" >> beam.ParDo(
-        LabelFn(handle, config.method, config.label_settings(), config.backend, config.model_label(),
-                frozenset(ctx.existing["prm"]))
+        LabelFn(handle, config.method, config.label_settings(), config.backend, config.model_label()),
+        done=ctx.existing("prm"),
     ).with_outputs(DEAD, main="rows")
-    _ = labelled.rows | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.command, config.rows_per_shard)
+    _ = labelled.rows | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard)
     return [read[DEAD], parsed[DEAD], labelled[DEAD]]

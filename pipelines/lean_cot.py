@@ -52,11 +52,10 @@ def problem_of(theorem: LeanTheorem) -> str:
 
 
 class LeanCoTFn(beam.DoFn):
-    def __init__(self, handle: SharedBackend, config: RunConfig, done: frozenset[str], stage: str = "lean_cot"):
+    def __init__(self, handle: SharedBackend, config: RunConfig, stage: str = "lean_cot"):
         self.handle = handle
         self.config = config
         self.settings = thought_settings(config)
-        self.done = done
         self.stage = stage
         self.counters = StageCounters(stage)
 
@@ -68,10 +67,10 @@ class LeanCoTFn(beam.DoFn):
         content = [theorem.url, theorem.commit, theorem.file_path, theorem.full_name, [t.tactic for t in theorem.tactics]]
         return content_id("sft", "lean", content, self.settings, self.config.backend, self.config.model_label())
 
-    def process(self, theorem: LeanTheorem) -> Iterator[Any]:
+    def process(self, theorem: LeanTheorem, done: frozenset[str] = frozenset()) -> Iterator[Any]:
         self.counters.read()
         row_id = self._row_id(theorem)
-        if row_id in self.done:
+        if row_id in done:
             self.counters.resumed()
             return
         try:
@@ -145,8 +144,8 @@ def build_lean_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
     read = pipeline | "Read" >> ReadLeanTheorems(inputs, "read", config.max_record_bytes, config.limit)
     handle = SharedBackend(LLMModelHandler(config.backend_config()))
     written = read["theorems"] | "LeanCoT" >> beam.ParDo(
-        LeanCoTFn(handle, config, frozenset(ctx.existing["sft"]))
+        LeanCoTFn(handle, config), done=ctx.existing("sft")
     ).with_outputs(DEAD, main="rows")
     tagged = written.rows | "Tag" >> TagSFTRows(config, handle=handle)
-    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.command, config.rows_per_shard)
+    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
     return [read[DEAD], written[DEAD], tagged[DEAD]]

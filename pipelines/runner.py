@@ -1,7 +1,8 @@
 """Running one command's pipeline: prepare the output, run on Beam, account, write the card.
 
 Every pipeline command goes through ``run_command`` so that resume, dead letters, the
-manifest and the dataset card behave the same everywhere.
+manifest and the dataset card behave the same everywhere, on any runner and filesystem: the
+launcher hands the workers paths, never data it read, and afterwards reads what they wrote.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.config import RunConfig
-from pipelines.io import card, manifest, resume
-from pipelines.io.counters import stage_counts
+from pipelines.io import card, fs, manifest, placement, resume
+from pipelines.io.counters import read_stage_counts
 from pipelines.io.shards import WriteDeadLetters
 
 
@@ -28,8 +29,22 @@ class RunContext:
     command: str
     out_dir: str
     run_id: str
-    existing: dict[str, set[str]]
+    pipeline: beam.Pipeline
+    workers_share_disk: bool = True
     notes: list[str] = field(default_factory=list)
+    _existing: dict[str, beam.pvalue.AsSingleton] = field(default_factory=dict)
+
+    def existing(self, kind: str) -> beam.pvalue.AsSingleton:
+        """The ids already under ``DIR/KIND`` as a side input (a frozenset), read by the workers once per run."""
+        if kind not in self._existing:
+            ids = self.pipeline | f"Existing{kind.upper()}" >> resume.ExistingIds(self.out_dir, kind)
+            self._existing[kind] = beam.pvalue.AsSingleton(ids)
+        return self._existing[kind]
+
+    @property
+    def staging_dir(self) -> str:
+        """Where the launcher puts what the workers must read (repository snapshots)."""
+        return fs.join(self.out_dir, ".staging")
 
 
 @dataclass
@@ -38,46 +53,52 @@ class RunSummary:
     out_dir: str
     manifest: dict[str, Any]
     wall_seconds: float
-    duplicates_dropped: int
 
 
 # A builder adds its transforms to the pipeline and returns the dead-letter PCollections.
 Builder = Callable[[beam.Pipeline, RunConfig, RunContext], list[beam.PCollection]]
 
 
-def run_command(command: str, config: RunConfig, build: Builder, beam_args: list[str] | None = None,
-                model_name: str | None = None, extra: dict[str, Any] | None = None) -> RunSummary:
-    out_dir = config.out
-    resume.prepare(out_dir)
-    ctx = RunContext(
-        command=command,
-        out_dir=out_dir,
-        run_id=f"{command}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}",
-        existing={kind: resume.existing_ids(out_dir, kind) for kind in ("sft", "prm")},
-    )
+def pipeline_options(beam_args: list[str] | None) -> PipelineOptions:
     beam_args = list(beam_args or [])
     if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
         beam_args.append("--default_sdk_harness_log_level=WARNING")  # quiet multi-process workers
     options = PipelineOptions(beam_args)
+    fs.set_options(options)  # the launcher's own reads and writes use the same S3/GCS settings
+    return options
+
+
+def run_command(command: str, config: RunConfig, build: Builder, beam_args: list[str] | None = None,
+                model_name: str | None = None) -> RunSummary:
+    out_dir = config.out
+    options = pipeline_options(beam_args)
+    share = placement.workers_share_disk(options, config.shared_filesystem)
+    placement.check_paths(options, {"--out": [out_dir], "--input": list(config.input)}, config.shared_filesystem)
+    resume.prepare(out_dir)
     started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
+    ctx = RunContext(
+        command=command,
+        out_dir=out_dir,
+        run_id=f"{command}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}",
+        pipeline=pipeline,
+        workers_share_disk=share,
+    )
     dead = build(pipeline, config, ctx)
     if dead:
         _ = (dead | "AllDeadLetters" >> beam.Flatten()) | "WriteDeadLetters" >> WriteDeadLetters(out_dir, ctx.run_id)
     result = pipeline.run()
     result.wait_until_finish()
     wall = time.monotonic() - started
-    stages = stage_counts(result)
-    dropped = sum(resume.drop_duplicate_rows(out_dir, kind) for kind in ("sft", "prm"))
+    stages, counts_from = read_stage_counts(result)
+    for kind in resume.KINDS:
+        resume.drop_duplicate_rows(out_dir, kind, ctx.run_id)
     resume.remove_stale_dead_letters(out_dir, command, ctx.run_id)
-    outputs = {
-        "sft_rows": resume.count_rows(out_dir, "sft"),
-        "prm_rows": resume.count_rows(out_dir, "prm"),
-        "dead_letters": resume.count_dead_letters(out_dir),
-    }
+    stats = resume.output_stats(out_dir)
+    extra = {"counts_from": counts_from, **placement.describe(options)}
     data = manifest.update(
         out_dir, command, stages, config.model_dump(mode="json"), model_name or config.model_label(), wall,
-        outputs, ctx.notes, extra,
+        stats, resume.count_dead_letters(out_dir), ctx.notes, extra,
     )
     card.write(out_dir, data)
-    return RunSummary(command, out_dir, data, wall, dropped)
+    return RunSummary(command, out_dir, data, wall)

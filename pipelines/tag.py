@@ -121,18 +121,17 @@ def steps_of(value: Any, vocabulary: FactorVocabulary) -> tuple[list[Step], str 
 class ParseFn(beam.DoFn):
     """A record → ``(id, (order, SFTRow))``; already written ids are counted as resumed."""
 
-    def __init__(self, config: RunConfig, vocabulary: FactorVocabulary, tagger_label: list[Any], done: frozenset[str],
+    def __init__(self, config: RunConfig, vocabulary: FactorVocabulary, tagger_label: list[Any],
                  stage: str = "parse"):
         self.column = config.column
         self.seed = config.seed
         self.vocabulary = vocabulary
         self.tagger_label = tagger_label
         self.generator = GeneratorInfo(tagger_label[0], tagger_label[1], 0.0, config.seed, tagger_label[2])
-        self.done = done
         self.stage = stage
         self.counters = StageCounters(stage)
 
-    def process(self, record: RawRecord) -> Iterator[Any]:
+    def process(self, record: RawRecord, done: frozenset[str] = frozenset()) -> Iterator[Any]:
         self.counters.read()
         try:
             row = self.to_row(record)
@@ -143,7 +142,7 @@ class ParseFn(beam.DoFn):
             self.counters.dead_lettered()
             yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, err.reason, record.ref, str(err), record.value))
             return
-        if row.id in self.done:
+        if row.id in done:
             self.counters.resumed()
             return
         self.counters.written()
@@ -239,9 +238,9 @@ def build_tag(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> li
     label = tagger_label(config, tagging)
     read = pipeline | "Read" >> ReadRecords(config.input, "read", config.max_record_bytes, config.limit)
     parsed = read["records"] | "Parse" >> beam.ParDo(
-        ParseFn(config, tagging.vocabulary, label, frozenset(ctx.existing["sft"]))
+        ParseFn(config, tagging.vocabulary, label), done=ctx.existing("sft")
     ).with_outputs(DEAD, main="rows")
     unique = parsed.rows | "ById" >> beam.GroupByKey() | "KeepFirst" >> beam.ParDo(KeepFirstFn())
     tagged = unique | "Tag" >> tagging
-    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.command, config.rows_per_shard)
+    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
     return [read[DEAD], parsed[DEAD], tagged[DEAD]]

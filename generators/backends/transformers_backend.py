@@ -25,6 +25,20 @@ def hash_seeds(seeds: Sequence[int]) -> int:
     return value
 
 
+def worker_threads() -> int:
+    """Torch threads for one worker process when the launcher could not size them (a cluster
+    runner: the launcher's cores say nothing of the workers'). Decided here, on the worker:
+    ``$REVERSE_O1_THREADS``, else the worker's cores split among its SDK processes
+    (``$REVERSE_O1_WORKER_PROCESSES``; Dataflow and Flink run one per core by default)."""
+    import os
+
+    cores = os.cpu_count() or 1
+    if os.environ.get("REVERSE_O1_THREADS", "").isdigit():
+        return max(1, int(os.environ["REVERSE_O1_THREADS"]))
+    processes = os.environ.get("REVERSE_O1_WORKER_PROCESSES", "")
+    return max(1, cores // int(processes)) if processes.isdigit() and int(processes) > 0 else 1
+
+
 class TransformersBackend(LLMBackend):
     name = "transformers"
 
@@ -34,8 +48,7 @@ class TransformersBackend(LLMBackend):
 
         self.config = config
         self._torch = torch
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        torch.set_num_threads(config.threads or worker_threads())
         path = resolve_model(config.model)
         self._model_name = EMBEDDED_MODEL if path != config.model else str(config.model)
         try:

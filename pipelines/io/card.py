@@ -6,12 +6,11 @@ Its YAML header lists a ``configs:`` entry per shard kind present, so that
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import yaml
 
-from pipelines.io.resume import count_rows, shard_files
+from pipelines.io import fs
 
 DESCRIPTIONS = {
     "sft": "SFT rows: `messages` (user problem, assistant tagged hidden CoT then answer), `steps`, `verified`.",
@@ -21,7 +20,8 @@ DESCRIPTIONS = {
 
 
 def render(out_dir: str, manifest: dict[str, Any]) -> str:
-    kinds = [k for k in ("sft", "prm") if shard_files(out_dir, k)]
+    rows = {k: manifest.get("outputs", {}).get(f"{k}_rows", 0) for k in ("sft", "prm")}
+    kinds = [k for k in ("sft", "prm") if rows[k]]
     header: dict[str, Any] = {
         "configs": [{"config_name": k, "data_files": [{"split": "train", "path": f"{k}/*.parquet"}]} for k in kinds],
         "tags": ["synthetic", "chain-of-thought", "process-reward-model", "reverse-o1"],
@@ -30,9 +30,9 @@ def render(out_dir: str, manifest: dict[str, Any]) -> str:
     lines = ["---", yaml.safe_dump(header, sort_keys=False).strip(), "---", "", "# reverse-o1 dataset", ""]
     lines += ["Made by [reverse-o1](https://pypi.org/project/reverse-o1/) pipelines; counts from `manifest.json`.", ""]
     lines += ["| config | rows | what |", "|---|---|---|"]
-    lines += [f"| `{k}` | {count_rows(out_dir, k)} | {DESCRIPTIONS[k]} |" for k in kinds]
+    lines += [f"| `{k}` | {rows[k]} | {DESCRIPTIONS[k]} |" for k in kinds]
     lines += ["", "## Load", "", "```python", "from datasets import load_dataset"]
-    lines += [f'{k} = load_dataset("{os.path.basename(os.path.abspath(out_dir))}", "{k}", split="train")' for k in kinds]
+    lines += [f'{k} = load_dataset("{_name(out_dir)}", "{k}", split="train")' for k in kinds]
     lines += ["```", "", "## Provenance", ""]
     lines.append(f"- model: `{manifest.get('model')}`")
     for command, run in sorted(manifest.get("runs", {}).items()):
@@ -69,11 +69,19 @@ def _factor_lines(factors: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _name(out_dir: str) -> str:
+    """The folder's name as ``load_dataset`` is shown it (a relative local path made absolute first)."""
+    if fs.is_local(out_dir):
+        import os.path
+
+        return os.path.basename(os.path.abspath(out_dir))
+    return fs.basename(out_dir)
+
+
 def _short(config: dict[str, Any]) -> str:
     keys = ("backend", "model", "method", "n", "temperature", "max_new_tokens", "seed", "tagger", "factors")
     return ", ".join(f"{k}={config[k]}" for k in keys if k in config)
 
 
 def write(out_dir: str, manifest: dict[str, Any]) -> None:
-    with open(os.path.join(out_dir, "README.md"), "w", encoding="utf-8") as handle:
-        handle.write(render(out_dir, manifest))
+    fs.write_text(fs.join(out_dir, "README.md"), render(out_dir, manifest), out_dir)

@@ -53,9 +53,23 @@ def empty_stage() -> dict[str, Any]:
 
 
 def stage_counts(result: Any) -> dict[str, dict[str, Any]]:
-    """Per-stage counts from a finished pipeline's metrics (committed where supported)."""
+    """Per-stage counts from a finished pipeline's metrics (empty when the runner has none)."""
+    return read_stage_counts(result)[0]
+
+
+def read_stage_counts(result: Any) -> tuple[dict[str, dict[str, Any]], str]:
+    """Per-stage counts from a finished pipeline's metrics (committed where supported), and where
+    they came from: ``metrics:committed`` / ``metrics:attempted``, or ``unavailable: ...`` for a
+    runner that returns none (the manifest's outputs are then the only counts)."""
     stages: dict[str, dict[str, Any]] = {}
-    for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+    try:
+        counters = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    except Exception as exc:  # a runner without a metrics API
+        return {}, f"unavailable: {type(exc).__name__}: {exc}"
+    if not counters:
+        return {}, "unavailable: the runner returned no metrics"
+    source = "metrics:committed" if all(c.committed is not None for c in counters) else "metrics:attempted"
+    for counter in counters:
         value = counter.committed if counter.committed is not None else counter.attempted
         stage, kind, *rest = counter.key.metric.name.split("|")
         entry = stages.setdefault(stage, empty_stage())
@@ -65,7 +79,7 @@ def stage_counts(result: Any) -> dict[str, dict[str, Any]]:
             entry["stats"][rest[0]] = entry["stats"].get(rest[0], 0) + value
         else:
             entry[kind] += value
-    return stages
+    return stages, source
 
 
 def balanced(entry: dict[str, Any]) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 import apache_beam as beam
 import ijson
 
-from pipelines.io import lean_traced
+from pipelines.io import fs, lean_traced
 from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.read import DEAD, DEFAULT_MAX_RECORD_BYTES, SelectFirst, expand_inputs, jsonl_values
@@ -34,7 +34,7 @@ def expand_lean_inputs(inputs: list[str]) -> list[tuple[str, str]]:
     """``(kind, path)`` per input: ``traced`` for a traced repo, else ``file`` (folders and globs expanded)."""
     found: list[tuple[str, str]] = []
     for name in inputs:
-        if os.path.isdir(name) and lean_traced.is_traced_repo(name):
+        if lean_traced.is_traced_repo(name):
             found.append(("traced", name))
         else:
             found.extend(("file", f) for f in expand_inputs([name], SUFFIXES))
@@ -61,7 +61,7 @@ def _item(stage: str, value: Any, ref: str, default: str, order: Order) -> Item:
 def iter_json(stage: str, index: int, path: str) -> Iterator[Item]:
     """A LeanDojo JSON array, one theorem at a time (a top-level object is one theorem)."""
     count = 0
-    with open(path, "rb") as handle:
+    with fs.open_read(path) as handle:
         head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
         handle.seek(0)
         prefix = "item" if head == b"[" else ""

@@ -7,7 +7,6 @@ what is missing, so the command line can stop with that line instead of a traceb
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,12 +42,11 @@ def require_toolchain() -> None:
 
 def is_traced_repo(path: str) -> bool:
     """A directory holding ``*.trace.xml`` files, as ``lean_dojo`` leaves a traced repo."""
-    if not os.path.isdir(path):
+    from pipelines.io import fs
+
+    if not fs.is_folder(path):
         return False
-    for _root, _dirs, names in os.walk(path):
-        if any(n.endswith(TRACE_SUFFIX) for n in names):
-            return True
-    return False
+    return any(m.path.endswith(TRACE_SUFFIX) for m in fs.list_files(path, recursive=True))
 
 
 def _pos(pos: Any) -> tuple[int, int] | None:

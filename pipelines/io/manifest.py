@@ -6,18 +6,14 @@ are named ``COMMAND/STAGE`` and a new run of a command replaces only that comman
 
 from __future__ import annotations
 
-import json
-import os
 import platform
+from collections import Counter
 from importlib import metadata
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
+from pipelines.io import fs
 from pipelines.io.counters import balanced
-from pipelines.io.resume import shard_files
+from pipelines.io.resume import OutputStats
 
 PACKAGES = ("reverse-o1", "apache-beam", "torch", "transformers", "pyarrow", "datasets", "math-verify", "openai")
 
@@ -32,35 +28,19 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-UNTAGGED = "(untagged)"
-
-
-def factor_counts(out_dir: str) -> dict[str, Any]:
+def factor_counts(stats: OutputStats) -> dict[str, Any]:
     """Steps per thought factor, overall and per source kind, in the SFT rows the directory holds.
 
-    Read from the shards rather than summed from counters, so that a resumed run (whose rows
-    were tagged by an earlier one) still reports the whole dataset.
+    Summed from the shards' footers rather than from this run's counters, so that a resumed run
+    (whose rows were tagged by an earlier one) still reports the whole dataset.
     """
-    by_kind: dict[str, dict[str, int]] = {}
-    for path in shard_files(out_dir, "sft"):
-        table = pq.read_table(path, columns=["source_kind", "steps"])
-        steps = table.column("steps").combine_chunks()
-        if len(steps) == 0:
-            continue
-        kinds = pc.take(table.column("source_kind").combine_chunks(), pc.list_parent_indices(steps))
-        factors = pc.fill_null(pc.struct_field(pc.list_flatten(steps), "factor"), UNTAGGED)
-        grouped = pa.table({"kind": kinds, "factor": factors}).group_by(["kind", "factor"]).aggregate([([], "count_all")])
-        for kind, factor, n in zip(*(grouped.column(c).to_pylist() for c in ("kind", "factor", "count_all")), strict=True):
-            entry = by_kind.setdefault(str(kind), {})
-            entry[factor] = entry.get(factor, 0) + n
-    by_factor: dict[str, int] = {}
-    for counts in by_kind.values():
-        for factor, n in counts.items():
-            by_factor[factor] = by_factor.get(factor, 0) + n
+    by_factor: Counter[str] = Counter()
+    for counts in stats.factors.values():
+        by_factor.update(counts)
     return {
         "steps": sum(by_factor.values()),
         "by_factor": dict(sorted(by_factor.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "by_source_kind": {k: dict(sorted(v.items())) for k, v in sorted(by_kind.items())},
+        "by_source_kind": {k: dict(sorted(v.items())) for k, v in sorted(stats.factors.items())},
     }
 
 
@@ -78,13 +58,10 @@ def tagging_counts(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def load(out_dir: str) -> dict[str, Any]:
-    path = os.path.join(out_dir, "manifest.json")
-    if not os.path.exists(path):
-        return {}
+    path = fs.join(out_dir, "manifest.json")
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, json.JSONDecodeError):
+        return fs.read_json(path) if fs.exists(path) else {}
+    except (OSError, ValueError):
         return {}  # a manifest cut short by a crash is rebuilt
 
 
@@ -95,11 +72,12 @@ def update(
     config: dict[str, Any],
     model: str | None,
     wall_seconds: float,
-    outputs: dict[str, Any],
+    stats: OutputStats,
+    dead_letters: int,
     notes: list[str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Merge this run of ``command`` into the manifest and write it atomically."""
+    """Merge this run of ``command`` into the manifest and write it whole (``fs.write_json``)."""
     manifest = load(out_dir)
     all_stages = {k: v for k, v in manifest.get("stages", {}).items() if not k.startswith(command + "/")}
     for stage, entry in stages.items():
@@ -118,13 +96,11 @@ def update(
         "model": model,
         "versions": package_versions(),
         "wall_seconds": round(sum(r["wall_seconds"] for r in runs.values()), 3),
-        "outputs": outputs,
-        "factors": factor_counts(out_dir) | tagging_counts(all_stages),
+        "outputs": {"sft_rows": stats.rows["sft"], "prm_rows": stats.rows["prm"], "dead_letters": dead_letters,
+                    "shards": stats.shards},
+        "factors": factor_counts(stats) | tagging_counts(all_stages),
         "runs": runs,
         "notes": sorted({n for r in runs.values() for n in r.get("notes", [])}),
     }
-    tmp = os.path.join(out_dir, "manifest.json.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=2, sort_keys=False, default=str)
-    os.replace(tmp, os.path.join(out_dir, "manifest.json"))
+    fs.write_json(fs.join(out_dir, "manifest.json"), manifest, out_dir)
     return manifest

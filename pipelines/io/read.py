@@ -6,15 +6,14 @@ letter (unreadable file, non-UTF-8, too large, malformed JSON), never a crash of
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 
+from pipelines.io import fs
 from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
 
@@ -33,17 +32,18 @@ class RawRecord:
 
 
 def expand_inputs(inputs: list[str], suffixes: tuple[str, ...] = SUFFIXES) -> list[str]:
-    """Files named, matched by a glob, or found (recursively, by ``suffixes``) in named folders.
+    """Files named, matched by a glob, or found (recursively, by ``suffixes``) in named folders,
+    on any filesystem Beam knows. A folder's files come folder by folder, each sorted by name.
 
     A name that matches nothing is kept, so that reading it dead-letters it with a reason.
     """
     files: list[str] = []
     for name in inputs:
-        if os.path.isdir(name):
-            for root, _dirs, names in sorted(os.walk(name)):
-                files.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(suffixes))
-        elif any(ch in name for ch in "*?["):
-            files.extend(sorted(glob.glob(name, recursive=True)) or [name])
+        if fs.has_glob(name):
+            files.extend([m.path for m in fs.match(name)] or [name])
+        elif fs.is_folder(name):
+            found = [m.path for m in fs.list_files(name, recursive=True) if m.path.endswith(suffixes)]
+            files.extend(sorted(found, key=lambda p: (p.rsplit("/", 1)[0], p.rsplit("/", 1)[-1])))
         else:
             files.append(name)
     seen: set[str] = set()
@@ -67,7 +67,7 @@ def decode_json(raw: bytes, ref: str, stage: str) -> Any:
 def jsonl_values(path: str, stage: str, max_record_bytes: int) -> Iterator[tuple[int, str, Any]]:
     """``(line number, ref, value)`` per line of a JSONL file; the value is the decoded JSON, a
     DeadLetter (too large, not UTF-8, malformed) or None for a blank line."""
-    with open(path, "rb") as handle:
+    with fs.open_read(path) as handle:
         for number, raw in enumerate(handle, start=1):
             raw = raw.rstrip(b"\r\n")
             ref = f"{path}:{number}"
@@ -133,11 +133,11 @@ class ReadFileFn(beam.DoFn):
             yield value if value is None or isinstance(value, DeadLetter) else RawRecord(ref, value, (index, number))
 
     def _json(self, index: int, path: str) -> Iterator[RawRecord | DeadLetter]:
-        size = os.path.getsize(path)
-        if size > self.max_record_bytes * 1000:
-            raise ValueError(f"JSON file of {size} bytes is too large to load whole; use JSONL")
-        with open(path, "rb") as handle:
-            value = decode_json(handle.read(), path, self.stage)
+        limit = self.max_record_bytes * 1000
+        raw = fs.read_bytes(path, limit + 1)
+        if len(raw) > limit:
+            raise ValueError(f"JSON file of more than {limit} bytes is too large to load whole; use JSONL")
+        value = decode_json(raw, path, self.stage)
         if isinstance(value, DeadLetter):
             yield value
             return
@@ -150,13 +150,12 @@ class ReadFileFn(beam.DoFn):
             yield RawRecord(f"{path}#{i}", item, (index, i))
 
     def _parquet(self, index: int, path: str) -> Iterator[RawRecord]:
-        import pyarrow.parquet as pq
-
         number = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
-            for row in batch.to_pylist():
-                yield RawRecord(f"{path}#{number}", row, (index, number))
-                number += 1
+        with fs.parquet_file(path) as parquet:
+            for batch in parquet.iter_batches(batch_size=256):
+                for row in batch.to_pylist():
+                    yield RawRecord(f"{path}#{number}", row, (index, number))
+                    number += 1
 
 
 class ReadRecords(beam.PTransform):

@@ -1,43 +1,80 @@
-"""Resume: what an output directory already holds, and tidying after a finished run."""
+"""Resume: what an output directory already holds, read where the work runs, and tidying after a run.
+
+The ids already written are read by the workers (``ExistingIds``: one task per shard) and reach
+the stages as a side input, so the pipeline graph does not grow with the dataset. After a run
+the launcher looks only at the shards this run wrote (their names start with its run id) to drop
+rows a retried bundle wrote twice, and counts the whole dataset from Parquet footers alone.
+"""
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
+import json
+import logging
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
-import pyarrow.parquet as pq
+import apache_beam as beam
 
-from pipelines.io.shards import TMP_DIR, write_parquet
-from schemas.arrow import SCHEMAS
+from pipelines.io import fs
+from pipelines.io.shards import FACTORS_KEY, UNTAGGED, write_rows
+
+KINDS = ("sft", "prm")
+FOOTER_THREADS = 16  # footers are small ranged reads: on an object store, latency bound
+log = logging.getLogger(__name__)
 
 
 def shard_files(out_dir: str, kind: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(out_dir, kind, "*.parquet")))
+    return [m.path for m in fs.list_files(fs.join(out_dir, kind), ".parquet")]
 
 
-def existing_ids(out_dir: str, kind: str) -> set[str]:
-    """Ids of rows already written (a shard that can't be read is reported, not trusted)."""
-    ids: set[str] = set()
-    for path in shard_files(out_dir, kind):
-        ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
-    return ids
+def run_shards(out_dir: str, kind: str, run_id: str) -> list[str]:
+    return [p for p in shard_files(out_dir, kind) if fs.basename(p).startswith(run_id + "-")]
+
+
+def shard_ids(path: str) -> Iterator[str]:
+    """The ids in one shard; a shard that cannot be read is logged and not trusted (its rows are redone)."""
+    try:
+        ids = fs.read_parquet(path, columns=["id"]).column("id").to_pylist()
+    except Exception as exc:  # truncated or foreign file
+        log.warning("resume: cannot read %s (%s: %s); its rows will be redone", path, type(exc).__name__, exc)
+        return
+    yield from ids
+
+
+class ExistingIds(beam.PTransform):
+    """The ids under ``DIR/KIND/*.parquet`` as one frozenset, for ``beam.pvalue.AsSingleton``."""
+
+    def __init__(self, out_dir: str, kind: str):
+        super().__init__()
+        self.folder = fs.join(out_dir, kind)
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        return (
+            pbegin
+            | "Folder" >> beam.Create([self.folder])
+            | "Shards" >> beam.FlatMap(lambda folder: [m.path for m in fs.list_files(folder, ".parquet")])
+            | "Spread" >> beam.Reshuffle()
+            | "Ids" >> beam.FlatMap(shard_ids)
+            | "Set" >> beam.CombineGlobally(beam.combiners.ToSetCombineFn())
+            | "Freeze" >> beam.Map(frozenset)
+        )
 
 
 def prepare(out_dir: str) -> None:
-    """Make the layout and drop half-written temporaries left by a killed run."""
-    for sub in ("sft", "prm", "dead_letter"):
-        os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
-    shutil.rmtree(os.path.join(out_dir, TMP_DIR), ignore_errors=True)
+    """Drop half-written local temporaries left by a killed run (object stores have none)."""
+    fs.delete_tree(fs.join(out_dir, fs.TMP_DIR))
 
 
-def drop_duplicate_rows(out_dir: str, kind: str) -> int:
-    """Rewrite shards so each id appears once (a runner may retry a bundle); rows dropped."""
+def drop_duplicate_rows(out_dir: str, kind: str, run_id: str) -> int:
+    """Rewrite this run's shards so each id appears once (a runner may retry a bundle with other
+    rows in it); rows dropped. Earlier runs' rows were skipped by the stages, so only this run's
+    shards can repeat an id."""
     seen: Counter[str] = Counter()
     dropped = 0
-    for path in shard_files(out_dir, kind):
-        table = pq.read_table(path)
+    for path in run_shards(out_dir, kind, run_id):
+        table = fs.read_parquet(path)
         ids = table.column("id").to_pylist()
         keep = [i for i, row_id in enumerate(ids) if not seen[row_id]]
         seen.update(ids)
@@ -45,9 +82,9 @@ def drop_duplicate_rows(out_dir: str, kind: str) -> int:
             dropped += len(ids) - len(keep)
             rows = table.take(keep).to_pylist()
             if rows:
-                write_parquet(rows, SCHEMAS[kind], path, out_dir)
+                write_rows(rows, kind, path, out_dir)
             else:
-                os.remove(path)
+                fs.delete([path])
     return dropped
 
 
@@ -56,22 +93,54 @@ def remove_stale_dead_letters(out_dir: str, command: str, run_id: str) -> int:
 
     Their dead-letter files are stale: drop them (other commands' files stay).
     """
-    removed = 0
-    for path in glob.glob(os.path.join(out_dir, "dead_letter", f"{command}-*.jsonl")):
-        if not os.path.basename(path).startswith(run_id + "-"):
-            os.remove(path)
-            removed += 1
-    shutil.rmtree(os.path.join(out_dir, TMP_DIR), ignore_errors=True)
-    return removed
+    stale = [m.path for m in fs.list_files(fs.join(out_dir, "dead_letter"), ".jsonl")
+             if fs.basename(m.path).startswith(command + "-") and not fs.basename(m.path).startswith(run_id + "-")]
+    fs.delete(stale)
+    prepare(out_dir)
+    return len(stale)
 
 
-def count_rows(out_dir: str, kind: str) -> int:
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in shard_files(out_dir, kind))
+@dataclass
+class OutputStats:
+    """What the directory holds, from the shards' footers: rows per kind and SFT steps per factor."""
+
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    factors: dict[str, Counter[str]] = field(default_factory=dict)  # source kind -> factor -> steps
+    shards: int = 0
+
+
+def output_stats(out_dir: str) -> OutputStats:
+    stats = OutputStats()
+    paths = [(kind, p) for kind in KINDS for p in shard_files(out_dir, kind)]
+    with ThreadPoolExecutor(FOOTER_THREADS) as pool:
+        footers = list(pool.map(lambda kp: (kp[0], kp[1], fs.parquet_footer(kp[1])), paths))
+    for kind, path, footer in footers:
+        stats.shards += 1
+        stats.rows[kind] += footer.num_rows
+        if kind == "sft":
+            for source_kind, counts in _footer_factors(path, footer).items():
+                stats.factors.setdefault(source_kind, Counter()).update(counts)
+    return stats
+
+
+def _footer_factors(path: str, footer: object) -> dict[str, dict[str, int]]:
+    meta = footer.metadata or {}  # type: ignore[attr-defined]
+    raw = meta.get(FACTORS_KEY.encode())
+    if raw is not None:
+        return json.loads(raw)
+    return _read_factors(path)  # a shard written before footers carried them
+
+
+def _read_factors(path: str) -> dict[str, dict[str, int]]:
+    counts: dict[str, Counter[str]] = {}
+    for row in fs.read_parquet(path, columns=["source_kind", "steps"]).to_pylist():
+        counts.setdefault(str(row["source_kind"]), Counter()).update(
+            (UNTAGGED if s.get("factor") is None else s["factor"]) for s in row["steps"] or [])
+    return {k: dict(v) for k, v in counts.items()}
 
 
 def count_dead_letters(out_dir: str) -> int:
     total = 0
-    for path in glob.glob(os.path.join(out_dir, "dead_letter", "*.jsonl")):
-        with open(path, encoding="utf-8") as handle:
-            total += sum(1 for line in handle if line.strip())
+    for meta in fs.list_files(fs.join(out_dir, "dead_letter"), ".jsonl"):
+        total += sum(1 for line in fs.read_bytes(meta.path).splitlines() if line.strip())
     return total

@@ -1,46 +1,48 @@
 """Durable output: Parquet shards and dead-letter JSONL, written as the pipeline goes.
 
 A writer DoFn buffers rows and flushes a shard every ``rows_per_shard`` rows (and at the end
-of each bundle), writing to ``DIR/.tmp`` and renaming into place, so a shard is either whole
-or absent: a run killed with -9 keeps every flushed shard and the rerun skips those rows.
-Shard names hash the ids they hold, so a retried bundle rewrites the same file.
+of each bundle) through ``pipelines.io.fs``, so a shard is whole or absent on any filesystem: a
+run killed with -9 keeps every flushed shard and the rerun skips those rows. Shard names are
+``RUN_ID-HASH.parquet`` where the hash covers the ids they hold, so a retried bundle rewrites the
+same file (an idempotent rename or upload), and the launcher finds this run's shards by name.
+
+An SFT shard's footer carries its steps per thought factor and source kind
+(``reverse_o1.factors``), so the manifest sums footers instead of reading every row.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import time
-import uuid
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from pipelines.io import fs
 from schemas.arrow import SCHEMAS
 from schemas.ids import content_id
 
-TMP_DIR = ".tmp"
+FACTORS_KEY = "reverse_o1.factors"
+UNTAGGED = "(untagged)"
 
 
-def atomic_write(final_path: str, out_dir: str, write) -> None:
-    """Call ``write(tmp_path)`` and rename the result to ``final_path``."""
-    tmp_dir = os.path.join(out_dir, TMP_DIR)
-    os.makedirs(tmp_dir, exist_ok=True)
-    os.makedirs(os.path.dirname(final_path), exist_ok=True)
-    tmp = os.path.join(tmp_dir, f"{uuid.uuid4().hex}-{os.path.basename(final_path)}")
-    try:
-        write(tmp)
-        os.replace(tmp, final_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def shard_metadata(kind: str, rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Footer metadata: steps per (source kind, factor) of an SFT shard."""
+    if kind != "sft":
+        return {}
+    counts: dict[str, Counter[str]] = {}
+    for row in rows:
+        per_kind = counts.setdefault(str(row.get("source_kind")), Counter())
+        per_kind.update((UNTAGGED if step.get("factor") is None else step["factor"]) for step in row.get("steps") or [])
+    return {FACTORS_KEY: json.dumps({k: dict(v) for k, v in sorted(counts.items())}, sort_keys=True)}
 
 
-def write_parquet(rows: list[dict[str, Any]], schema: pa.Schema, path: str, out_dir: str) -> None:
-    table = pa.Table.from_pylist(rows, schema=schema)
-    atomic_write(path, out_dir, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+def write_rows(rows: list[dict[str, Any]], kind: str, path: str, tmp_root: str | None = None) -> None:
+    table = pa.Table.from_pylist(rows, schema=SCHEMAS[kind])
+    fs.write_parquet(path, table, tmp_root, shard_metadata(kind, rows))
 
 
 class _BufferedWriter(beam.DoFn):
@@ -82,8 +84,8 @@ class WriteShardFn(_BufferedWriter):
 
     def flush(self, rows: list[dict[str, Any]]) -> str:
         name = f"{self.prefix}-{content_id(sorted(r['id'] for r in rows), length=16)}.parquet"
-        path = os.path.join(self.out_dir, self.kind, name)
-        write_parquet(rows, SCHEMAS[self.kind], path, self.out_dir)
+        path = fs.join(self.out_dir, self.kind, name)
+        write_rows(rows, self.kind, path, self.out_dir)
         return path
 
 
@@ -95,18 +97,14 @@ class WriteDeadLetterFn(_BufferedWriter):
     def flush(self, letters: list[Any]) -> str:
         lines = [letter.to_json() for letter in letters]
         name = f"{self.run_id}-{content_id(lines, length=12)}.jsonl"
-        path = os.path.join(self.out_dir, "dead_letter", name)
-
-        def write(tmp: str) -> None:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(lines) + "\n")
-
-        atomic_write(path, self.out_dir, write)
+        path = fs.join(self.out_dir, "dead_letter", name)
+        fs.write_text(path, "\n".join(lines) + "\n", self.out_dir)
         return path
 
 
 class WriteShards(beam.PTransform):
-    """Row dicts of one kind (``sft`` | ``prm``) → Parquet shards under ``DIR/KIND/``."""
+    """Row dicts of one kind (``sft`` | ``prm``) → Parquet shards ``DIR/KIND/PREFIX-*.parquet``
+    (``PREFIX`` is the run id, so the launcher can tell this run's shards from earlier ones)."""
 
     def __init__(self, out_dir: str, kind: str, prefix: str, rows_per_shard: int = 64):
         super().__init__()

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, help="torch threads per worker process")
     g.add_argument("--rows-per-shard", dest="rows_per_shard", type=int)
     g.add_argument("--max-record-bytes", dest="max_record_bytes", type=int)
+    g.add_argument("--shared-filesystem", dest="shared_filesystem", action="store_true", default=None,
+                   help="the runner's workers see this machine's local paths (else a local --out/--input is refused "
+                        "on a runner whose workers have their own disk)")
     g.add_argument("--factors", help="thought-factor vocabulary YAML (default: the built-in one)")
     g.add_argument("--tagger", choices=["rules", "llm", "both"], help="how steps get their factor (default rules)")
 
@@ -149,20 +153,73 @@ CONFIG_KEYS = set(RunConfig.model_fields)
 
 
 def unknown_to_beam(args: list[str]) -> list[str]:
-    """The flags among ``args`` that no Beam ``PipelineOptions`` class defines (typos)."""
+    """The flags among ``args`` that no Beam ``PipelineOptions`` class defines (typos), as given.
+
+    Every runner's Python options are known: those of Direct, Dataflow, Portable, Flink, Spark,
+    Prism and Kafka Streams, of the filesystems (GCS, S3, Azure, HDFS) and of setup, workers and
+    debugging live in ``apache_beam.options.pipeline_options``; the few runner modules that define
+    more are imported here, each optional (a runner whose dependencies are missing, e.g. Dask,
+    is skipped). Only names are checked, never values: Beam checks those when the pipeline starts.
+
+    A job-server runner (Portable, Flink, Spark, Prism, Kafka Streams) learns further options from
+    its job server at submission (Flink's ``--checkpointing_interval``, ...), so there a flag that
+    is not a Python option passes on with a note on stderr, unless it is a near miss of one (a
+    typo such as ``--runnr``).
+    """
+    import difflib
+    import importlib
+
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    beam_parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    pending = [PipelineOptions]
+    for module in ("apache_beam.runners.render",  # RenderOptions (--render_output, ...)
+                   "apache_beam.runners.dask.dask_runner"):  # DaskOptions; needs dask
+        try:
+            importlib.import_module(module)
+        except Exception:  # an optional runner that cannot load here has no options to offer
+            pass
+    try:
+        from apache_beam.options.pipeline_options import _BeamArgumentParser as parser_class
+    except ImportError:
+        parser_class = argparse.ArgumentParser
+
+    known: set[str] = set()
+    pending, seen = [PipelineOptions], set()
     while pending:
         cls = pending.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
         pending.extend(cls.__subclasses__())
+        if "_add_argparse_args" not in vars(cls):
+            continue
+        beam_parser = parser_class(add_help=False, allow_abbrev=False)  # one per class: no conflicts
         try:
             cls._add_argparse_args(beam_parser)
-        except argparse.ArgumentError:
-            pass  # an option declared by two classes
-    _, rest = beam_parser.parse_known_args(args)
-    return [a for a in rest if a.startswith("-")]
+        except Exception:  # a broken third-party options class must not break the CLI
+            continue
+        known.update(beam_parser._option_string_actions)
+
+    flags: list[str] = []
+    runner = ""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if not arg.startswith("-") or arg == "-" or re.fullmatch(r"-\d+(\.\d*)?|-\.\d+", arg):
+            continue  # a value
+        name = arg.split("=", 1)[0]
+        if name == "--runner":
+            runner = arg.split("=", 1)[1] if "=" in arg else (args[i + 1] if i + 1 < len(args) else "")
+        elif name not in known:
+            flags.append(arg)
+    runner_key = runner.rsplit(".", 1)[-1].lower().removesuffix("runner")
+    if not flags or runner_key not in ("portable", "flink", "spark", "prism", "kafkastreams"):
+        return flags
+    typos = [a for a in flags if difflib.get_close_matches(a.split("=", 1)[0], known, n=1, cutoff=0.85)]
+    passed = [a.split("=", 1)[0] for a in flags if a not in typos]
+    if passed:
+        print(f"{PROG}: note: {' '.join(passed)}: not Python Beam options; passed on for the {runner} job server "
+              "(Beam drops, with a warning, those it does not define either)", file=sys.stderr)
+    return typos
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
@@ -175,13 +232,15 @@ def _run_pipeline(name: str, config: RunConfig, build: Callable[..., Any], unkno
     """Every pipeline command: split the cores among Beam workers, run, print the stage table and
     the command's notes. ``cannot_run`` are errors that mean "can't run here" (no sandbox, no Lean,
     a bad repository): one line, exit 2."""
-    from pipelines.runner import run_command
+    from pipelines.io.placement import PlacementError, runs_here
+    from pipelines.runner import pipeline_options, run_command
     from pipelines.summary import print_summary
 
-    config = with_worker_threads(config, unknown)
+    if runs_here(pipeline_options(unknown)):  # else the threads are sized on each worker
+        config = with_worker_threads(config, unknown)
     try:
         summary = run_command(name, config, build, unknown, model_name=model_name)
-    except cannot_run as exc:
+    except (PlacementError, *cannot_run) as exc:
         raise ConfigError(str(exc)) from None
     print_summary(summary)
     return 0

@@ -14,7 +14,6 @@ the text itself (``#### N``, the last ``\\boxed{}``, a closing "the answer is X"
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -25,6 +24,7 @@ from generators.prompts import template
 from generators.tagging import segment, split_answer
 from generators.tagging.llm import TEMPLATE
 from pipelines.config import RunConfig
+from pipelines.io import fs
 from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.read import DEAD, RawRecord, ReadRecords
@@ -199,7 +199,7 @@ class ParseFn(beam.DoFn):
         fields = {k: given.get(k) if isinstance(given.get(k), str) else None for k in SOURCE_FIELDS}
         path = ref.rsplit(":", 1)[0].split("#", 1)[0]
         name = next((str(value[c]) for c in NAME_COLUMNS if isinstance(value.get(c), (str, int))), None)
-        fields["uri"] = fields["uri"] or f"file://{os.path.abspath(path)}"
+        fields["uri"] = fields["uri"] or fs.uri_of(path)
         fields["path"] = fields["path"] or ref
         fields["symbol"] = fields["symbol"] or name
         fields["license"] = fields["license"] or (value["license"] if isinstance(value.get("license"), str) else None)

@@ -6,12 +6,12 @@ reason (every field problem of a bad seed, a duplicate id with the line of the f
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
 
+from pipelines.io import fs
 from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.read import DEAD, RawRecord
@@ -38,7 +38,7 @@ def to_trajectory(record: RawRecord) -> Trajectory:
         seed = seed_from_obj(value, line=record.order[1], ref=record.ref)
     except SeedError as err:
         raise TrajectoryError(f"invalid_{err.reason.split('[')[0].split('.')[0]}", str(err)) from None
-    source = Source(uri=f"file://{os.path.abspath(_ref_file(record.ref))}", path=record.ref, symbol=seed.id)
+    source = Source(uri=fs.uri_of(_ref_file(record.ref)), path=record.ref, symbol=seed.id)
     return Trajectory(seed.id, seed.problem, seed.steps, seed.answer, seed.answer, "seed", source, record.ref)
 
 

@@ -51,6 +51,15 @@ def is_local(path: str) -> bool:
     return scheme(path) is None
 
 
+def uri_of(path: str) -> str:
+    """A URI naming ``path`` wherever it lives: ``file://`` + the absolute path for a local one."""
+    if is_local(path):
+        import os.path
+
+        return f"file://{os.path.abspath(path)}"
+    return path
+
+
 def join(base: str, *parts: str) -> str:
     return FileSystems.join(base, *parts) if parts else base
 

@@ -33,14 +33,33 @@ def run_shards(out_dir: str, kind: str, run_id: str) -> list[str]:
     return [p for p in shard_files(out_dir, kind) if fs.basename(p).startswith(run_id + "-")]
 
 
-def shard_ids(path: str) -> Iterator[str]:
+def shard_ids(path: str) -> frozenset[str]:
     """The ids in one shard; a shard that cannot be read is logged and not trusted (its rows are redone)."""
     try:
-        ids = fs.read_parquet(path, columns=["id"]).column("id").to_pylist()
+        return frozenset(fs.read_parquet(path, columns=["id"]).column("id").to_pylist())
     except Exception as exc:  # truncated or foreign file
         log.warning("resume: cannot read %s (%s: %s); its rows will be redone", path, type(exc).__name__, exc)
-        return
-    yield from ids
+        return frozenset()
+
+
+class UnionFn(beam.CombineFn):
+    """Sets of ids → their union (one element per shard, not per id: a million ids are 100 elements)."""
+
+    def create_accumulator(self) -> set[str]:
+        return set()
+
+    def add_input(self, acc: set[str], ids: frozenset[str]) -> set[str]:
+        acc |= ids
+        return acc
+
+    def merge_accumulators(self, accs: Iterator[set[str]]) -> set[str]:
+        merged: set[str] = set()
+        for acc in accs:
+            merged |= acc
+        return merged
+
+    def extract_output(self, acc: set[str]) -> frozenset[str]:
+        return frozenset(acc)
 
 
 class ExistingIds(beam.PTransform):
@@ -56,9 +75,8 @@ class ExistingIds(beam.PTransform):
             | "Folder" >> beam.Create([self.folder])
             | "Shards" >> beam.FlatMap(lambda folder: [m.path for m in fs.list_files(folder, ".parquet")])
             | "Spread" >> beam.Reshuffle()
-            | "Ids" >> beam.FlatMap(shard_ids)
-            | "Set" >> beam.CombineGlobally(beam.combiners.ToSetCombineFn())
-            | "Freeze" >> beam.Map(frozenset)
+            | "Ids" >> beam.Map(shard_ids)
+            | "Union" >> beam.CombineGlobally(UnionFn())
         )
 
 

@@ -23,11 +23,11 @@ from generators.backends.smollm import cache_root
 from generators.code import CodeCoTSettings, ReverseCoTWriter, RoundTripWriter, answer_of, problem_of
 from generators.prompts import template
 from pipelines.config import RunConfig
-from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles
+from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles, local_function
 from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.read import DEAD, SelectFirst
-from pipelines.io.repos import materialise
+from pipelines.io.repos import LocalSnapshots, default_cache_dir, materialise, stage_snapshot
 from pipelines.io.shards import WriteShards
 from pipelines.progress import Progress
 from pipelines.runner import RunContext
@@ -63,22 +63,23 @@ def function_order(fn: CodeFunction) -> tuple[str, str, str]:
 class OriginalTestsFn(beam.DoFn):
     """The untouched function against its tests, in the sandbox: a failure means broken tests."""
 
-    def __init__(self, config: RunConfig, done: frozenset[str], stage: str = "original_tests"):
+    def __init__(self, config: RunConfig, stage: str = "original_tests"):
         self.config = config
-        self.done = done
         self.stage = stage
         self.counters = StageCounters(stage)
 
     def setup(self) -> None:
         self.verifier = self.config.code_verifier()
+        self.snapshots = LocalSnapshots(repo_cache(self.config))  # this worker's cache
 
-    def process(self, fn: CodeFunction) -> Iterator[Any]:
+    def process(self, fn: CodeFunction, done: frozenset[str] = frozenset()) -> Iterator[Any]:
         self.counters.read()
         ident = row_id(fn, self.config)
-        if ident in self.done:
+        if ident in done:
             self.counters.resumed()
             return
         try:
+            fn = local_function(fn, self.snapshots)  # the sandbox mounts fn.repo.root: a directory on this worker
             verdict = self.verifier.verify_function(fn)
         except Exception as exc:  # the sandbox itself failed: keep the function, say why
             self.counters.dead_lettered()
@@ -104,6 +105,7 @@ class CodeCoTFn(beam.DoFn):
 
     def setup(self) -> None:
         self.verifier = self.config.code_verifier()
+        self.snapshots = LocalSnapshots(repo_cache(self.config))  # this worker's cache
         self.progress = Progress("code-cot", unit="function")
 
     def process(self, element: tuple[CodeFunction, str, str]) -> Iterator[Any]:
@@ -127,7 +129,7 @@ class CodeCoTFn(beam.DoFn):
         verdict: CodeVerdict | None = None
         if back.code is not None:
             try:
-                verdict = self.verifier.verify_function(fn, back.code)
+                verdict = self.verifier.verify_function(local_function(fn, self.snapshots), back.code)
             except Exception as exc:
                 self.counters.dead_lettered()
                 yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.stage, exc, fn.ref, back.code,
@@ -162,18 +164,22 @@ def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
     sandbox = config.code_verifier().sandbox  # refuses here, before any work, when nothing isolates
     if sandbox.name != "bwrap":
         ctx.notes.append(f"code-cot: code ran under the '{sandbox.name}' sandbox, not bubblewrap")
-    cache = repo_cache(config)
+    # With workers on other machines, --repo-cache names their cache; the launcher clones into its own.
+    cache = repo_cache(config) if ctx.workers_share_disk else default_cache_dir()
     snapshots = [materialise(spec, cache) for spec in config.repo]  # a bad spec or revision fails the command
-    files = pipeline | "Read" >> ReadRepositoryFiles(snapshots, max_file_bytes=config.max_file_bytes)
-    extracted = files | "Extract" >> ExtractFunctions()
+    if not ctx.workers_share_disk:  # the workers fetch each snapshot's tar from the output's staging folder
+        snapshots = [stage_snapshot(s, ctx.staging_dir) for s in snapshots]
+    files = pipeline | "Read" >> ReadRepositoryFiles(snapshots, max_file_bytes=config.max_file_bytes,
+                                                     cache_dir=config.repo_cache)
+    extracted = files | "Extract" >> ExtractFunctions(cache_dir=config.repo_cache)
     functions = extracted["functions"]
     if config.limit is not None:
         functions = functions | "Select" >> SelectFirst("select", config.limit, function_order, count_read=True)
     checked = functions | "OriginalTests" >> beam.ParDo(
-        OriginalTestsFn(config, frozenset(ctx.existing["sft"]))).with_outputs(DEAD, main="passed")
+        OriginalTestsFn(config), done=ctx.existing("sft")).with_outputs(DEAD, main="passed")
     handle = SharedBackend(LLMModelHandler(config.backend_config()))
     written = checked.passed | "CodeCoT" >> beam.ParDo(CodeCoTFn(handle, config)).with_outputs(DEAD, main="rows")
     tagged = written.rows | "Tag" >> TagSFTRows(config, handle=handle)
-    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.command, config.rows_per_shard)
+    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
     return [extracted[DEAD], checked[DEAD], written[DEAD], tagged[DEAD]]
 

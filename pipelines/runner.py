@@ -7,6 +7,8 @@ launcher hands the workers paths, never data it read, and afterwards reads what 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 import uuid
 from collections.abc import Callable
@@ -16,7 +18,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.config import RunConfig
+from pipelines.config import ConfigError, RunConfig
 from pipelines.io import card, fs, manifest, placement, resume
 from pipelines.io.counters import read_stage_counts
 from pipelines.io.shards import WriteDeadLetters
@@ -64,6 +66,12 @@ def pipeline_options(beam_args: list[str] | None) -> PipelineOptions:
     if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
         beam_args.append("--default_sdk_harness_log_level=WARNING")  # quiet multi-process workers
     options = PipelineOptions(beam_args)
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        try:
+            options.get_all_options()  # Beam parses lazily: a bad value would exit later with its whole usage text
+        except SystemExit:
+            lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
+            raise ConfigError(lines[-1].split(": error: ", 1)[-1] if lines else "invalid Beam options") from None
     fs.set_options(options)  # the launcher's own reads and writes use the same S3/GCS settings
     return options
 

@@ -22,13 +22,17 @@ class RepoSnapshot:
     (None for a plain directory); ``root`` the local directory holding exactly those files
     (a ``git archive`` of the commit in the cache, or the plain directory itself);
     ``license`` an SPDX id when a licence file was recognised, ``"see FILE"`` when one exists
-    but was not recognised, None when there is none.
+    but was not recognised, None when there is none. ``archive``, when set, is the URI (any Beam
+    filesystem path) of a tar of exactly those files, staged for workers that cannot see ``root``
+    (``pipelines.io.repos.stage_snapshot`` / ``ensure_local``). Neither ``root`` nor ``archive``
+    is part of any row's identity: a snapshot is ``(uri, commit)`` wherever its files lie.
     """
 
     uri: str
     commit: str | None
     root: str
     license: str | None = None
+    archive: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,20 @@ Stages (each balances read = written + filtered + dead-lettered):
 - ``extract``: read = definitions seen (top-level functions, methods of top-level classes) in
   parsed files; filtered by the def-level reasons of ``python_extract`` and ``no_tests`` (no
   doctest and no test function in the repository calls it); written = functions with tests.
-  Test functions are joined to functions repository-wide by ``(root, module, symbol)``.
+  Test functions are joined to functions repository-wide by ``(uri, commit, module, symbol)``
+  (never by the snapshot's local root, which differs between the launcher and each worker).
 - ``dedup``: read = functions with tests; filtered ``near_duplicate``; written = the rest.
 
 ``extract_repository`` does the same work in a plain loop and gives the same functions.
+
+A staged snapshot (``archive`` set, for workers that cannot see the launcher's disk) is fetched
+into the worker's cache by ``repos.ensure_local`` before its files are read, once per DoFn
+instance; ``cache_dir`` None means this machine's default, resolved on the worker.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -32,10 +36,10 @@ from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.dedup import Deduplicate, dedup_functions, function_id
 from pipelines.io.python_extract import MAX_LINES, Extraction, SourceDecodeError, decode_source, extract_functions
 from pipelines.io.read import DEAD
-from pipelines.io.repos import DEFAULT_MAX_FILE_BYTES, iter_files
+from pipelines.io.repos import DEFAULT_MAX_FILE_BYTES, LocalSnapshots, iter_files
 from schemas.code import CodeFunction, RepoSnapshot, SourceFile, TestRef
 
-Key = tuple[str, str, str]  # (snapshot root, module, symbol)
+Key = tuple[str, str, str, str]  # (snapshot uri, commit or "", module, symbol): not where its files lie
 LINKS = "links"
 
 
@@ -56,22 +60,45 @@ def with_tests(fn: CodeFunction, links: Iterable[TestRef]) -> CodeFunction:
     return dataclasses.replace(fn, tests=tuple(refs))
 
 
+def repo_key(repo: RepoSnapshot) -> tuple[str, str]:
+    """A snapshot's identity, the same on the launcher and on every worker."""
+    return (repo.uri, repo.commit or "")
+
+
 def fn_key(fn: CodeFunction) -> Key:
-    return (fn.repo.root, fn.module, fn.symbol)
+    return (*repo_key(fn.repo), fn.module, fn.symbol)
+
+
+def local_file(file: SourceFile, snapshots: LocalSnapshots) -> SourceFile:
+    """``file`` with its snapshot's files on this machine (a staged snapshot fetched once)."""
+    if file.repo.archive is None:
+        return file
+    repo = snapshots.get(file.repo)
+    return file if repo == file.repo else dataclasses.replace(file, repo=repo)
+
+
+def local_function(fn: CodeFunction, snapshots: LocalSnapshots) -> CodeFunction:
+    """``fn`` with its snapshot's files on this machine, for the sandbox to mount."""
+    if fn.repo.archive is None:
+        return fn
+    repo = snapshots.get(fn.repo)
+    return fn if repo == fn.repo else dataclasses.replace(fn, repo=repo)
 
 
 # --- Beam -----------------------------------------------------------------------------------------
 
 class ListFilesFn(beam.DoFn):
-    def __init__(self, stage: str, max_file_bytes: int):
-        self.stage, self.max_file_bytes = stage, max_file_bytes
+    def __init__(self, stage: str, max_file_bytes: int, cache_dir: str | None = None):
+        self.stage, self.max_file_bytes, self.cache_dir = stage, max_file_bytes, cache_dir
         self.counters = StageCounters(stage)
+
+    def setup(self) -> None:
+        self.snapshots = LocalSnapshots(self.cache_dir)
 
     def process(self, snapshot: RepoSnapshot) -> Iterator[Any]:
         where = f"{snapshot.uri}@{snapshot.commit[:12]}" if snapshot.commit else snapshot.uri
         try:
-            if not os.path.isdir(snapshot.root):
-                raise FileNotFoundError(f"snapshot root {snapshot.root} is not a directory")
+            snapshot = self.snapshots.get(snapshot)  # a local directory here, else RepoError (staged: fetched once)
             for file, text, reason in read_snapshot(snapshot, self.max_file_bytes):
                 self.counters.read()
                 if reason is not None:
@@ -90,15 +117,17 @@ class ReadRepositoryFiles(beam.PTransform):
     """Snapshots → ``{"files": (SourceFile, text) pairs (reshuffled), "dead": DeadLetters}``."""
 
     def __init__(self, snapshots: list[RepoSnapshot], stage: str = "list_files",
-                 max_file_bytes: int = DEFAULT_MAX_FILE_BYTES):
+                 max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, cache_dir: str | None = None):
         super().__init__()
         self.snapshots, self.stage, self.max_file_bytes = list(snapshots), stage, max_file_bytes
+        self.cache_dir = cache_dir
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
         listed = (
             pbegin
             | "Snapshots" >> beam.Create(self.snapshots)
-            | "ListFiles" >> beam.ParDo(ListFilesFn(self.stage, self.max_file_bytes)).with_outputs(DEAD, main="files")
+            | "ListFiles" >> beam.ParDo(ListFilesFn(self.stage, self.max_file_bytes, self.cache_dir)
+                                        ).with_outputs(DEAD, main="files")
         )
         return {"files": listed.files | "Spread" >> beam.Reshuffle(), DEAD: listed[DEAD]}
 
@@ -106,15 +135,20 @@ class ReadRepositoryFiles(beam.PTransform):
 class AnalyseFileFn(beam.DoFn):
     """(file, text) → ``(key, CodeFunction)`` candidates and ``LINKS``: ``(key, TestRef)``."""
 
-    def __init__(self, parse_stage: str, extract_stage: str, max_lines: int):
+    def __init__(self, parse_stage: str, extract_stage: str, max_lines: int, cache_dir: str | None = None):
         self.parse_stage, self.extract_stage, self.max_lines = parse_stage, extract_stage, max_lines
+        self.cache_dir = cache_dir
         self.parse = StageCounters(parse_stage)
         self.extract = StageCounters(extract_stage)
+
+    def setup(self) -> None:
+        self.snapshots = LocalSnapshots(self.cache_dir)
 
     def process(self, element: tuple[SourceFile, str]) -> Iterator[Any]:
         file, text = element
         self.parse.read()
         try:
+            file = local_file(file, self.snapshots)  # extraction looks for __init__.py files in the snapshot
             got = extract_functions(file, text, self.max_lines)
         except Exception as exc:
             self.parse.dead_lettered()
@@ -130,7 +164,7 @@ class AnalyseFileFn(beam.DoFn):
         for fn in got.functions:
             yield fn_key(fn), fn
         for module, symbol, ref in got.links:
-            yield beam.pvalue.TaggedOutput(LINKS, ((file.repo.root, module, symbol), ref))
+            yield beam.pvalue.TaggedOutput(LINKS, ((*repo_key(file.repo), module, symbol), ref))
 
 
 def _join(element: tuple[Key, dict[str, Iterable[Any]]], counters: StageCounters) -> Iterator[CodeFunction]:
@@ -154,16 +188,16 @@ class ExtractFunctions(beam.PTransform):
     Stages ``parse_files``, ``extract``, ``dedup`` (see the module docstring).
     """
 
-    def __init__(self, max_lines: int = MAX_LINES, dedup: bool = True):
+    def __init__(self, max_lines: int = MAX_LINES, dedup: bool = True, cache_dir: str | None = None):
         super().__init__()
-        self.max_lines, self.dedup = max_lines, dedup
+        self.max_lines, self.dedup, self.cache_dir = max_lines, dedup, cache_dir
 
     def expand(self, files: beam.PCollection | dict[str, beam.PCollection]) -> dict[str, beam.PCollection]:
         upstream_dead = None
         if isinstance(files, dict):  # ReadRepositoryFiles' whole output: its dead letters are passed on
             files, upstream_dead = files["files"], files.get(DEAD)
         analysed = files | "Analyse" >> beam.ParDo(
-            AnalyseFileFn("parse_files", "extract", self.max_lines)).with_outputs(DEAD, LINKS, main="functions")
+            AnalyseFileFn("parse_files", "extract", self.max_lines, self.cache_dir)).with_outputs(DEAD, LINKS, main="functions")
         functions = (
             {"functions": analysed.functions, "tests": analysed[LINKS]}
             | "JoinTests" >> beam.CoGroupByKey()
@@ -207,7 +241,7 @@ def extract_repository(snapshot: RepoSnapshot, max_file_bytes: int = DEFAULT_MAX
         for fn in got.functions:
             candidates[fn_key(fn)].append(fn)
         for module, symbol, ref in got.links:
-            links[(file.repo.root, module, symbol)].append(ref)
+            links[(*repo_key(file.repo), module, symbol)].append(ref)
     tested: list[CodeFunction] = []
     for key in sorted(candidates):
         for fn in candidates[key]:

@@ -22,12 +22,25 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import CompressionTypes, FileSystem
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.value_provider import RuntimeValueProvider
 
 TMP_DIR = ".tmp"
 GLOB_CHARS = "*?["
 RAW = CompressionTypes.UNCOMPRESSED
+MIME = "application/octet-stream"
+_SYSTEMS: dict[tuple[str | None, int], tuple[Any, FileSystem]] = {}
+
+
+def _system(path: str) -> FileSystem:
+    """The filesystem of ``path``, one instance per scheme and options. ``FileSystems`` makes a new
+    one per call, and for S3 that is a new boto3 client (50-100 ms of CPU) per read or write."""
+    options = FileSystems._pipeline_options or RuntimeValueProvider.runtime_options  # as FileSystems does
+    key = (FileSystems.get_scheme(path), id(options))
+    if key not in _SYSTEMS:  # the options are kept with it, so that their id is not reused
+        _SYSTEMS[key] = (options, FileSystems.get_filesystem(path))
+    return _SYSTEMS[key][1]
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,7 @@ def uri_of(path: str) -> str:
 
 
 def join(base: str, *parts: str) -> str:
-    return FileSystems.join(base, *parts) if parts else base
+    return _system(base).join(base, *parts) if parts else base
 
 
 def basename(path: str) -> str:
@@ -74,7 +87,7 @@ def has_glob(path: str) -> bool:
 
 def match(pattern: str) -> list[FileMeta]:
     """Files matching ``pattern`` (``*`` within a folder, ``**`` across folders), sorted by path."""
-    found = FileSystems.match([pattern])[0].metadata_list
+    found = _system(pattern).match([pattern])[0].metadata_list
     return sorted((FileMeta(m.path, m.size_in_bytes) for m in found), key=lambda m: m.path)
 
 
@@ -87,7 +100,7 @@ def list_files(folder: str, suffix: str = "", recursive: bool = False) -> list[F
 
 
 def exists(path: str) -> bool:
-    return FileSystems.exists(path)
+    return _system(path).exists(path)
 
 
 def is_folder(path: str) -> bool:
@@ -96,13 +109,13 @@ def is_folder(path: str) -> bool:
         import os.path
 
         return os.path.isdir(path)
-    return not has_glob(path) and bool(FileSystems.match([join(path, "**")], limits=[1])[0].metadata_list)
+    return not has_glob(path) and bool(_system(path).match([join(path, "**")], limits=[1])[0].metadata_list)
 
 
 @contextmanager
 def open_read(path: str) -> Iterator[BinaryIO]:
     """A seekable binary reader (``.gz`` and friends are *not* decompressed: bytes as stored)."""
-    handle = FileSystems.open(path, compression_type=RAW)
+    handle = _system(path).open(path, MIME, RAW)
     try:
         yield handle
     finally:
@@ -131,14 +144,14 @@ def write_bytes(path: str, data: bytes, tmp_root: str | None = None) -> None:
     _create(tmp, data)
     if not exists(parent):
         try:
-            FileSystems.mkdirs(parent)
+            _system(parent).mkdirs(parent)
         except OSError:
             pass  # made by another worker meanwhile
     try:
-        FileSystems.rename([tmp], [path])
+        _system(path).rename([tmp], [path])
     finally:
         if exists(tmp):
-            FileSystems.delete([tmp])
+            _system(tmp).delete([tmp])
 
 
 @contextmanager
@@ -146,7 +159,7 @@ def open_write(path: str) -> Iterator[BinaryIO]:
     """A streaming writer whose file appears whole when the block ends, and not at all when it raises."""
     remote = not is_local(path)
     target = path if remote else join(path.rsplit("/", 1)[0] if "/" in path else ".", f".{uuid.uuid4().hex}-{basename(path)}.tmp")
-    handle = FileSystems.create(target, compression_type=RAW)
+    handle = _system(target).create(target, MIME, RAW)
     try:
         yield handle
     except BaseException:
@@ -156,7 +169,7 @@ def open_write(path: str) -> Iterator[BinaryIO]:
         raise  # an object store never shows an upload that was not completed
     handle.close()
     if not remote:
-        FileSystems.rename([target], [path])
+        _system(path).rename([target], [path])
 
 
 def write_text(path: str, text: str, tmp_root: str | None = None) -> None:
@@ -168,7 +181,7 @@ def write_json(path: str, value: Any, tmp_root: str | None = None) -> None:
 
 
 def _create(path: str, data: bytes) -> None:
-    handle = FileSystems.create(path, compression_type=RAW)
+    handle = _system(path).create(path, MIME, RAW)
     try:
         handle.write(data)
     finally:
@@ -178,8 +191,8 @@ def _create(path: str, data: bytes) -> None:
 def delete(paths: Iterable[str]) -> int:
     """Delete the files that exist among ``paths``; how many were deleted."""
     present = [p for p in paths if exists(p)]
-    if present:
-        FileSystems.delete(present)
+    for path in present:
+        _system(path).delete([path])
     return len(present)
 
 
@@ -188,7 +201,7 @@ def delete_tree(folder: str) -> int:
     files = [m.path for m in match(join(folder, "**"))]
     delete(files)
     if is_local(folder) and exists(folder):
-        FileSystems.delete([folder])
+        _system(folder).delete([folder])
     return len(files)
 
 
@@ -227,5 +240,5 @@ def parquet_file(path: str) -> Iterator[pq.ParquetFile]:
 
 def buffered_reader(path: str) -> io.BufferedReader:
     """A reader to iterate lines from (the caller closes it)."""
-    handle = FileSystems.open(path, compression_type=RAW)
+    handle = _system(path).open(path, MIME, RAW)
     return handle if isinstance(handle, io.BufferedReader) else io.BufferedReader(handle)

@@ -102,6 +102,9 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
     for kind in resume.KINDS:
         resume.drop_duplicate_rows(out_dir, kind, ctx.run_id)
     resume.remove_stale_dead_letters(out_dir, command, ctx.run_id)
+    if not stages:  # a runner without metrics: count what this run left in the output instead
+        stages = {"output": resume.run_output_stage(out_dir, ctx.run_id)}
+        counts_from += "; stage 'output' counted from this run's shards and dead letters"
     stats = resume.output_stats(out_dir)
     extra = {"counts_from": counts_from, **placement.describe(options)}
     data = manifest.update(

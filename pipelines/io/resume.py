@@ -98,10 +98,9 @@ def drop_duplicate_rows(out_dir: str, kind: str, run_id: str) -> int:
         seen.update(ids)
         if len(keep) < len(ids):
             dropped += len(ids) - len(keep)
-            rows = table.take(keep).to_pylist()
-            if rows:
-                write_rows(rows, kind, path, out_dir)
-            else:
+            if keep:
+                write_rows(table.take(keep).to_pylist(), kind, path, out_dir)
+            else:  # every row repeated an earlier shard's
                 fs.delete([path])
     return dropped
 
@@ -157,8 +156,18 @@ def _read_factors(path: str) -> dict[str, dict[str, int]]:
     return {k: dict(v) for k, v in counts.items()}
 
 
-def count_dead_letters(out_dir: str) -> int:
+def count_dead_letters(out_dir: str, run_id: str | None = None) -> int:
+    """Dead letters in the directory (only this run's files with ``run_id``)."""
     total = 0
     for meta in fs.list_files(fs.join(out_dir, "dead_letter"), ".jsonl"):
-        total += sum(1 for line in fs.read_bytes(meta.path).splitlines() if line.strip())
+        if run_id is None or fs.basename(meta.path).startswith(run_id + "-"):
+            total += sum(1 for line in fs.read_bytes(meta.path).splitlines() if line.strip())
     return total
+
+
+def run_output_stage(out_dir: str, run_id: str) -> dict[str, object]:
+    """For a runner that returns no metrics: one ``output`` stage counted from what this run left
+    on the filesystem, its shards' rows (written) and its dead letters, so the manifest still adds up."""
+    rows = sum(fs.parquet_footer(p).num_rows for kind in KINDS for p in run_shards(out_dir, kind, run_id))
+    dead = count_dead_letters(out_dir, run_id)
+    return {"read": rows + dead, "written": rows, "filtered": {}, "dead_lettered": dead, "resumed": 0, "stats": {}}

@@ -25,6 +25,11 @@ class Report:
         self.figures[name] = {"value": round(value, 4), "bar": None, "ok": True, **details}
         print(f"bench: {name} = {value:.3f} (no bar)", flush=True)
 
+    def skip(self, name: str, op: str, limit: float, reason: str) -> None:
+        """A figure that could not be measured here: recorded with its reason and no value, not failing the run."""
+        self.figures[name] = {"value": None, "bar": f"{op} {limit}", "ok": True, "skipped": reason}
+        print(f"bench: {name} skipped ({reason})", flush=True)
+
     def write(self) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         existing: dict[str, Any] = {}

@@ -12,7 +12,6 @@ no extra safety). A killed writer leaves a temporary (local) or nothing (object 
 
 from __future__ import annotations
 
-import io
 import json
 import uuid
 from collections.abc import Iterable, Iterator
@@ -236,9 +235,3 @@ def parquet_file(path: str) -> Iterator[pq.ParquetFile]:
     """An open ``ParquetFile`` to stream batches from."""
     with open_read(path) as handle:
         yield pq.ParquetFile(pa.PythonFile(handle, mode="r"))
-
-
-def buffered_reader(path: str) -> io.BufferedReader:
-    """A reader to iterate lines from (the caller closes it)."""
-    handle = _system(path).open(path, MIME, RAW)
-    return handle if isinstance(handle, io.BufferedReader) else io.BufferedReader(handle)

@@ -1,7 +1,11 @@
 """The ``reverse-o1`` command line (also ``python -m pipelines``).
 
 Options a command does not know go to Beam's ``PipelineOptions`` unchanged (``--runner``,
-``--direct_num_workers``, ...). Exit 0 on success, non-zero with a one-line reason otherwise.
+``--direct_num_workers``, ...). Exit 0 on success. A typed error that means "cannot run like this"
+(a ``ConfigError``: a bad option, input or output; no sandbox, no Lean, a bad repository, a local
+path the workers can't see, an unusable ``--factors`` file) is one line and exit 2. Anything else
+is a failure of the tool itself (a bug, a corrupt file deep in a read): one summary line naming a
+log file that holds the traceback, exit 1; with ``--debug`` the traceback is printed instead.
 """
 
 from __future__ import annotations
@@ -11,20 +15,92 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
-from collections.abc import Callable
-from typing import Any
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, get_args
 
+from generators.backends.registry import BACKENDS
 from pipelines.config import ConfigError, RunConfig, build_config, with_worker_threads
 
 PROG = "reverse-o1"
+DEBUG_HELP = "on an internal error, print its traceback (else it goes to a log file under the cache)"
+
+# Errors that mean "can't run here" (no sandbox, no Lean, a bad repository, a local path the
+# workers can't see, an unusable --factors file): one line, exit 2, like a ConfigError. Named by
+# module so that the CLI imports none of them: a module that is not loaded cannot have raised one.
+CANNOT_RUN = (
+    ("pipelines.io.placement", "PlacementError"),
+    ("pipelines.io.lean_traced", "LeanUnavailable"),
+    ("pipelines.io.repos", "RepoError"),
+    ("verifiers.sandbox.base", "SandboxUnavailable"),
+    ("schemas.factors", "FactorFileError"),
+)
+
+
+class RegistryNames(Sequence[str]):
+    """argparse choices read from a registry when first needed (a value to check, a --help to
+    print), so that starting the CLI imports none of the registries' packages."""
+
+    def __init__(self, load: Callable[[], Iterable[str]]):
+        self._load = load
+        self._names: tuple[str, ...] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        if self._names is None:
+            self._names = tuple(self._load())
+        return self._names
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.names[index]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        return f"RegistryNames({list(self.names)!r})"
+
+
+def _tagger_tiers() -> Iterable[str]:
+    from generators.tagging import TIERS
+
+    return TIERS
+
+
+def _sandbox_names() -> Iterable[str]:
+    from verifiers.sandbox.select import BACKENDS as SANDBOXES
+
+    # "none" (no isolation) is never chosen by name: --unsafe-no-sandbox allows it as the last resort
+    return ["auto", *(name for name in SANDBOXES if name != "none")]
+
+
+def _seed_formats() -> Iterable[str]:
+    from schemas.seed_import import IMPORTERS
+
+    return IMPORTERS
+
+
+def _config_literal(field: str) -> list[str]:
+    """The values RunConfig accepts for a Literal field (the ones a --config file may give too)."""
+    return list(get_args(RunConfig.model_fields[field].annotation))
+
+
+def _choices(action: argparse.Action, names: Sequence[str]) -> None:
+    # set after add_argument: argparse formats the choices there (for the metavar check), which
+    # would load a lazy registry at start-up
+    action.choices = names
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("common options (also from --config FILE.yaml)")
     g.add_argument("--config", help="YAML file of options; flags given here win")
     g.add_argument("--out", help="output directory (default out/run)")
-    g.add_argument("--backend", choices=["transformers", "openai", "vllm", "scripted"],
+    g.add_argument("--backend", choices=list(BACKENDS),
                    help="LLM backend (default transformers; 'scripted' is a test double)")
     g.add_argument("--model", help="model name or path (default: the embedded SmolLM2-135M-Instruct)")
     g.add_argument("--base-url", dest="base_url", help="OpenAI-compatible server URL, e.g. http://localhost:8000/v1")
@@ -43,12 +119,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
                    help="the runner's workers see this machine's local paths (else a local --out/--input is refused "
                         "on a runner whose workers have their own disk)")
     g.add_argument("--factors", help="thought-factor vocabulary YAML (default: the built-in one)")
-    g.add_argument("--tagger", choices=["rules", "llm", "both"], help="how steps get their factor (default rules)")
+    _choices(g.add_argument("--tagger", help="how steps get their factor (default rules)"), RegistryNames(_tagger_tiers))
 
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("sandbox (where code from repositories and models runs)")
-    g.add_argument("--sandbox", choices=["auto", "bwrap", "unshare"], help="isolation (default auto: bwrap, else unshare)")
+    _choices(g.add_argument("--sandbox", help="isolation (default auto: bwrap, else unshare)"), RegistryNames(_sandbox_names))
     g.add_argument("--unsafe-no-sandbox", dest="unsafe_no_sandbox", action="store_true", default=None,
                    help="run code without isolation where no sandbox works (only for code you trust)")
     g.add_argument("--sandbox-timeout", dest="sandbox_timeout", type=float, help="wall seconds per execution (default 10)")
@@ -62,7 +138,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     label = sub.add_parser("label", help="step labels on solutions (seeds or trajectory rows) -> PRM rows")
     label.add_argument("--input", nargs="+", action="extend", help="seeds JSONL / rows (JSONL, JSON, Parquet), files or dirs")
-    label.add_argument("--method", choices=["shepherd", "binary"],
+    # the labellers' registry (pipelines.label.LABELLERS) imports Beam and torch: too slow for --help
+    label.add_argument("--method", choices=_config_literal("method"),
                        help="shepherd: n rollouts from every step; binary: OmegaPRM search for the first wrong step")
     label.add_argument("--n", type=int, help="completions per probed step (default 8)")
     label.add_argument("--probe-chunk", dest="probe_chunk", type=int,
@@ -121,7 +198,7 @@ def make_parser() -> argparse.ArgumentParser:
     validate.add_argument("--factors", help="thought-factor vocabulary YAML that step factors must come from "
                                             "(default: the built-in one)")
     imp = seeds_sub.add_parser("import", help="turn GSM8K or PRM800K JSONL into seeds (JSONL on stdout)")
-    imp.add_argument("--format", required=True, choices=["gsm8k", "prm800k"])
+    _choices(imp.add_argument("--format", required=True), RegistryNames(_seed_formats))
     imp.add_argument("file")
     imp.add_argument("--output", "-o", help="write here instead of stdout")
     seeds_sub.add_parser("template", help="print a commented example seed")
@@ -146,7 +223,21 @@ def make_parser() -> argparse.ArgumentParser:
     demo.add_argument("--problems", type=int, default=None, help="GSM8K problems to label (default 3)")
     demo.add_argument("--n", type=int, help="completions per step (default 4 in the demo)")
     _common(demo)
+
+    parser.add_argument("--debug", action="store_true", default=False, help=DEBUG_HELP)
+    _debug_everywhere(parser)
     return parser
+
+
+
+def _debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` after any command too (``reverse-o1 tag --debug ...``). SUPPRESS as the default,
+    so that a subcommand without it keeps a ``--debug`` given before the command."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+                _debug_everywhere(sub)
 
 
 CONFIG_KEYS = set(RunConfig.model_fields)
@@ -268,12 +359,17 @@ def cmd_expand(args: argparse.Namespace, unknown: list[str]) -> int:
 
 
 def cmd_lean_cot(args: argparse.Namespace, unknown: list[str]) -> int:
-    from pipelines.io.lean_traced import LeanUnavailable
+    from pipelines.io.lean_traced import LeanUnavailable, parse_repo_spec
     from pipelines.lean_cot import build_lean_cot
 
     config = _config(args)
     if not config.input and not config.lean_repo:
         raise ConfigError("lean-cot needs --input FILE_OR_DIR or --lean-repo URL@COMMIT")
+    if config.lean_repo:
+        try:
+            parse_repo_spec(config.lean_repo)  # its ValueError means a malformed --lean-repo
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     return _run_pipeline("lean-cot", config, build_lean_cot, unknown, cannot_run=(LeanUnavailable,))
 
 
@@ -302,12 +398,64 @@ def cmd_tag(args: argparse.Namespace, unknown: list[str]) -> int:
 def cmd_export(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.export import export_math_shepherd
 
+    _check_export_input(args.dir)
+    if args.output and args.output != "-":
+        _check_local_output("--output", args.output)
     return export_math_shepherd(args.dir, args.output, args.task)
+
+
+def _check_export_input(out_dir: str) -> None:
+    """The user's mistakes about DIR, as ConfigError: no such directory, no PRM shards in it, a
+    shard that is not Parquet (truncated, foreign) or lacks the columns the export reads.
+
+    ``pipelines.export`` says these with a FileNotFoundError or a ValueError (``_shards``, and
+    ``_rows`` while writing); the same check is done here first, so that any other error from the
+    export is not mistaken for one. Only footers are read: a shard whose pages are damaged fails
+    during the export, as an internal error with its traceback.
+    """
+    import pyarrow as pa
+
+    from pipelines.export import COLUMNS, _shards
+    from pipelines.io import fs
+
+    try:
+        shards = _shards(out_dir)
+    except (FileNotFoundError, ValueError) as exc:  # what _shards raises on purpose
+        raise ConfigError(str(exc)) from None
+    for path in shards:
+        try:
+            with fs.parquet_file(path) as parquet:
+                missing = [c for c in COLUMNS if c not in parquet.schema_arrow.names]
+        except (OSError, pa.ArrowException) as exc:  # ArrowInvalid: not Parquet; OSError: cannot be read
+            raise ConfigError(f"{path}: unreadable PRM shard ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        if missing:
+            raise ConfigError(f"{path}: unreadable PRM shard (no {', '.join(missing)} column)")
+
+
+def _check_local_output(option: str, path: str) -> None:
+    """A local output file must go into an existing directory, and not be one (else a one-line error)."""
+    if "://" in path:
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ConfigError(f"{option} {path}: is a directory")
+    if not os.path.isdir(parent):
+        raise ConfigError(f"{option} {path}: no such directory {parent}")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"{option} {path}: cannot write in {parent}")
 
 
 def cmd_seeds(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines import seeds_cli
 
+    if args.seeds_command in ("validate", "import"):
+        try:
+            with open(args.file, "rb"):  # a missing or unreadable FILE is the user's error, not the tool's
+                pass
+        except OSError as exc:
+            raise ConfigError(f"{args.file}: {exc.strerror or exc}") from None
+    if args.seeds_command == "import" and args.output:
+        _check_local_output("--output", args.output)
     return seeds_cli.run(args)
 
 
@@ -376,7 +524,67 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
 }
 
 
+def typed_errors() -> tuple[type[BaseException], ...]:
+    """ConfigError and the CANNOT_RUN errors whose modules are loaded."""
+    found: list[type[BaseException]] = [ConfigError]
+    for module_name, class_name in CANNOT_RUN:
+        error = getattr(sys.modules.get(module_name), class_name, None)
+        if isinstance(error, type) and issubclass(error, BaseException):
+            found.append(error)
+    return tuple(found)
+
+
+def _traceback_text(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception(exc))
+    hidden = exc.__context__ if exc.__suppress_context__ and exc.__cause__ is None else None
+    if hidden is not None:  # raised `from None`: the log keeps what the message replaced
+        text += "\nIt was raised in place of (`from None`):\n\n" + "".join(traceback.format_exception(hidden))
+    return text
+
+
+def write_error_log(command: str, exc: BaseException, argv: list[str]) -> Path | None:
+    """The traceback and the command line in CACHE/logs/COMMAND-TIMESTAMP.log (else in the temp
+    directory); None when neither can be written."""
+    from generators.backends.smollm import cache_root
+
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    text = (f"{PROG} {command}: internal error at {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
+            f"command: {shlex.join([PROG, *map(str, argv)])}\npython: {sys.version.split()[0]} ({sys.executable})\n\n"
+            + _traceback_text(exc))
+    folders: list[tuple[Callable[[], Path], str]] = [(lambda: cache_root() / "logs", ""),
+                                                     (lambda: Path(tempfile.gettempdir()), f"{PROG}-")]
+    for folder_of, prefix in folders:
+        try:
+            folder = folder_of()
+            folder.mkdir(parents=True, exist_ok=True)
+            for n in range(1, 100):
+                path = folder / f"{prefix}{command}-{stamp}{'' if n == 1 else f'-{n}'}.log"
+                try:
+                    with open(path, "x", encoding="utf-8") as handle:
+                        handle.write(text)
+                    return path
+                except FileExistsError:
+                    continue
+        except (OSError, RuntimeError):  # RuntimeError: Path.home() without a home
+            continue
+    return None
+
+
+def internal_error(command: str, exc: BaseException, argv: list[str]) -> int:
+    """One summary line on stderr, the traceback in a log file; exit 1."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    summary = f"{PROG} {command}: internal error: {type(exc).__name__}" + (f": {message}" if message else "")
+    path = write_error_log(command, exc, argv)
+    if path is None:  # nowhere to keep it: print it rather than lose it
+        sys.stderr.write(_traceback_text(exc))
+        print(f"{summary} (no log file could be written; the traceback is above)", file=sys.stderr)
+    else:
+        print(f"{summary} (traceback in {path}; rerun with --debug to print it)", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = make_parser()
     args, unknown = parser.parse_known_args(argv)
     not_beam = unknown if args.command in ("seeds", "verify", "export") else unknown_to_beam(unknown)
@@ -385,9 +593,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args, unknown)
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
-        print(f"{PROG} {args.command}: error: {exc}".splitlines()[0], file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if isinstance(exc, typed_errors()):
+            print(f"{PROG} {args.command}: error: {exc}".splitlines()[0], file=sys.stderr)
+            return 2
+        if args.debug:
+            raise
+        return internal_error(args.command, exc, argv)

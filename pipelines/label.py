@@ -6,7 +6,6 @@ all rollouts of one prefix in one backend batch) → Parquet shards under ``DIR/
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -16,10 +15,9 @@ from generators.backends.model_handler import LLMModelHandler, SharedBackend
 from generators.labelling import BinaryLabeller, LabelSettings, ShepherdLabeller, StepLabeller
 from generators.prompts import template
 from pipelines.config import RunConfig
-from pipelines.io.counters import StageCounters
-from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.read import DEAD, ReadRecords
 from pipelines.io.shards import WriteShards
+from pipelines.io.stage import RESUMED, Stage
 from pipelines.progress import Progress
 from pipelines.runner import RunContext
 from pipelines.trajectories import ToTrajectories
@@ -38,16 +36,19 @@ def prm_row_id(trajectory: Trajectory, method: str, settings: LabelSettings, bac
     return content_id("prm", trajectory.source_kind, trajectory.id, content, method, settings, backend, model)
 
 
-class LabelFn(beam.DoFn):
+class LabelFn(Stage):
+    """Trajectory → PRM row: every step labelled from rollouts (all of one prefix in one backend batch)."""
+
+    failure = "label_error"
+
     def __init__(self, handle: SharedBackend, method: str, settings: LabelSettings, backend: str, model: str,
                  stage: str = "label"):
+        super().__init__(stage)
         self.handle = handle
         self.method = method
         self.settings = settings
         self.backend_name = backend
         self.model = model
-        self.stage = stage
-        self.counters = StageCounters(stage)
 
     def setup(self) -> None:
         self.verifier = MathVerifier()
@@ -59,32 +60,26 @@ class LabelFn(beam.DoFn):
             self.labeller = LABELLERS[self.method](self.handle.get(), self.verifier, self.settings)
         return self.labeller
 
-    def process(self, trajectory: Trajectory, done: frozenset[str] = frozenset()) -> Iterator[Any]:
-        self.counters.read()
+    def preview(self, trajectory: Trajectory) -> str:
+        return trajectory.id
+
+    def run(self, trajectory: Trajectory, done: frozenset[str] = frozenset()) -> Any:
         row_id = prm_row_id(trajectory, self.method, self.settings, self.backend_name, self.model)
         if row_id in done:
-            self.counters.resumed()
-            return
-        try:
-            labeller = self._labeller()
-            labels = labeller.label(trajectory)
-        except Exception as exc:  # one bad record must not stop the run
-            self.counters.dead_lettered()
-            letter = DeadLetter.of_failure(self.stage, exc, trajectory.ref, trajectory.id, "label_error")
-            yield beam.pvalue.TaggedOutput(DEAD, letter)
-            return
-        self.counters.written()
-        self.counters.extra("completions", labels.completions_spent)
-        self.counters.extra("rollouts_without_answer", labels.rollouts_without_answer)
-        self.counters.extra("generated_tokens", labels.generated_tokens)
-        self.counters.extra("steps", len(trajectory.steps))
-        self.counters.extra("backend_calls", labels.backend_calls)
+            return RESUMED
+        labeller = self._labeller()
+        labels = labeller.label(trajectory)
+        self.stat("completions", labels.completions_spent)
+        self.stat("rollouts_without_answer", labels.rollouts_without_answer)
+        self.stat("generated_tokens", labels.generated_tokens)
+        self.stat("steps", len(trajectory.steps))
+        self.stat("backend_calls", labels.backend_calls)
         if self.method == "binary":
-            self.counters.extra("probes", len(labels.probes))
+            self.stat("probes", len(labels.probes))
         self.progress.update()
         generator = GeneratorInfo(self.backend_name, labeller.backend.model_name, self.settings.temperature,
                                   self.settings.seed, template(self.settings.template).id)
-        yield PRMRow(
+        return PRMRow(
             prompt=trajectory.problem,
             completions=[s.text for s in trajectory.steps],
             labels=labels.hard,
@@ -97,7 +92,7 @@ class LabelFn(beam.DoFn):
             source_kind=trajectory.source_kind,
             source=trajectory.source,
             generator=generator,
-        ).to_dict()
+        )
 
     def teardown(self) -> None:
         self.verifier.close()

@@ -15,7 +15,6 @@ the text itself (``#### N``, the last ``\\boxed{}``, a closing "the answer is X"
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -25,10 +24,10 @@ from generators.tagging import segment, split_answer
 from generators.tagging.llm import TEMPLATE
 from pipelines.config import RunConfig
 from pipelines.io import fs
-from pipelines.io.counters import StageCounters
-from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.read import DEAD, RawRecord, ReadRecords
 from pipelines.io.shards import WriteShards
+from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
+from pipelines.io.unique import KeepFirst
 from pipelines.runner import RunContext
 from pipelines.tagging import TagSFTRows
 from schemas.factors import FactorVocabulary
@@ -118,35 +117,26 @@ def steps_of(value: Any, vocabulary: FactorVocabulary) -> tuple[list[Step], str 
                                       "or chat messages")
 
 
-class ParseFn(beam.DoFn):
+class ParseFn(Stage):
     """A record → ``(id, (order, SFTRow))``; already written ids are counted as resumed."""
 
     def __init__(self, config: RunConfig, vocabulary: FactorVocabulary, tagger_label: list[Any],
                  stage: str = "parse"):
+        super().__init__(stage)
         self.column = config.column
         self.seed = config.seed
         self.vocabulary = vocabulary
         self.tagger_label = tagger_label
         self.generator = GeneratorInfo(tagger_label[0], tagger_label[1], 0.0, config.seed, tagger_label[2])
-        self.stage = stage
-        self.counters = StageCounters(stage)
 
-    def process(self, record: RawRecord, done: frozenset[str] = frozenset()) -> Iterator[Any]:
-        self.counters.read()
+    def run(self, record: RawRecord, done: frozenset[str] = frozenset()) -> Any:
         try:
             row = self.to_row(record)
         except TagInputError as err:
-            if err.filtered:
-                self.counters.filtered(err.reason)
-                return
-            self.counters.dead_lettered()
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, err.reason, record.ref, str(err), record.value))
-            return
+            return Filtered(err.reason) if err.filtered else Rejected(err.reason, str(err), record.value)
         if row.id in done:
-            self.counters.resumed()
-            return
-        self.counters.written()
-        yield row.id, (record.order, row)
+            return RESUMED
+        return row.id, (record.order, row)
 
     def to_row(self, record: RawRecord) -> SFTRow:
         value = record.value
@@ -167,7 +157,7 @@ class ParseFn(beam.DoFn):
         given = next((value[c] for c in ANSWER_COLUMNS if c != self.column and isinstance(value.get(c), (str, int, float))), None)
         answer = str(given).strip() if given is not None else (answer or answer_from_text(steps[-1].text))
         if not answer:
-            self.counters.extra("no_answer")
+            self.stat("no_answer")
         kind = self._kind(value, steps)
         source = self._source(value, record.ref)
         content = [problem, [[s.text, s.factor] for s in steps], answer]
@@ -206,22 +196,6 @@ class ParseFn(beam.DoFn):
         return Source(**fields)
 
 
-class KeepFirstFn(beam.DoFn):
-    """Identical inputs give one id: the first (by file and line) goes on, the rest are filtered."""
-
-    def __init__(self, stage: str = "dedupe"):
-        self.counters = StageCounters(stage)
-
-    def process(self, element: tuple[str, Iterable[tuple[tuple[int, int], SFTRow]]]) -> Iterator[SFTRow]:
-        _key, group = element
-        ordered = sorted(group, key=lambda item: item[0])
-        self.counters.read(len(ordered))
-        self.counters.written()
-        if len(ordered) > 1:
-            self.counters.filtered("duplicate", len(ordered) - 1)
-        yield ordered[0][1]
-
-
 def tagger_label(config: RunConfig, tagging: TagSFTRows) -> list[Any]:
     """[backend, model, prompt version, tier]: the first three are what the tag command's rows record as generator."""
     if config.tagger == "rules":
@@ -240,7 +214,7 @@ def build_tag(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> li
     parsed = read["records"] | "Parse" >> beam.ParDo(
         ParseFn(config, tagging.vocabulary, label), done=ctx.existing("sft")
     ).with_outputs(DEAD, main="rows")
-    unique = parsed.rows | "ById" >> beam.GroupByKey() | "KeepFirst" >> beam.ParDo(KeepFirstFn())
-    tagged = unique | "Tag" >> tagging
+    unique = parsed.rows | "Dedupe" >> KeepFirst("dedupe")
+    tagged = unique["kept"] | "Tag" >> tagging
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
-    return [read[DEAD], parsed[DEAD], tagged[DEAD]]
+    return [read[DEAD], parsed[DEAD], unique[DEAD], tagged[DEAD]]

@@ -6,15 +6,14 @@ reason (every field problem of a bad seed, a duplicate id with the line of the f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
 
 from pipelines.io import fs
-from pipelines.io.counters import StageCounters
-from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.read import DEAD, RawRecord
+from pipelines.io.stage import Pending, Rejected, Stage
+from pipelines.io.unique import KeepFirst
 from schemas.records import Source, Step, Trajectory
 from schemas.seeds import SeedError, seed_from_obj
 
@@ -67,39 +66,18 @@ def _from_row(row: dict[str, Any], ref: str) -> Trajectory:
     )
 
 
-class ParseFn(beam.DoFn):
-    def __init__(self, stage: str):
-        self.counters = StageCounters(stage)
-        self.stage = stage
+class ParseFn(Stage):
+    """A record → ``(id, (order, Trajectory))``; which of a repeated id goes on is settled by ``KeepFirst``."""
 
-    def process(self, record: RawRecord) -> Iterator[Any]:
-        self.counters.read()
+    def __init__(self, stage: str):
+        super().__init__(stage)
+
+    def run(self, record: RawRecord) -> Any:
         try:
             trajectory = to_trajectory(record)
         except TrajectoryError as err:
-            self.counters.dead_lettered()
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, err.reason, record.ref, str(err), record.value))
-            return
-        yield trajectory.id, (record.order, trajectory)
-
-
-class KeepFirstFn(beam.DoFn):
-    """Of inputs sharing an id, the first (by file and line) goes on; the rest are dead letters."""
-
-    def __init__(self, stage: str):
-        self.counters = StageCounters(stage)
-        self.stage = stage
-
-    def process(self, element: tuple[str, Iterable[tuple[tuple[int, int], Trajectory]]]) -> Iterator[Any]:
-        key, group = element
-        ordered = sorted(group, key=lambda item: item[0])
-        first = ordered[0][1]
-        self.counters.written()
-        yield first
-        for _order, dup in ordered[1:]:
-            self.counters.dead_lettered()
-            error = f"duplicate id {key!r}; first seen at {first.ref}"
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, "duplicate_id", dup.ref, error, key))
+            return Rejected(err.reason, str(err), record.value)
+        return Pending((trajectory.id, (record.order, trajectory)))
 
 
 class ToTrajectories(beam.PTransform):
@@ -111,10 +89,6 @@ class ToTrajectories(beam.PTransform):
 
     def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
         parsed = records | "Parse" >> beam.ParDo(ParseFn(self.stage)).with_outputs(DEAD, main="ok")
-        unique = (
-            parsed.ok
-            | "ById" >> beam.GroupByKey()
-            | "KeepFirst" >> beam.ParDo(KeepFirstFn(self.stage)).with_outputs(DEAD, main="ok")
-        )
+        unique = parsed.ok | "Unique" >> KeepFirst(self.stage, dead_letter_duplicates=True, counts_read=False)
         dead = (parsed[DEAD], unique[DEAD]) | "Dead" >> beam.Flatten()
-        return {"trajectories": unique.ok, DEAD: dead}
+        return {"trajectories": unique["kept"], DEAD: dead}

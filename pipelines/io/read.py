@@ -16,8 +16,8 @@ import apache_beam as beam
 from pipelines.io import fs
 from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
+from pipelines.io.stage import DEAD, Filtered, Pending, Stage
 
-DEAD = "dead"
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet")
 DEFAULT_MAX_RECORD_BYTES = 1_000_000
 
@@ -88,37 +88,39 @@ def first_n(items: list[Any], n: int, counters: StageCounters, order: Callable[[
     yield from ordered[:n]
 
 
-class ReadFileFn(beam.DoFn):
+class ReadFileFn(Stage):
+    """``(index, path)`` → the file's records; each record, blank line or bad line is one read, and an
+    unreadable or truncated file is one dead letter for the rest of it."""
+
+    per_item = True
+
     def __init__(self, stage: str, max_record_bytes: int, limit: int | None):
-        self.stage = stage
+        super().__init__(stage)
         self.max_record_bytes = max_record_bytes
         self.limit = limit
-        self.counters = StageCounters(stage)
 
-    def process(self, element: tuple[int, str]) -> Iterator[Any]:
+    def ref(self, element: tuple[int, str]) -> str:
+        return element[1]
+
+    def preview(self, element: tuple[int, str]) -> None:
+        return None
+
+    def failure_reason(self, exc: Exception) -> str:
+        return "missing_file" if isinstance(exc, FileNotFoundError) else "unreadable_file"
+
+    def run(self, element: tuple[int, str]) -> Iterator[Any]:
         index, path = element
         emitted = 0
-        try:
-            for item in self._records(index, path):
-                if isinstance(item, DeadLetter):
-                    self.counters.read()
-                    self.counters.dead_lettered()
-                    yield beam.pvalue.TaggedOutput(DEAD, item)
-                    continue
-                if item is None:
-                    self.counters.read()
-                    self.counters.filtered("blank_line")
-                    continue
-                if self.limit is not None and emitted >= self.limit:
-                    return  # this file alone already gives the first N inputs
-                emitted += 1
-                self.counters.read()
+        for item in self._records(index, path):
+            if item is None:
+                yield Filtered("blank_line")
+            elif isinstance(item, DeadLetter):
                 yield item
-        except Exception as exc:  # unreadable or truncated file: one dead letter for the rest
-            self.counters.read()
-            self.counters.dead_lettered()
-            reason = "missing_file" if isinstance(exc, FileNotFoundError) else "unreadable_file"
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, reason, path, f"{type(exc).__name__}: {exc}"))
+            elif self.limit is not None and emitted >= self.limit:
+                return  # this file alone already gives the first N inputs
+            else:
+                emitted += 1
+                yield Pending(item)  # written (or beyond --limit) is decided by SelectFirst
 
     def _records(self, index: int, path: str) -> Iterator[RawRecord | DeadLetter | None]:
         if path.endswith(".parquet"):

@@ -82,7 +82,8 @@ class WriteShardFn(_BufferedWriter):
         self.kind = kind
         self.prefix = prefix
 
-    def flush(self, rows: list[dict[str, Any]]) -> str:
+    def flush(self, records: list[Any]) -> str:
+        rows = [r.to_dict() if hasattr(r, "to_dict") else r for r in records]  # typed rows become Arrow here
         name = f"{self.prefix}-{content_id(sorted(r['id'] for r in rows), length=16)}.parquet"
         path = fs.join(self.out_dir, self.kind, name)
         write_rows(rows, self.kind, path, self.out_dir)
@@ -103,7 +104,7 @@ class WriteDeadLetterFn(_BufferedWriter):
 
 
 class WriteShards(beam.PTransform):
-    """Row dicts of one kind (``sft`` | ``prm``) → Parquet shards ``DIR/KIND/PREFIX-*.parquet``
+    """Rows of one kind (``SFTRow`` | ``PRMRow``, or their dicts) → Parquet shards ``DIR/KIND/PREFIX-*.parquet``
     (``PREFIX`` is the run id, so the launcher can tell this run's shards from earlier ones)."""
 
     def __init__(self, out_dir: str, kind: str, prefix: str, rows_per_shard: int = 64):

@@ -399,8 +399,8 @@ def cmd_export(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.export import export_math_shepherd
 
     _check_export_input(args.dir)
-    if args.output and args.output != "-":
-        _check_local_output("--output", args.output)
+    if args.output and args.output != "-" and os.path.isdir(args.output):  # a missing parent is made
+        raise ConfigError(f"--output {args.output}: is a directory")
     return export_math_shepherd(args.dir, args.output, args.task)
 
 
@@ -433,9 +433,8 @@ def _check_export_input(out_dir: str) -> None:
 
 
 def _check_local_output(option: str, path: str) -> None:
-    """A local output file must go into an existing directory, and not be one (else a one-line error)."""
-    if "://" in path:
-        return
+    """A local output file that ``open(path, "w")`` will take: not a directory, in one that exists
+    and may be written (else a one-line error)."""
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise ConfigError(f"{option} {path}: is a directory")

@@ -13,7 +13,6 @@ then the original code in a fenced block; ``verified`` is the round trip's resul
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -24,15 +23,14 @@ from generators.code import CodeCoTSettings, ReverseCoTWriter, RoundTripWriter, 
 from generators.prompts import template
 from pipelines.config import RunConfig
 from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles, local_function
-from pipelines.io.counters import StageCounters
-from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.read import DEAD, SelectFirst
 from pipelines.io.repos import LocalSnapshots, default_cache_dir, materialise, stage_snapshot
 from pipelines.io.shards import WriteShards
+from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
 from pipelines.progress import Progress
 from pipelines.runner import RunContext
 from pipelines.tagging import TagSFTRows
-from schemas.code import CodeFunction
+from schemas.code import CheckedFunction, CodeFunction
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, SFTRow, Source, Step
 from verifiers.code import CodeVerdict
@@ -60,93 +58,83 @@ def function_order(fn: CodeFunction) -> tuple[str, str, str]:
     return (fn.repo.uri, fn.path, fn.symbol)
 
 
-class OriginalTestsFn(beam.DoFn):
+class OriginalTestsFn(Stage):
     """The untouched function against its tests, in the sandbox: a failure means broken tests."""
 
+    failure = "sandbox_error"  # the sandbox itself failed: keep the function, say why
+
     def __init__(self, config: RunConfig, stage: str = "original_tests"):
+        super().__init__(stage)
         self.config = config
-        self.stage = stage
-        self.counters = StageCounters(stage)
 
     def setup(self) -> None:
         self.verifier = self.config.code_verifier()
         self.snapshots = LocalSnapshots(repo_cache(self.config))  # this worker's cache
 
-    def process(self, fn: CodeFunction, done: frozenset[str] = frozenset()) -> Iterator[Any]:
-        self.counters.read()
+    def preview(self, fn: CodeFunction) -> str:
+        return fn.code
+
+    def run(self, fn: CodeFunction, done: frozenset[str] = frozenset()) -> Any:
         ident = row_id(fn, self.config)
         if ident in done:
-            self.counters.resumed()
-            return
-        try:
-            fn = local_function(fn, self.snapshots)  # the sandbox mounts fn.repo.root: a directory on this worker
-            verdict = self.verifier.verify_function(fn)
-        except Exception as exc:  # the sandbox itself failed: keep the function, say why
-            self.counters.dead_lettered()
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.stage, exc, fn.ref, fn.code, "sandbox_error"))
-            return
-        self.counters.extra(f"sandbox:{verdict.result.sandbox}")
+            return RESUMED
+        fn = local_function(fn, self.snapshots)  # the sandbox mounts fn.repo.root: a directory on this worker
+        verdict = self.verifier.verify_function(fn)
+        self.stat(f"sandbox:{verdict.result.sandbox}")
         if not verdict.passed:
-            self.counters.filtered(f"original_{verdict.result.status}")
-            return
-        self.counters.written()
-        yield fn, verdict.detail(), ident
+            return Filtered(f"original_{verdict.result.status}")
+        return CheckedFunction(fn, verdict.detail(), ident)
 
 
-class CodeCoTFn(beam.DoFn):
+class CodeCoTFn(Stage):
     """Reverse CoT, hindsight filter, round trip in the sandbox → an SFT row (or a counted filter)."""
 
+    failure = "generation_error"
+
     def __init__(self, handle: SharedBackend, config: RunConfig, stage: str = "code_cot"):
+        super().__init__(stage)
         self.handle = handle
         self.config = config
         self.settings = cot_settings(config)
-        self.stage = stage
-        self.counters = StageCounters(stage)
 
     def setup(self) -> None:
         self.verifier = self.config.code_verifier()
         self.snapshots = LocalSnapshots(repo_cache(self.config))  # this worker's cache
         self.progress = Progress("code-cot", unit="function")
 
-    def process(self, element: tuple[CodeFunction, str, str]) -> Iterator[Any]:
-        fn, original, ident = element
-        self.counters.read()
-        try:
-            backend = self.handle.get()
-            cot = ReverseCoTWriter(backend, self.settings).write(fn)
-            for reason, count in cot.rejected.items():
-                self.counters.extra(f"rejected:{reason}", count)
-            self.counters.extra("generated_tokens", cot.generated_tokens)
-            if not cot.steps:
-                self.counters.filtered("no_forward_cot")
-                return
-            back = RoundTripWriter(backend, self.settings).write(fn, cot.steps)
-            self.counters.extra("generated_tokens", back.generated_tokens)
-        except Exception as exc:  # one bad function must not stop the run
-            self.counters.dead_lettered()
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.stage, exc, fn.ref, fn.code, "generation_error"))
-            return
+    def ref(self, checked: CheckedFunction) -> str:
+        return checked.fn.ref
+
+    def preview(self, checked: CheckedFunction) -> str:
+        return checked.fn.code
+
+    def run(self, checked: CheckedFunction) -> Any:
+        fn = checked.fn
+        backend = self.handle.get()
+        cot = ReverseCoTWriter(backend, self.settings).write(fn)
+        for reason, count in cot.rejected.items():
+            self.stat(f"rejected:{reason}", count)
+        self.stat("generated_tokens", cot.generated_tokens)
+        if not cot.steps:
+            return Filtered("no_forward_cot")
+        back = RoundTripWriter(backend, self.settings).write(fn, cot.steps)
+        self.stat("generated_tokens", back.generated_tokens)
         verdict: CodeVerdict | None = None
         if back.code is not None:
             try:
                 verdict = self.verifier.verify_function(local_function(fn, self.snapshots), back.code)
-            except Exception as exc:
-                self.counters.dead_lettered()
-                yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.stage, exc, fn.ref, back.code,
-                                                                           "sandbox_error"))
-                return
+            except Exception as exc:  # the sandbox failed, not the model
+                return Rejected("sandbox_error", f"{type(exc).__name__}: {exc}", back.code)
         verified = verdict is not None and verdict.passed
         roundtrip = verdict.detail() if verdict is not None else f"no code to run: {back.reason}"
-        self.counters.extra("roundtrip:" + (verdict.result.status if verdict is not None else str(back.reason)))
+        self.stat("roundtrip:" + (verdict.result.status if verdict is not None else str(back.reason)))
         if self.config.only_verified and not verified:
-            self.counters.filtered("roundtrip_failed")
-            return
-        self.counters.written()
-        self.counters.extra("verified", int(verified))
+            return Filtered("roundtrip_failed")
+        self.stat("verified", int(verified))
         self.progress.update()
-        detail = {"original": original, "roundtrip": roundtrip, "sandbox": self.verifier.sandbox.name}
-        yield SFTRow(
-            id=ident, source_kind="code",
+        detail = {"original": checked.original, "roundtrip": roundtrip, "sandbox": self.verifier.sandbox.name}
+        return SFTRow(
+            id=checked.row_id, source_kind="code",
             source=Source(uri=fn.repo.uri, commit=fn.repo.commit, path=fn.path, symbol=fn.symbol, license=fn.repo.license),
             problem=problem_of(fn), steps=[Step(s) for s in cot.steps], answer=answer_of(fn.code), messages=[],
             verified=verified, verifier=VERIFIER, verifier_detail=json.dumps(detail, ensure_ascii=False),

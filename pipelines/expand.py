@@ -5,7 +5,8 @@ trajectory becomes an SFT row, verified or not, and a PRM row with ``method=mcts
 (thought factors, rendered messages) → Parquet shards under ``DIR/sft`` and ``DIR/prm``.
 
 Resume works per seed: after searching a seed, the ids of its rows are recorded under
-``DIR/.state/expand/``; a rerun skips a seed whose recorded rows are all on disk.
+``DIR/.state/expand/`` (``trajectories``, the stage that makes the rows); a rerun skips a seed
+whose recorded rows are all in the output.
 """
 
 from __future__ import annotations
@@ -14,19 +15,20 @@ import dataclasses
 import json
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
 
 from generators.backends.model_handler import LLMModelHandler, SharedBackend
 from generators.search import MCTSExpander, MCTSSettings, SearchRoot, trajectory_labels
 from generators.search.mcts import Found, SearchResult
 from pipelines.config import RunConfig
 from pipelines.io import fs
-from pipelines.io.counters import StageCounters
-from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.read import DEAD, ReadRecords
 from pipelines.io.shards import WriteShards
+from pipelines.io.stage import RESUMED, Emit, Filtered, Rejected, Stage
 from pipelines.progress import Progress
 from pipelines.runner import RunContext
 from pipelines.tagging import TagSFTRows
@@ -63,19 +65,31 @@ def mcts_settings(config: RunConfig, vocabulary: FactorVocabulary) -> MCTSSettin
     )
 
 
-class ExpandFn(beam.DoFn):
-    """Searches one seed (all its cuts together); SFT rows on the main output, PRM rows on ``prm``."""
+@dataclass(frozen=True)
+class SearchDone:
+    """One seed's finished search, on its way to rows: what ``TrajectoryRowsFn`` needs."""
+
+    seed: Trajectory
+    key: str  # the seed's resume key (its state file under ``DIR/.state/expand/``)
+    cuts: list[int]
+    roots: list[SearchRoot]
+    results: list[SearchResult]
+    generator: GeneratorInfo
+
+
+class ExpandFn(Stage):
+    """Searches one seed (all its cuts together, in lockstep): stage ``expand``, one read per seed."""
+
+    failure = "search_error"
 
     def __init__(self, handle: SharedBackend, config: RunConfig, out_dir: str, stage: str = "expand"):
+        super().__init__(stage)
         self.handle = handle
         self.config = config
         vocabulary = load_factors(config.factors)  # a bad --factors file fails here, before any work
         self.settings = mcts_settings(config, vocabulary)
         self.factor_names = frozenset(vocabulary.names)
         self.out_dir = out_dir
-        self.stage = stage
-        self.counters = StageCounters(stage)
-        self.found_counters = StageCounters("trajectories")
 
     def setup(self) -> None:
         from verifiers.math_answer import MathVerifier
@@ -83,76 +97,78 @@ class ExpandFn(beam.DoFn):
         self.verifier = MathVerifier()
         self.progress = Progress("expand (mcts)", unit="seed")
 
-    def _state_path(self, key: str) -> str:
-        return fs.join(self.out_dir, STATE_DIR, f"{key}.json")
+    def preview(self, seed: Trajectory) -> str:
+        return seed.id
 
-    def _already_done(self, key: str, existing: dict[str, frozenset[str]]) -> bool:
-        """The seed's search finished in an earlier run and all its rows are in the shards."""
-        path = self._state_path(key)
-        try:
-            state = fs.read_json(path) if fs.exists(path) else None
-        except (OSError, ValueError):
-            return False
-        return isinstance(state, dict) and all(set(state.get(kind, [])) <= existing[kind] for kind in ("sft", "prm"))
-
-    def process(self, seed: Trajectory, sft_done: frozenset[str] = frozenset(),
-                prm_done: frozenset[str] = frozenset()) -> Iterator[Any]:
-        existing = {"sft": sft_done, "prm": prm_done}
-        self.counters.read()
+    def run(self, seed: Trajectory, sft_done: frozenset[str] = frozenset(),
+            prm_done: frozenset[str] = frozenset()) -> Any:
         cuts = cut_points(len(seed.steps), self.config.cuts, f"{self.config.seed}:{seed.id}")
-        model = self.config.model_label()
         key = content_id("expand", seed.id, seed.problem, [s.text for s in seed.steps], seed.gold_answer, cuts,
-                         self.settings, self.config.backend, model)
-        if self._already_done(key, existing):
-            self.counters.resumed()
-            return
+                         self.settings, self.config.backend, self.config.model_label())
+        if already_done(self.out_dir, key, {"sft": sft_done, "prm": prm_done}):
+            return RESUMED
         unknown = sorted({s.factor for s in seed.steps if s.factor and s.factor not in self.factor_names})
         if unknown:  # caught before the search: its SFT rows could not be tagged
-            self.counters.dead_lettered()
-            error = f"step factors {unknown} are not in the vocabulary ({', '.join(sorted(self.factor_names))})"
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, "unknown_factor", seed.ref, error, seed.id))
-            return
+            return Rejected("unknown_factor", f"step factors {unknown} are not in the vocabulary "
+                                              f"({', '.join(sorted(self.factor_names))})", seed.id)
         roots = [SearchRoot(f"{seed.id}#cut{c}", seed.problem, seed.gold_answer, seed.steps[:c]) for c in cuts]
-        try:
-            backend = self.handle.get()
-            expander = MCTSExpander(backend, self.verifier, self.settings)
-            results = expander.run(roots)
-        except Exception as exc:  # one bad seed must not stop the run
-            self.counters.dead_lettered()
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.stage, exc, seed.ref, seed.id, "search_error"))
-            return
+        backend = self.handle.get()
+        expander = MCTSExpander(backend, self.verifier, self.settings)
+        results = expander.run(roots)
+        for name, value in dataclasses.asdict(expander.stats).items():
+            self.stat(name, value)
+        self.stat("roots", len(results))
+        self.stat("verified_trajectories", sum(f.correct for r in results for f in r.found))
+        self.progress.update()
         generator = GeneratorInfo(self.config.backend, backend.model_name, self.settings.temperature,
                                   self.settings.seed, self.settings.prompt_version)
-        sft, prm = self._rows(seed, cuts, roots, results, generator)
-        self._record(key, sft, prm)
-        self.counters.written()
-        self._stats(expander, results)
-        self.progress.update()
-        yield from (row for row in sft if row.id not in sft_done)
-        for row in prm:
-            if row["id"] not in prm_done:
-                yield beam.pvalue.TaggedOutput(PRM, row)
+        return SearchDone(seed, key, cuts, roots, results, generator)
 
-    def _rows(self, seed: Trajectory, cuts: list[int], roots: list[SearchRoot], results: list[SearchResult],
-              generator: GeneratorInfo) -> tuple[list[SFTRow], list[dict[str, Any]]]:
-        sft: list[SFTRow] = []
-        prm: list[dict[str, Any]] = []
+    def teardown(self) -> None:
+        self.verifier.close()
+        self.progress.close()
+
+
+class TrajectoryRowsFn(Stage):
+    """A finished search → an SFT row and a PRM row per trajectory it found (stage ``trajectories``:
+    one read per trajectory or rollout without an answer); records the seed's resume state."""
+
+    per_item = True
+
+    def __init__(self, settings: MCTSSettings, out_dir: str, stage: str = "trajectories"):
+        super().__init__(stage)
+        self.settings = settings
+        self.out_dir = out_dir
+
+    def ref(self, done: SearchDone) -> str:
+        return done.seed.ref
+
+    def run(self, done: SearchDone, sft_done: frozenset[str] = frozenset(),
+            prm_done: frozenset[str] = frozenset()) -> Iterator[Any]:
+        seed, generator = done.seed, done.generator
         seen: set[str] = set()
-        for cut, root, result in zip(cuts, roots, results, strict=True):
-            self.found_counters.read(len(result.found) + result.no_answer)
-            self.found_counters.filtered("no_final_answer", result.no_answer)
+        sft_ids: list[str] = []
+        prm_ids: list[str] = []
+        outcomes: list[Any] = []
+        for cut, root, result in zip(done.cuts, done.roots, done.results, strict=True):
+            outcomes += [Filtered("no_final_answer")] * result.no_answer
             for found in result.found:
                 steps = list(root.prefix) + found.steps()
                 content = [seed.problem, [(s.text, s.factor) for s in steps], found.answer]
                 ident = content_id("mcts", seed.source_kind, seed.id, content, self.settings, generator.model)
                 if ident in seen:  # two paths of the tree reached the same text
-                    self.found_counters.filtered("duplicate_trajectory")
+                    outcomes.append(Filtered("duplicate_trajectory"))
                     continue
                 seen.add(ident)
-                self.found_counters.written()
-                sft.append(self._sft_row(seed, steps, found, ident, generator))
-                prm.append(self._prm_row(seed, steps, cut, result, found, ident, generator))
-        return sft, prm
+                sft = self._sft_row(seed, steps, found, ident, generator)
+                prm = self._prm_row(seed, steps, cut, result, found, ident, generator)
+                sft_ids.append(sft.id)
+                prm_ids.append(prm.id)
+                outputs = ([sft] if sft.id not in sft_done else []) + ([TaggedOutput(PRM, prm)] if prm.id not in prm_done else [])
+                outcomes.append(Emit(*outputs))
+        state = json.dumps({"sft": sorted(sft_ids), "prm": sorted(prm_ids)})
+        fs.write_text(state_path(self.out_dir, done.key), state, self.out_dir)
+        yield from outcomes
 
     def _sft_row(self, seed: Trajectory, steps: list, found: Found, ident: str, generator: GeneratorInfo) -> SFTRow:
         detail = f"{found.status}: {found.detail}".strip(": ") if found.detail else found.status
@@ -163,27 +179,27 @@ class ExpandFn(beam.DoFn):
         )
 
     def _prm_row(self, seed: Trajectory, steps: list, cut: int, result: SearchResult, found: Found, ident: str,
-                 generator: GeneratorInfo) -> dict[str, Any]:
+                 generator: GeneratorInfo) -> PRMRow:
         labels = trajectory_labels(cut, result.root, found)
         return PRMRow(
             prompt=seed.problem, completions=[s.text for s in steps], labels=labels.hard, soft_labels=labels.soft,
             rollouts=labels.rollouts, correct_rollouts=labels.correct, method="mcts", answer_correct=found.correct,
             id=content_id("prm", ident), source_kind=seed.source_kind, source=seed.source, generator=generator,
-        ).to_dict()
+        )
 
-    def _record(self, key: str, sft: list[SFTRow], prm: list[dict[str, Any]]) -> None:
-        state = json.dumps({"sft": sorted(r.id for r in sft), "prm": sorted(r["id"] for r in prm)})
-        fs.write_text(self._state_path(key), state, self.out_dir)
 
-    def _stats(self, expander: MCTSExpander, results: list[SearchResult]) -> None:
-        for name, value in dataclasses.asdict(expander.stats).items():
-            self.counters.extra(name, value)
-        self.counters.extra("roots", len(results))
-        self.counters.extra("verified_trajectories", sum(f.correct for r in results for f in r.found))
+def state_path(out_dir: str, key: str) -> str:
+    return fs.join(out_dir, STATE_DIR, f"{key}.json")
 
-    def teardown(self) -> None:
-        self.verifier.close()
-        self.progress.close()
+
+def already_done(out_dir: str, key: str, existing: dict[str, frozenset[str]]) -> bool:
+    """The seed's search finished in an earlier run and all its rows are in the shards."""
+    path = state_path(out_dir, key)
+    try:
+        state = fs.read_json(path) if fs.exists(path) else None
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and all(set(state.get(kind, [])) <= existing[kind] for kind in ("sft", "prm"))
 
 
 def build_expand(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
@@ -192,10 +208,12 @@ def build_expand(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) ->
     read = pipeline | "Read" >> ReadRecords(config.input, "read", config.max_record_bytes, config.limit)
     seeds = read["records"] | "Seeds" >> ToTrajectories("seeds")
     handle = SharedBackend(LLMModelHandler(config.backend_config()))
-    searched = seeds["trajectories"] | "Expand" >> beam.ParDo(
-        ExpandFn(handle, config, ctx.out_dir), sft_done=ctx.existing("sft"), prm_done=ctx.existing("prm"),
-    ).with_outputs(DEAD, PRM, main="sft")
-    tagged = searched.sft | "Tag" >> TagSFTRows(config, handle=handle)
+    done = {"sft_done": ctx.existing("sft"), "prm_done": ctx.existing("prm")}
+    search = ExpandFn(handle, config, ctx.out_dir)
+    searched = seeds["trajectories"] | "Expand" >> beam.ParDo(search, **done).with_outputs(DEAD, main="done")
+    found = searched.done | "Trajectories" >> beam.ParDo(
+        TrajectoryRowsFn(search.settings, ctx.out_dir), **done).with_outputs(DEAD, PRM, main="sft")
+    tagged = found.sft | "Tag" >> TagSFTRows(config, handle=handle)
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
-    _ = searched[PRM] | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard)
-    return [read[DEAD], seeds[DEAD], searched[DEAD], tagged[DEAD]]
+    _ = found[PRM] | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard)
+    return [read[DEAD], seeds[DEAD], searched[DEAD], found[DEAD], tagged[DEAD]]

@@ -9,7 +9,6 @@ in the manifest) → tag → ``DIR/sft``. The assistant turn is the tagged thoug
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -20,11 +19,10 @@ from generators.lean.thoughts import TacticThoughtWriter, ThoughtSettings
 from generators.prompts import template
 from generators.tagging.segment import segment
 from pipelines.config import RunConfig
-from pipelines.io.counters import StageCounters
-from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.lean_read import ReadLeanTheorems
 from pipelines.io.read import DEAD
 from pipelines.io.shards import WriteShards
+from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
 from pipelines.progress import Progress
 from pipelines.runner import RunContext
 from pipelines.tagging import TagSFTRows
@@ -51,13 +49,16 @@ def problem_of(theorem: LeanTheorem) -> str:
     return f"Prove the theorem `{theorem.full_name}` in Lean 4. The goal:\n{goal}".strip()
 
 
-class LeanCoTFn(beam.DoFn):
+class LeanCoTFn(Stage):
+    """LeanTheorem → SFT row: a thought per tactic, an informal solution, the proof as the answer."""
+
+    failure = "generation_error"
+
     def __init__(self, handle: SharedBackend, config: RunConfig, stage: str = "lean_cot"):
+        super().__init__(stage)
         self.handle = handle
         self.config = config
         self.settings = thought_settings(config)
-        self.stage = stage
-        self.counters = StageCounters(stage)
 
     def setup(self) -> None:
         self.verifier = LeanVerifier()
@@ -67,64 +68,54 @@ class LeanCoTFn(beam.DoFn):
         content = [theorem.url, theorem.commit, theorem.file_path, theorem.full_name, [t.tactic for t in theorem.tactics]]
         return content_id("sft", "lean", content, self.settings, self.config.backend, self.config.model_label())
 
-    def process(self, theorem: LeanTheorem, done: frozenset[str] = frozenset()) -> Iterator[Any]:
-        self.counters.read()
+    def preview(self, theorem: LeanTheorem) -> str:
+        return theorem.full_name
+
+    def run(self, theorem: LeanTheorem, done: frozenset[str] = frozenset()) -> Any:
         row_id = self._row_id(theorem)
         if row_id in done:
-            self.counters.resumed()
-            return
-        try:
-            backend = self.handle.get()
-            thoughts = TacticThoughtWriter(backend, self.settings).write(theorem)
-            if not any(thoughts.thoughts):
-                self.counters.filtered("no_usable_thought")
-                self._stats(thoughts, 0)
-                return
-            cot = ProofCoTWriter(backend, self.settings).write(theorem, thoughts)
-        except Exception as exc:  # one bad theorem must not stop the run
-            self.counters.dead_lettered()
-            letter = DeadLetter.of_failure(self.stage, exc, theorem.ref, theorem.full_name, "generation_error")
-            yield beam.pvalue.TaggedOutput(DEAD, letter)
-            return
+            return RESUMED
+        backend = self.handle.get()
+        thoughts = TacticThoughtWriter(backend, self.settings).write(theorem)
+        if not any(thoughts.thoughts):
+            self._stats(thoughts, 0)
+            return Filtered("no_usable_thought")
+        cot = ProofCoTWriter(backend, self.settings).write(theorem, thoughts)
         proof = lean_proof_text(theorem)
         if not tactics_in_order(proof, theorem):  # the cheap check that runs everywhere
-            self.counters.dead_lettered()
-            error = "the proof in the output does not hold the input tactics in order"
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, "tactics_changed", theorem.ref, error, proof))
-            return
+            return Rejected("tactics_changed", "the proof in the output does not hold the input tactics in order", proof)
         verdict = self.verifier.verify(theorem)
         steps = [Step(text) for text in segment(cot.informal_solution)]
         if cot.final_answer and f"answer is {cot.final_answer}" not in cot.informal_solution:
             # the statement names the value ("Show that it is 21y+14"): the solution must end on it
             steps.append(Step(f"The answer is {cot.final_answer}."))
-            self.counters.extra("final_answer_appended")
+            self.stat("final_answer_appended")
         steps += [Step(t.strip()) for t in thoughts.thoughts if t and t.strip()]
         generator = GeneratorInfo(self.config.backend, backend.model_name, self.settings.temperature, self.settings.seed,
                                   PROMPT_VERSION)
         source = Source(uri=theorem.url, commit=theorem.commit, path=theorem.file_path, symbol=theorem.full_name,
                         license=theorem.license)
-        self.counters.written()
         self._stats(thoughts, cot.generated_tokens)
-        self.counters.extra(f"verifier:{verdict.verifier}")
-        self.counters.extra("tactics", len(theorem.tactics))
-        self.counters.extra("final_answers", cot.final_answer is not None)
+        self.stat(f"verifier:{verdict.verifier}")
+        self.stat("tactics", len(theorem.tactics))
+        self.stat("final_answers", cot.final_answer is not None)
         self.progress.update()
-        yield SFTRow(
+        return SFTRow(
             id=row_id, source_kind="lean", source=source, problem=problem_of(theorem), steps=steps, answer=proof,
             messages=[], verified=verdict.verified, verifier=verdict.verifier, verifier_detail=verdict.detail,
             generator=generator,
         )
 
     def _stats(self, thoughts: Any, proof_tokens: int) -> None:
-        self.counters.extra("generated_tokens", thoughts.generated_tokens + proof_tokens)
-        self.counters.extra("thoughts", sum(t is not None for t in thoughts.thoughts))
-        self.counters.extra("tactics_without_thought", sum(t is None and s is None
+        self.stat("generated_tokens", thoughts.generated_tokens + proof_tokens)
+        self.stat("thoughts", sum(t is not None for t in thoughts.thoughts))
+        self.stat("tactics_without_thought", sum(t is None and s is None
                                                            for t, s in zip(thoughts.thoughts, thoughts.skipped, strict=True)))
         for reason, count in thoughts.rejected.items():
-            self.counters.extra(f"rejected:{reason}", count)
+            self.stat(f"rejected:{reason}", count)
         for reason in thoughts.skipped:
             if reason:
-                self.counters.extra(f"skipped:{reason}")
+                self.stat(f"skipped:{reason}")
 
     def teardown(self) -> None:
         self.progress.close()

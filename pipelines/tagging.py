@@ -9,7 +9,6 @@ and ``llm_fallbacks`` (LLM answers that named no factor); the manifest and the c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -19,9 +18,7 @@ from generators.backends.base import GenerationParams
 from generators.backends.model_handler import LLMModelHandler, SharedBackend
 from generators.tagging import DEFAULT_PARAMS, StepTagger, make_tagger, tagged
 from pipelines.config import RunConfig
-from pipelines.io.counters import StageCounters
-from pipelines.io.dead_letter import DeadLetter
-from pipelines.io.read import DEAD
+from pipelines.io.stage import DEAD, Filtered, Rejected, Stage
 from schemas.factors import FactorVocabulary, load_factors
 from schemas.records import SFTRow
 from schemas.tags import TagError, parse_think, render_think
@@ -38,15 +35,18 @@ def tagged_messages(problem: str, content: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": problem}, {"role": "assistant", "content": content}]
 
 
-class TagRowsFn(beam.DoFn):
+class TagRowsFn(Stage):
+    """SFTRow → the same with every step tagged and ``messages`` rendered (checked to parse back)."""
+
+    failure = "tag_error"
+
     def __init__(self, vocabulary: FactorVocabulary, tier: str, handle: SharedBackend | None, params: GenerationParams,
                  stage: str):
+        super().__init__(stage)
         self.vocabulary = vocabulary
         self.tier = tier
         self.handle = handle
         self.params = params
-        self.stage = stage
-        self.counters = StageCounters(stage)
 
     def setup(self) -> None:
         self.tagger: StepTagger | None = None
@@ -57,48 +57,35 @@ class TagRowsFn(beam.DoFn):
             self.tagger = make_tagger(self.tier, self.vocabulary, backend, self.params)
         return self.tagger
 
-    def _dead(self, row: SFTRow, reason: str, error: str) -> Any:
-        self.counters.dead_lettered()
-        ref = row.source.path or row.source.uri or row.id
-        return beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, reason, ref, error, row.id))
+    def ref(self, row: SFTRow) -> str:
+        return row.source.path or row.source.uri or row.id
 
-    def process(self, row: SFTRow) -> Iterator[Any]:
-        self.counters.read()
+    def run(self, row: SFTRow) -> Any:
         if not row.steps:
-            self.counters.filtered("no_steps")
-            return
+            return Filtered("no_steps")
         unknown = sorted({s.factor for s in row.steps if s.factor is not None and s.factor not in self.vocabulary})
         if unknown:
-            yield self._dead(row, "unknown_factor", f"step factors {unknown} are not in the vocabulary "
-                                                    f"({', '.join(self.vocabulary.names)})")
-            return
-        try:
-            decisions = self._tagger().tag(row.steps, row.problem)
-        except Exception as exc:  # one bad row must not stop the run
-            self.counters.dead_lettered()
-            ref = row.source.path or row.source.uri or row.id
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.stage, exc, ref, row.id, "tag_error"))
-            return
+            return Rejected("unknown_factor", f"step factors {unknown} are not in the vocabulary "
+                                              f"({', '.join(self.vocabulary.names)})", row.id)
+        decisions = self._tagger().tag(row.steps, row.problem)
         steps = tagged(row.steps, decisions)
         try:
             content = render_think(steps, row.answer)
             if parse_think(content, self.vocabulary) != (steps, row.answer):
                 raise TagError("roundtrip", "the rendering does not parse back to the steps")
         except Exception as exc:  # a TagError, or a row whose texts are not strings
-            yield self._dead(row, "render_error", str(exc) if isinstance(exc, TagError) else f"{type(exc).__name__}: {exc}")
-            return
-        self.counters.written()
+            return Rejected("render_error", str(exc) if isinstance(exc, TagError) else f"{type(exc).__name__}: {exc}", row.id)
         for decision in decisions:
-            self.counters.extra(f"{FACTOR_STAT}:{row.source_kind}:{decision.factor}")
-            self.counters.extra(f"{TIER_STAT}:{decision.tier}")
+            self.stat(f"{FACTOR_STAT}:{row.source_kind}:{decision.factor}")
+            self.stat(f"{TIER_STAT}:{decision.tier}")
         fallbacks = sum(d.tier == "llm_fallback" for d in decisions)
         if fallbacks:
-            self.counters.extra(FALLBACK_STAT, fallbacks)
-        yield replace(row, steps=steps, messages=tagged_messages(row.problem, content)).to_dict()
+            self.stat(FALLBACK_STAT, fallbacks)
+        return replace(row, steps=steps, messages=tagged_messages(row.problem, content))
 
 
 class TagSFTRows(beam.PTransform):
-    """SFTRows → ``{"rows": row dicts with every step tagged and messages rendered, "dead": DeadLetters}``.
+    """SFTRows → ``{"rows": SFTRows with every step tagged and messages rendered, "dead": DeadLetters}``.
 
     The vocabulary (``config.factors``) is loaded here, at pipeline construction, so a bad
     ``--factors`` file fails the command before anything runs. Pass the pipeline's own

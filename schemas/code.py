@@ -109,3 +109,12 @@ def source_lines(text: str, keepends: bool = True) -> list[str]:
     separators, which would shift every line number after them)."""
     lines = _LINE.findall(text)
     return lines if keepends else [line.rstrip("\r\n") for line in lines]
+
+
+@dataclass(frozen=True)
+class CheckedFunction:
+    """A function whose untouched code passed its tests in the sandbox, on its way to a CoT."""
+
+    fn: CodeFunction
+    original: str  # the verdict's detail, kept in the row's verifier_detail
+    row_id: str

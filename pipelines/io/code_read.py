@@ -31,12 +31,12 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines.io.counters import StageCounters, empty_stage
-from pipelines.io.dead_letter import DeadLetter
+from pipelines.io.counters import empty_stage
 from pipelines.io.dedup import Deduplicate, dedup_functions, function_id
 from pipelines.io.python_extract import MAX_LINES, Extraction, SourceDecodeError, decode_source, extract_functions
 from pipelines.io.read import DEAD
 from pipelines.io.repos import DEFAULT_MAX_FILE_BYTES, LocalSnapshots, iter_files
+from pipelines.io.stage import Emit, Filtered, Pending, Stage
 from schemas.code import CodeFunction, RepoSnapshot, SourceFile, TestRef
 
 Key = tuple[str, str, str, str]  # (snapshot uri, commit or "", module, symbol): not where its files lie
@@ -87,30 +87,30 @@ def local_function(fn: CodeFunction, snapshots: LocalSnapshots) -> CodeFunction:
 
 # --- Beam -----------------------------------------------------------------------------------------
 
-class ListFilesFn(beam.DoFn):
+class ListFilesFn(Stage):
+    """A snapshot → its kept ``(SourceFile, text)`` pairs; each entry is one read, and a snapshot that
+    cannot be walked is one dead letter (``unreadable_snapshot``) for the rest of it."""
+
+    per_item = True
+    failure = "unreadable_snapshot"
+
     def __init__(self, stage: str, max_file_bytes: int, cache_dir: str | None = None):
-        self.stage, self.max_file_bytes, self.cache_dir = stage, max_file_bytes, cache_dir
-        self.counters = StageCounters(stage)
+        super().__init__(stage)
+        self.max_file_bytes, self.cache_dir = max_file_bytes, cache_dir
 
     def setup(self) -> None:
         self.snapshots = LocalSnapshots(self.cache_dir)
 
-    def process(self, snapshot: RepoSnapshot) -> Iterator[Any]:
-        where = f"{snapshot.uri}@{snapshot.commit[:12]}" if snapshot.commit else snapshot.uri
-        try:
-            snapshot = self.snapshots.get(snapshot)  # a local directory here, else RepoError (staged: fetched once)
-            for file, text, reason in read_snapshot(snapshot, self.max_file_bytes):
-                self.counters.read()
-                if reason is not None:
-                    self.counters.filtered(reason)
-                else:
-                    self.counters.written()
-                    yield file, text
-        except Exception as exc:  # the rest of the snapshot: one dead letter
-            self.counters.read()
-            self.counters.dead_lettered()
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, "unreadable_snapshot", where,
-                                                               f"{type(exc).__name__}: {exc}"))
+    def ref(self, snapshot: RepoSnapshot) -> str:
+        return f"{snapshot.uri}@{snapshot.commit[:12]}" if snapshot.commit else snapshot.uri
+
+    def preview(self, snapshot: RepoSnapshot) -> None:
+        return None
+
+    def run(self, snapshot: RepoSnapshot) -> Iterator[Any]:
+        snapshot = self.snapshots.get(snapshot)  # a local directory here, else RepoError (staged: fetched once)
+        for file, text, reason in read_snapshot(snapshot, self.max_file_bytes):
+            yield Filtered(reason) if reason is not None else (file, text)
 
 
 class ReadRepositoryFiles(beam.PTransform):
@@ -132,51 +132,61 @@ class ReadRepositoryFiles(beam.PTransform):
         return {"files": listed.files | "Spread" >> beam.Reshuffle(), DEAD: listed[DEAD]}
 
 
-class AnalyseFileFn(beam.DoFn):
-    """(file, text) → ``(key, CodeFunction)`` candidates and ``LINKS``: ``(key, TestRef)``."""
+class AnalyseFileFn(Stage):
+    """Stage ``parse_files``: (file, text) → its ``Extraction`` (candidates, rejected defs) and, on
+    ``LINKS``, ``(key, TestRef)`` for each function its tests call."""
 
-    def __init__(self, parse_stage: str, extract_stage: str, max_lines: int, cache_dir: str | None = None):
-        self.parse_stage, self.extract_stage, self.max_lines = parse_stage, extract_stage, max_lines
-        self.cache_dir = cache_dir
-        self.parse = StageCounters(parse_stage)
-        self.extract = StageCounters(extract_stage)
+    failure = "extract_error"
+
+    def __init__(self, stage: str, max_lines: int, cache_dir: str | None = None):
+        super().__init__(stage)
+        self.max_lines, self.cache_dir = max_lines, cache_dir
 
     def setup(self) -> None:
         self.snapshots = LocalSnapshots(self.cache_dir)
 
-    def process(self, element: tuple[SourceFile, str]) -> Iterator[Any]:
-        file, text = element
-        self.parse.read()
-        try:
-            file = local_file(file, self.snapshots)  # extraction looks for __init__.py files in the snapshot
-            got = extract_functions(file, text, self.max_lines)
-        except Exception as exc:
-            self.parse.dead_lettered()
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of_failure(self.parse_stage, exc, file.ref, text, "extract_error"))
-            return
+    def ref(self, element: tuple[SourceFile, str]) -> str:
+        return element[0].ref
+
+    def preview(self, element: tuple[SourceFile, str]) -> str:
+        return element[1]
+
+    def run(self, element: tuple[SourceFile, str]) -> Any:
+        file = local_file(element[0], self.snapshots)  # extraction looks for __init__.py files in the snapshot
+        got = extract_functions(file, element[1], self.max_lines)
         if got.reason:
-            self.parse.filtered(got.reason)
-            return
-        self.parse.written()
-        self.extract.read(got.defs_seen)
+            return Filtered(got.reason)
+        links = [beam.pvalue.TaggedOutput(LINKS, ((*repo_key(file.repo), module, symbol), ref))
+                 for module, symbol, ref in got.links]
+        return Emit(got, *links)
+
+
+class SplitDefsFn(Stage):
+    """Stage ``extract``, first step: each definition a parsed file holds is one read; a rejected one
+    is filtered with its reason, a candidate goes on to be joined with its tests (``JoinTestsFn``)."""
+
+    per_item = True
+
+    def run(self, got: Extraction) -> Iterator[Any]:
         for reason, n in sorted(got.rejected.items()):
-            self.extract.filtered(reason, n)
+            yield from [Filtered(reason)] * n
         for fn in got.functions:
-            yield fn_key(fn), fn
-        for module, symbol, ref in got.links:
-            yield beam.pvalue.TaggedOutput(LINKS, ((*repo_key(file.repo), module, symbol), ref))
+            yield Pending((fn_key(fn), fn))
 
 
-def _join(element: tuple[Key, dict[str, Iterable[Any]]], counters: StageCounters) -> Iterator[CodeFunction]:
-    _key, grouped = element
-    links = list(grouped["tests"])
-    for fn in sorted(grouped["functions"], key=function_id):
-        tested = with_tests(fn, links)
-        if tested.tests:
-            counters.written()
-            yield tested
-        else:
-            counters.filtered("no_tests")
+class JoinTestsFn(Stage):
+    """Stage ``extract``, second step: a candidate with the repository's tests that call it is
+    written; one with none is filtered ``no_tests``."""
+
+    per_item = True
+    counts_read = False
+
+    def run(self, element: tuple[Key, dict[str, Iterable[Any]]]) -> Iterator[Any]:
+        _key, grouped = element
+        links = list(grouped["tests"])
+        for fn in sorted(grouped["functions"], key=function_id):
+            tested = with_tests(fn, links)
+            yield tested if tested.tests else Filtered("no_tests")
 
 
 class ExtractFunctions(beam.PTransform):
@@ -197,17 +207,20 @@ class ExtractFunctions(beam.PTransform):
         if isinstance(files, dict):  # ReadRepositoryFiles' whole output: its dead letters are passed on
             files, upstream_dead = files["files"], files.get(DEAD)
         analysed = files | "Analyse" >> beam.ParDo(
-            AnalyseFileFn("parse_files", "extract", self.max_lines, self.cache_dir)).with_outputs(DEAD, LINKS, main="functions")
-        functions = (
-            {"functions": analysed.functions, "tests": analysed[LINKS]}
+            AnalyseFileFn("parse_files", self.max_lines, self.cache_dir)).with_outputs(DEAD, LINKS, main="parsed")
+        candidates = analysed.parsed | "Defs" >> beam.ParDo(SplitDefsFn("extract")).with_outputs(DEAD, main="functions")
+        joined = (
+            {"functions": candidates.functions, "tests": analysed[LINKS]}
             | "JoinTests" >> beam.CoGroupByKey()
-            | "WithTests" >> beam.FlatMap(_join, StageCounters("extract"))
+            | "WithTests" >> beam.ParDo(JoinTestsFn("extract")).with_outputs(DEAD, main="functions")
         )
+        functions = joined.functions
+        dead = [analysed[DEAD], candidates[DEAD], joined[DEAD]] + ([upstream_dead] if upstream_dead is not None else [])
         if self.dedup:
-            functions = functions | "Dedup" >> Deduplicate("dedup")
-        dead = analysed[DEAD]
-        if upstream_dead is not None:
-            dead = (upstream_dead, dead) | "AllDead" >> beam.Flatten()
+            unique = functions | "Dedup" >> Deduplicate("dedup")
+            functions = unique["functions"]
+            dead.append(unique[DEAD])
+        dead = dead | "AllDead" >> beam.Flatten()
         return {"functions": functions, DEAD: dead}
 
 

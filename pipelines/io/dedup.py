@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
 
-from pipelines.io.counters import StageCounters
+from pipelines.io.stage import DEAD, Filtered, Stage
 from schemas.code import CodeFunction
 
 THRESHOLD = 0.8
@@ -120,17 +121,16 @@ def _edges(bucket: tuple[str, Iterable[Item]], threshold: float) -> Iterator[tup
         yield from bucket_edges(members, threshold)
 
 
-def _keep(fn: CodeFunction, drop: set[FunctionId], counters: StageCounters) -> Iterator[CodeFunction]:
-    counters.read()
-    if function_id(fn) in drop:
-        counters.filtered("near_duplicate")
-    else:
-        counters.written()
-        yield fn
+class KeepUniqueFn(Stage):
+    """A function → itself, unless a near-duplicate with a smaller id is kept instead."""
+
+    def run(self, fn: CodeFunction, drop: frozenset[FunctionId] = frozenset()) -> Any:
+        return Filtered("near_duplicate") if function_id(fn) in drop else fn
 
 
 class Deduplicate(beam.PTransform):
-    """CodeFunctions → the same minus near-duplicates (stage counters: read, written, filtered ``near_duplicate``)."""
+    """CodeFunctions → ``{"functions": the same minus near-duplicates, "dead": DeadLetters}`` (stage: read,
+    written, filtered ``near_duplicate``)."""
 
     def __init__(self, stage: str = "dedup", threshold: float = THRESHOLD):
         super().__init__()
@@ -145,4 +145,6 @@ class Deduplicate(beam.PTransform):
             | "Edges" >> beam.combiners.ToList()
             | "Groups" >> beam.Map(dropped_ids)
         )
-        return functions | "Keep" >> beam.FlatMap(_keep, beam.pvalue.AsSingleton(drop), StageCounters(self.stage))
+        kept = functions | "Keep" >> beam.ParDo(KeepUniqueFn(self.stage), drop=beam.pvalue.AsSingleton(drop)).with_outputs(
+            DEAD, main="kept")
+        return {"functions": kept.kept, DEAD: kept[DEAD]}

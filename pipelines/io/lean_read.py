@@ -19,9 +19,8 @@ import apache_beam as beam
 import ijson
 
 from pipelines.io import fs, lean_traced
-from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
-from pipelines.io.read import DEAD, DEFAULT_MAX_RECORD_BYTES, SelectFirst, expand_inputs, jsonl_values
+from pipelines.io.read import DEAD, DEFAULT_MAX_RECORD_BYTES, RecordReader, SelectFirst, expand_inputs, jsonl_values
 from schemas.lean import LeanTheorem
 from schemas.lean_import import LeanImportError, theorem_from_leandojo, theorem_from_whole_proof
 
@@ -105,32 +104,12 @@ def iter_source(stage: str, index: int, kind: str, path: str, max_record_bytes: 
         yield from iter_jsonl(stage, index, path, max_record_bytes)
 
 
-class ReadLeanFn(beam.DoFn):
-    def __init__(self, stage: str, max_record_bytes: int, limit: int | None):
-        self.stage, self.max_record_bytes, self.limit = stage, max_record_bytes, limit
-        self.counters = StageCounters(stage)
+class ReadLeanFn(RecordReader):
+    """``(index, kind, path)`` of a Lean source → ``(order, LeanTheorem)`` items."""
 
-    def process(self, element: tuple[int, str, str]) -> Iterator[Any]:
+    def records(self, element: tuple[int, str, str]) -> Iterator[Item]:
         index, kind, path = element
-        emitted = 0
-        try:
-            for item in iter_source(self.stage, index, kind, path, self.max_record_bytes):
-                if self.limit is not None and emitted >= self.limit:
-                    break  # this source alone already gives the first N theorems
-                self.counters.read()
-                if item is None:
-                    self.counters.filtered("blank_line")
-                elif isinstance(item, DeadLetter):
-                    self.counters.dead_lettered()
-                    yield beam.pvalue.TaggedOutput(DEAD, item)
-                else:
-                    emitted += 1
-                    yield item
-        except Exception as exc:  # missing or unreadable file (or repo): one dead letter for the rest
-            self.counters.read()
-            self.counters.dead_lettered()
-            reason = "missing_file" if isinstance(exc, FileNotFoundError) else "unreadable_file"
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, reason, path, f"{type(exc).__name__}: {exc}"))
+        return iter_source(self.stage, index, kind, path, self.max_record_bytes)
 
 
 class ReadLeanTheorems(beam.PTransform):

@@ -88,9 +88,11 @@ def first_n(items: list[Any], n: int, counters: StageCounters, order: Callable[[
     yield from ordered[:n]
 
 
-class ReadFileFn(Stage):
-    """``(index, path)`` → the file's records; each record, blank line or bad line is one read, and an
-    unreadable or truncated file is one dead letter for the rest of it."""
+class RecordReader(Stage):
+    """One input source → its records; each record, blank line or bad line is one read, and an
+    unreadable or truncated source is one dead letter for the rest of it. With ``limit``, a source
+    stops at its first record past the limit (it alone gives the first N); which N of all sources
+    go on is settled by ``SelectFirst``. Subclasses give ``records(element)``."""
 
     per_item = True
 
@@ -99,28 +101,38 @@ class ReadFileFn(Stage):
         self.max_record_bytes = max_record_bytes
         self.limit = limit
 
-    def ref(self, element: tuple[int, str]) -> str:
-        return element[1]
+    def records(self, element: Any) -> Iterator[Any]:
+        """Records, ``None`` per blank line, a ``DeadLetter`` per bad one."""
+        raise NotImplementedError
 
-    def preview(self, element: tuple[int, str]) -> None:
+    def ref(self, element: tuple) -> str:
+        return element[-1]  # the source's path
+
+    def preview(self, element: tuple) -> None:
         return None
 
     def failure_reason(self, exc: Exception) -> str:
         return "missing_file" if isinstance(exc, FileNotFoundError) else "unreadable_file"
 
-    def run(self, element: tuple[int, str]) -> Iterator[Any]:
-        index, path = element
+    def run(self, element: Any) -> Iterator[Any]:
         emitted = 0
-        for item in self._records(index, path):
+        for item in self.records(element):
             if item is None:
                 yield Filtered("blank_line")
             elif isinstance(item, DeadLetter):
                 yield item
             elif self.limit is not None and emitted >= self.limit:
-                return  # this file alone already gives the first N inputs
+                return
             else:
                 emitted += 1
                 yield Pending(item)  # written (or beyond --limit) is decided by SelectFirst
+
+
+class ReadFileFn(RecordReader):
+    """``(index, path)`` of a JSONL, JSON or Parquet file → ``RawRecord``s."""
+
+    def records(self, element: tuple[int, str]) -> Iterator[RawRecord | DeadLetter | None]:
+        return self._records(*element)
 
     def _records(self, index: int, path: str) -> Iterator[RawRecord | DeadLetter | None]:
         if path.endswith(".parquet"):

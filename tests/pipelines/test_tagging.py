@@ -47,7 +47,8 @@ def test_tag_sft_rows_contract() -> None:
     ]
     pipeline = beam.Pipeline()
     out = pipeline | beam.Create(rows) | TagSFTRows(RunConfig(), stage="tag_test")
-    assert_that(out["rows"] | beam.combiners.ToList(), lambda got: check_rows(got[0]), label="Rows")
+    dicts = out["rows"] | "AsDicts" >> beam.Map(lambda r: r.to_dict())  # typed rows; the writer makes the dicts
+    assert_that(dicts | beam.combiners.ToList(), lambda got: check_rows(got[0]), label="Rows")
     reasons = out["dead"] | beam.Map(lambda d: (d.stage, d.reason, d.input))
     assert_that(reasons, equal_to([("tag_test", "unknown_factor", "unknown"), ("tag_test", "render_error", "broken")]),
                 label="Dead")

@@ -14,7 +14,6 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines.io import fs
-from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.stage import DEAD, Filtered, Pending, Stage
 
@@ -78,14 +77,6 @@ def jsonl_values(path: str, stage: str, max_record_bytes: int) -> Iterator[tuple
                 yield number, ref, DeadLetter.of(stage, "too_large", ref, error, raw)
             else:
                 yield number, ref, decode_json(raw, ref, stage)
-
-
-def first_n(items: list[Any], n: int, counters: StageCounters, order: Callable[[Any], Any]) -> Iterator[Any]:
-    """The first ``n`` items by ``order`` (input file, then position); the rest count as ``beyond_limit``."""
-    ordered = sorted(items, key=order)
-    if len(ordered) > n:
-        counters.filtered("beyond_limit", len(ordered) - n)
-    yield from ordered[:n]
 
 
 class RecordReader(Stage):
@@ -199,6 +190,21 @@ class ReadRecords(beam.PTransform):
         return {"records": records, DEAD: read[DEAD]}
 
 
+class FirstNFn(Stage):
+    """All items (one list) → the first ``n`` by ``order`` (input file, then position); the rest are
+    filtered ``beyond_limit``. Counts reads only with ``count_read`` (else a reader counted them)."""
+
+    per_item = True
+
+    def __init__(self, stage: str, n: int | None, order: Callable[[Any], Any], count_read: bool):
+        super().__init__(stage)
+        self.n, self.order, self.counts_read = n, order, count_read
+
+    def run(self, items: list[Any]) -> Iterator[Any]:
+        for i, item in enumerate(sorted(items, key=self.order)):
+            yield item if self.n is None or i < self.n else Filtered("beyond_limit")
+
+
 class SelectFirst(beam.PTransform):
     """The first ``n`` elements by ``order`` (all of them when ``n`` is None), counted as written in
     ``stage`` (and as read too with ``count_read``); the rest are filtered there as ``beyond_limit``.
@@ -210,21 +216,15 @@ class SelectFirst(beam.PTransform):
         self.stage, self.n, self.order, self.value, self.count_read = stage, n, order, value, count_read
 
     def expand(self, items: beam.PCollection) -> beam.PCollection:
-        counters = StageCounters(self.stage)
-        if self.count_read:
-            items = items | "CountRead" >> beam.Map(_count, counters.read)
-        if self.n is not None:
-            items = items | "Order" >> beam.combiners.ToList() | "FirstN" >> beam.FlatMap(
-                first_n, self.n, counters, order=self.order)
-        items = items | "Count" >> beam.Map(_count, counters.written)
+        fn = FirstNFn(self.stage, self.n, self.order, self.count_read)
+        if self.n is not None:  # a global choice: all items meet in one list
+            items = items | "Order" >> beam.combiners.ToList()
+        else:  # every item goes on: each is its own list, no global step
+            items = items | "One" >> beam.Map(lambda item: [item])
+        items = items | "FirstN" >> beam.ParDo(fn)
         if self.value is not None:
             items = items | "Value" >> beam.Map(self.value)
         return items | "Spread" >> beam.Reshuffle()
-
-
-def _count(item: Any, count: Callable[[], None]) -> Any:
-    count()
-    return item
 
 
 def record_order(record: RawRecord) -> tuple[int, int]:

@@ -3,7 +3,10 @@
 The repository is a few hundred real Python files: the standard library's top-level modules
 and their tests from ``Lib/test`` (copied as text into a temp dir, never imported). Both sides
 do the whole work: list, decode, parse, extract, link tests, deduplicate. The Beam side is
-``ReadRepositoryFiles`` + ``ExtractFunctions`` on the DirectRunner, start-up included.
+``ReadRepositoryFiles`` + ``ExtractFunctions`` on the DirectRunner, start-up included, collecting
+the ids of the functions it gives. The loop (``plain_loop``, here only: the package has one
+implementation, the Beam one) calls the same building blocks with no Beam and no counting; both
+must give the same functions (by ``function_id``).
 
 Scaling: the same tree copied 2× and 4× (in sibling folders); near-duplicate removal folds the
 copies back to the same functions, so the scaling figures are per-file rates (files/s). The
@@ -13,19 +16,24 @@ tree was just written, so both sides read it from the page cache.
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import sysconfig
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from benchmarks.report import Report
-from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles, extract_repository
+from pipelines.io.code_read import ExtractFunctions, Key, ReadRepositoryFiles, fn_key, read_snapshot, repo_key, with_tests
 from pipelines.io.counters import stage_counts
+from pipelines.io.dedup import FunctionId, dedup_functions, function_id
+from pipelines.io.python_extract import extract_functions
 from pipelines.io.repos import RepoSnapshot
+from schemas.code import CodeFunction, TestRef
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 MAX_FILE_BYTES = 1_000_000
@@ -45,22 +53,49 @@ def build_tree(root: Path, copies: int, limit: int = 400) -> int:
     return len(files) * copies
 
 
-def run_beam(snapshot: RepoSnapshot, options: dict) -> tuple[int, float, dict]:
+def _save_ids(ids: list[FunctionId], path: str) -> None:
+    with open(path, "wb") as handle:
+        pickle.dump(sorted(ids), handle)
+
+
+def run_beam(snapshot: RepoSnapshot, options: dict, ids_file: Path) -> tuple[list[FunctionId], float, dict]:
     start = time.perf_counter()
     p = beam.Pipeline(options=PipelineOptions(flags=[], **options))
     files = p | ReadRepositoryFiles([snapshot], max_file_bytes=MAX_FILE_BYTES)
-    _ = files["files"] | ExtractFunctions()
+    extracted = files["files"] | ExtractFunctions()
+    _ = (extracted["functions"] | "Id" >> beam.Map(function_id) | "All" >> beam.combiners.ToList()
+         | "Keep" >> beam.Map(_save_ids, str(ids_file)))
     result = p.run()
     result.wait_until_finish()
     seconds = time.perf_counter() - start
-    counts = stage_counts(result)
-    return counts["dedup"]["written"], seconds, counts
+    return pickle.loads(ids_file.read_bytes()), seconds, stage_counts(result)
 
 
-def run_loop(snapshot: RepoSnapshot) -> tuple[int, float]:
+def plain_loop(snapshot: RepoSnapshot) -> list[CodeFunction]:
+    """The baseline: list and decode, extract, join each candidate to the tests that call it
+    (repository-wide, by ``fn_key``), keep those with tests, deduplicate; one loop, nothing counted."""
+    candidates: dict[Key, list[CodeFunction]] = defaultdict(list)
+    links: dict[Key, list[TestRef]] = defaultdict(list)
+    for file, text, reason in read_snapshot(snapshot, MAX_FILE_BYTES):
+        if reason is not None:
+            continue
+        got = extract_functions(file, text)
+        if got.reason:
+            continue
+        for fn in got.functions:
+            candidates[fn_key(fn)].append(fn)
+        for module, symbol, ref in got.links:
+            links[(*repo_key(file.repo), module, symbol)].append(ref)
+    tested = [fn for key, fns in candidates.items() for fn in (with_tests(f, links.get(key, ())) for f in fns) if fn.tests]
+    kept, _dropped = dedup_functions(tested)
+    return kept
+
+
+def run_loop(snapshot: RepoSnapshot) -> tuple[list[FunctionId], float]:
     start = time.perf_counter()
-    functions = extract_repository(snapshot, max_file_bytes=MAX_FILE_BYTES)
-    return len(functions), time.perf_counter() - start
+    functions = plain_loop(snapshot)
+    seconds = time.perf_counter() - start
+    return sorted(map(function_id, functions)), seconds
 
 
 def run(report: Report, options: dict | None = None, scales: tuple[int, ...] = (1, 2, 4)) -> None:
@@ -72,14 +107,18 @@ def run(report: Report, options: dict | None = None, scales: tuple[int, ...] = (
             root = work / f"x{scale}"
             n_files = build_tree(root, scale)
             snapshot = RepoSnapshot(str(root), None, str(root))
-            loop_fns, loop_s = run_loop(snapshot)
-            beam_fns, beam_s, counts = run_beam(snapshot, options)
+            loop_ids, loop_s = run_loop(snapshot)
+            beam_ids, beam_s, counts = run_beam(snapshot, options, work / f"ids{scale}.pkl")
+            loop_fns, beam_fns = len(loop_ids), len(beam_ids)
             per_file[scale] = (n_files / loop_s, n_files / beam_s)
             print(f"  {scale}x: {n_files} files, {counts['extract']['read']} defs, loop {loop_fns} functions in {loop_s:.2f} s, "
                   f"beam {beam_fns} functions in {beam_s:.2f} s")
+            if beam_ids != loop_ids:
+                only_beam, only_loop = set(beam_ids) - set(loop_ids), set(loop_ids) - set(beam_ids)
+                raise RuntimeError(f"extraction {scale}x: Beam and the plain loop disagree: {len(only_beam)} functions "
+                                   f"only from Beam (e.g. {sorted(only_beam)[:3]}), {len(only_loop)} only from the loop "
+                                   f"(e.g. {sorted(only_loop)[:3]})")
             if scale == scales[0]:
-                if beam_fns != loop_fns:
-                    print(f"  ** Beam gave {beam_fns} functions, the loop {loop_fns} **")
                 report.add("extraction", (beam_fns / beam_s) / (loop_fns / loop_s), ">=", 0.5, files=n_files,
                            functions=loop_fns, loop_functions_per_s=round(loop_fns / loop_s, 1),
                            beam_functions_per_s=round(beam_fns / beam_s, 1))

@@ -20,6 +20,7 @@ from pipelines.config import RunConfig
 from pipelines.io.read import RawRecord
 from pipelines.label import build_label
 from pipelines.runner import run_command
+from pipelines.settings import backend_config, label_settings
 from pipelines.trajectories import to_trajectory
 from schemas.seed_import import gsm8k_to_seed
 from verifiers.math_answer import MathVerifier
@@ -44,9 +45,9 @@ def run(report: Report, problems: int = 4, n: int = 4, max_new_tokens: int = 64)
         path, seeds = seeds_file(work, problems)
         config = RunConfig(input=[path], out=os.path.join(work, "out"), n=n, max_new_tokens=max_new_tokens,
                            threads=os.cpu_count(), rows_per_shard=64)
-        backend = create_backend(config.backend_config())
-        trajectories = [to_trajectory(RawRecord(f"{path}:{i + 1}", s, (0, i + 1))) for i, s in enumerate(seeds)]
-        labeller = ShepherdLabeller(backend, MathVerifier(), config.label_settings())
+        backend = create_backend(backend_config(config))
+        trajectories = [to_trajectory(RawRecord(f"{path}:{i + 1}", s, (0, i + 1), path)) for i, s in enumerate(seeds)]
+        labeller = ShepherdLabeller(backend, MathVerifier(), label_settings(config))
         requests = [[labeller.rollout_request(t, i) for i in range(len(t.steps) - 1)] for t in trajectories]
         backend.generate(requests[0][:1])  # warm-up, same for both sides
         started, direct_tokens = time.monotonic(), 0

@@ -340,9 +340,7 @@ def _run_pipeline(name: str, config: RunConfig, build: Callable[..., Any], unkno
 def cmd_label(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.label import build_label
 
-    config = _config(args)
-    if not config.input:
-        raise ConfigError("label needs --input FILE_OR_DIR (or input: in --config)")
+    config = _config(args).require("label")
     # one run name per method, so that both methods can label into one DIR without one run's
     # manifest entries and dead letters replacing the other's
     name = "label" if config.method == "shepherd" else f"label-{config.method}"
@@ -352,9 +350,7 @@ def cmd_label(args: argparse.Namespace, unknown: list[str]) -> int:
 def cmd_expand(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.expand import build_expand
 
-    config = _config(args)
-    if not config.input:
-        raise ConfigError("expand needs --seeds FILE.jsonl (or input: in --config)")
+    config = _config(args).require("expand")
     return _run_pipeline("expand", config, build_expand, unknown)
 
 
@@ -362,9 +358,7 @@ def cmd_lean_cot(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.io.lean_traced import LeanUnavailable, parse_repo_spec
     from pipelines.lean_cot import build_lean_cot
 
-    config = _config(args)
-    if not config.input and not config.lean_repo:
-        raise ConfigError("lean-cot needs --input FILE_OR_DIR or --lean-repo URL@COMMIT")
+    config = _config(args).require("lean-cot")
     if config.lean_repo:
         try:
             parse_repo_spec(config.lean_repo)  # its ValueError means a malformed --lean-repo
@@ -378,58 +372,23 @@ def cmd_code_cot(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.io.repos import RepoError
     from verifiers.sandbox import SandboxUnavailable
 
-    config = _config(args)
-    if not config.repo:
-        raise ConfigError("code-cot needs --repo PATH_OR_GIT_URL[@REV] (or repo: in --config)")
+    config = _config(args).require("code-cot")
     return _run_pipeline("code-cot", config, build_code_cot, unknown, cannot_run=(RepoError, SandboxUnavailable))
 
 
 def cmd_tag(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.tag import build_tag
 
-    config = _config(args)
-    if not config.input:
-        raise ConfigError("tag needs --input FILE (or input: in --config)")
-    if not config.column:
-        raise ConfigError("tag needs --column NAME, the column holding the CoT text")
+    config = _config(args).require("tag")
     return _run_pipeline("tag", config, build_tag, unknown, model_name="rule-tagger" if config.tagger == "rules" else None)
 
 
 def cmd_export(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.export import export_math_shepherd
 
-    _check_export_input(args.dir)
     if args.output and args.output != "-" and os.path.isdir(args.output):  # a missing parent is made
         raise ConfigError(f"--output {args.output}: is a directory")
     return export_math_shepherd(args.dir, args.output, args.task)
-
-
-def _check_export_input(out_dir: str) -> None:
-    """The user's mistakes about DIR, as ConfigError: no such directory, no PRM shards in it, a
-    shard that is not Parquet (truncated, foreign) or lacks the columns the export reads.
-
-    ``pipelines.export`` says these with a FileNotFoundError or a ValueError (``_shards``, and
-    ``_rows`` while writing); the same check is done here first, so that any other error from the
-    export is not mistaken for one. Only footers are read: a shard whose pages are damaged fails
-    during the export, as an internal error with its traceback.
-    """
-    import pyarrow as pa
-
-    from pipelines.export import COLUMNS, _shards
-    from pipelines.io import fs
-
-    try:
-        shards = _shards(out_dir)
-    except (FileNotFoundError, ValueError) as exc:  # what _shards raises on purpose
-        raise ConfigError(str(exc)) from None
-    for path in shards:
-        try:
-            with fs.parquet_file(path) as parquet:
-                missing = [c for c in COLUMNS if c not in parquet.schema_arrow.names]
-        except (OSError, pa.ArrowException) as exc:  # ArrowInvalid: not Parquet; OSError: cannot be read
-            raise ConfigError(f"{path}: unreadable PRM shard ({type(exc).__name__}: {exc})".splitlines()[0]) from None
-        if missing:
-            raise ConfigError(f"{path}: unreadable PRM shard (no {', '.join(missing)} column)")
 
 
 def _check_local_output(option: str, path: str) -> None:
@@ -477,6 +436,7 @@ def cmd_verify(args: argparse.Namespace, unknown: list[str]) -> int:
 
 def verify_code(args: argparse.Namespace) -> int:
     """Exit 0 when the tests passed, 1 when they did not (the JSON says why), 2 when nothing could run."""
+    from pipelines.settings import sandbox_settings
     from verifiers.sandbox import SandboxUnavailable
 
     keys = ("sandbox", "unsafe_no_sandbox", "sandbox_timeout", "sandbox_memory_mb", "max_file_bytes")
@@ -494,7 +454,7 @@ def verify_code(args: argparse.Namespace) -> int:
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{option} {path}: not UTF-8 (invalid byte at {exc.start})") from None
     try:
-        verifier = config.code_verifier()
+        verifier = sandbox_settings(config).verifier()
     except SandboxUnavailable as exc:
         raise ConfigError(str(exc)) from None
     # verify_files falls back to test_solution.py for a name that is not a test module's

@@ -17,9 +17,8 @@ from typing import Any
 
 import apache_beam as beam
 
-from generators.backends.model_handler import LLMModelHandler, SharedBackend
-from generators.backends.smollm import cache_root
-from generators.code import CodeCoTSettings, ReverseCoTWriter, RoundTripWriter, answer_of, problem_of
+from generators.backends.handle import BackendHandle
+from generators.code import ReverseCoTWriter, RoundTripWriter, answer_of, problem_of
 from generators.prompts import template
 from pipelines.config import RunConfig
 from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles, local_function
@@ -29,6 +28,7 @@ from pipelines.io.shards import WriteShards
 from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
 from pipelines.progress import Progress
 from pipelines.runner import RunContext
+from pipelines.settings import CodeSettings, code_settings, tagging_settings
 from pipelines.tagging import TagSFTRows
 from schemas.code import CheckedFunction, CodeFunction
 from schemas.ids import content_id
@@ -39,19 +39,9 @@ PROMPT_VERSION = f"{template('code_reverse_cot').id}+{template('code_from_plan')
 VERIFIER = "code_roundtrip"
 
 
-def cot_settings(config: RunConfig) -> CodeCoTSettings:
-    return CodeCoTSettings(samples=config.cot_samples, temperature=config.temperature,
-                           max_new_tokens=config.max_new_tokens, seed=config.seed)
-
-
-def repo_cache(config: RunConfig) -> str:
-    """``--repo-cache``, else ``repos/`` in the cache the embedded model's converted copy uses."""
-    return config.repo_cache or str(cache_root() / "repos")
-
-
-def row_id(fn: CodeFunction, config: RunConfig) -> str:
+def row_id(fn: CodeFunction, settings: CodeSettings) -> str:
     content = [fn.repo.uri, fn.repo.commit, fn.path, fn.symbol, fn.code]
-    return content_id("sft", "code", content, cot_settings(config), config.backend, config.model_label())
+    return content_id("sft", "code", content, settings.cot, settings.model.backend, settings.model.model)
 
 
 def function_order(fn: CodeFunction) -> tuple[str, str, str]:
@@ -63,19 +53,19 @@ class OriginalTestsFn(Stage):
 
     failure = "sandbox_error"  # the sandbox itself failed: keep the function, say why
 
-    def __init__(self, config: RunConfig, stage: str = "original_tests"):
+    def __init__(self, settings: CodeSettings, stage: str = "original_tests"):
         super().__init__(stage)
-        self.config = config
+        self.settings = settings
 
     def setup(self) -> None:
-        self.verifier = self.config.code_verifier()
-        self.snapshots = LocalSnapshots(repo_cache(self.config))  # this worker's cache
+        self.verifier = self.settings.sandbox.verifier()
+        self.snapshots = LocalSnapshots(self.settings.worker_cache())  # this worker's cache
 
     def preview(self, fn: CodeFunction) -> str:
         return fn.code
 
     def run(self, fn: CodeFunction, done: frozenset[str] = frozenset()) -> Any:
-        ident = row_id(fn, self.config)
+        ident = row_id(fn, self.settings)
         if ident in done:
             return RESUMED
         fn = local_function(fn, self.snapshots)  # the sandbox mounts fn.repo.root: a directory on this worker
@@ -91,15 +81,15 @@ class CodeCoTFn(Stage):
 
     failure = "generation_error"
 
-    def __init__(self, handle: SharedBackend, config: RunConfig, stage: str = "code_cot"):
+    def __init__(self, handle: BackendHandle, settings: CodeSettings, stage: str = "code_cot"):
         super().__init__(stage)
         self.handle = handle
-        self.config = config
-        self.settings = cot_settings(config)
+        self.code = settings
+        self.settings = settings.cot
 
     def setup(self) -> None:
-        self.verifier = self.config.code_verifier()
-        self.snapshots = LocalSnapshots(repo_cache(self.config))  # this worker's cache
+        self.verifier = self.code.sandbox.verifier()
+        self.snapshots = LocalSnapshots(self.code.worker_cache())  # this worker's cache
         self.progress = Progress("code-cot", unit="function")
 
     def ref(self, checked: CheckedFunction) -> str:
@@ -128,7 +118,7 @@ class CodeCoTFn(Stage):
         verified = verdict is not None and verdict.passed
         roundtrip = verdict.detail() if verdict is not None else f"no code to run: {back.reason}"
         self.stat("roundtrip:" + (verdict.result.status if verdict is not None else str(back.reason)))
-        if self.config.only_verified and not verified:
+        if self.code.only_verified and not verified:
             return Filtered("roundtrip_failed")
         self.stat("verified", int(verified))
         self.progress.update()
@@ -138,22 +128,22 @@ class CodeCoTFn(Stage):
             source=Source(uri=fn.repo.uri, commit=fn.repo.commit, path=fn.path, symbol=fn.symbol, license=fn.repo.license),
             problem=problem_of(fn), steps=[Step(s) for s in cot.steps], answer=answer_of(fn.code), messages=[],
             verified=verified, verifier=VERIFIER, verifier_detail=json.dumps(detail, ensure_ascii=False),
-            generator=GeneratorInfo(self.config.backend, backend.model_name, self.settings.temperature, self.settings.seed,
+            generator=GeneratorInfo(self.code.model.backend, backend.model_name, self.settings.temperature, self.settings.seed,
                                     PROMPT_VERSION),
         )
 
     def teardown(self) -> None:
         self.progress.close()
+        self.handle.release()
 
 
 def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
-    if not config.repo:
-        raise ValueError("code-cot needs --repo PATH_OR_GIT_URL[@REV]")
-    sandbox = config.code_verifier().sandbox  # refuses here, before any work, when nothing isolates
+    settings = code_settings(config)
+    sandbox = settings.sandbox.verifier().sandbox  # refuses here, before any work, when nothing isolates
     if sandbox.name != "bwrap":
         ctx.notes.append(f"code-cot: code ran under the '{sandbox.name}' sandbox, not bubblewrap")
     # With workers on other machines, --repo-cache names their cache; the launcher clones into its own.
-    cache = repo_cache(config) if ctx.workers_share_disk else default_cache_dir()
+    cache = settings.worker_cache() if ctx.workers_share_disk else default_cache_dir()
     snapshots = [materialise(spec, cache) for spec in config.repo]  # a bad spec or revision fails the command
     if not ctx.workers_share_disk:  # the workers fetch each snapshot's tar from the output's staging folder
         snapshots = [stage_snapshot(s, ctx.staging_dir) for s in snapshots]
@@ -164,10 +154,9 @@ def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
     if config.limit is not None:
         functions = functions | "Select" >> SelectFirst("select", config.limit, function_order, count_read=True)
     checked = functions | "OriginalTests" >> beam.ParDo(
-        OriginalTestsFn(config), done=ctx.existing("sft")).with_outputs(DEAD, main="passed")
-    handle = SharedBackend(LLMModelHandler(config.backend_config()))
-    written = checked.passed | "CodeCoT" >> beam.ParDo(CodeCoTFn(handle, config)).with_outputs(DEAD, main="rows")
-    tagged = written.rows | "Tag" >> TagSFTRows(config, handle=handle)
+        OriginalTestsFn(settings), done=ctx.existing("sft")).with_outputs(DEAD, main="passed")
+    written = checked.passed | "CodeCoT" >> beam.ParDo(CodeCoTFn(ctx.backend, settings)).with_outputs(DEAD, main="rows")
+    tagged = written.rows | "Tag" >> TagSFTRows(tagging_settings(config), ctx.backend)
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
     return [extracted[DEAD], checked[DEAD], written[DEAD], tagged[DEAD]]
 

@@ -13,8 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from generators.backends.registry import BACKENDS, BackendConfig
-from generators.labelling import LabelSettings
+from generators.backends.registry import BACKENDS
 
 
 class ConfigError(ValueError):
@@ -90,37 +89,26 @@ class RunConfig(BaseModel):
             raise ValueError(f"--cuts {value!r}: use all, first or random:K (K >= 1)")
         return value
 
-    def backend_config(self) -> BackendConfig:
-        return BackendConfig(
-            backend=self.backend,
-            model=self.model,
-            base_url=self.base_url,
-            api_key=os.environ.get("OPENAI_API_KEY"),
-            max_batch_size=self.max_batch_size,
-            max_concurrency=self.max_concurrency,
-            request_timeout=self.request_timeout,
-            max_retries=self.max_retries,
-            threads=self.threads,
-        )
-
-    def label_settings(self) -> LabelSettings:
-        return LabelSettings(n=self.n, temperature=self.temperature, max_new_tokens=self.max_new_tokens, seed=self.seed,
-                             probe_chunk=self.probe_chunk)
-
-    def code_verifier(self) -> Any:
-        """A ``verifiers.code.CodeVerifier`` on the configured sandbox and limits; raises
-        ``SandboxUnavailable`` when nothing isolates and ``--unsafe-no-sandbox`` was not given."""
-        from verifiers.code import CodeVerifier
-        from verifiers.sandbox import Limits, select_sandbox
-
-        limits = Limits(wall_seconds=self.sandbox_timeout, cpu_seconds=max(1, int(self.sandbox_timeout)),
-                        memory_bytes=self.sandbox_memory_mb << 20)
-        prefer = None if self.sandbox == "auto" else self.sandbox
-        return CodeVerifier(select_sandbox(allow_unsafe=self.unsafe_no_sandbox, prefer=prefer), limits)
+    def require(self, command: str) -> RunConfig:
+        """This config, if it names what ``command`` needs (else one ``ConfigError`` line)."""
+        for needs, message in REQUIRED.get(command, ()):
+            if not needs(self):
+                raise ConfigError(message)
+        return self
 
     def model_label(self) -> str:
         """The model as configured (the embedded one when none is named)."""
         return self.model or ("SmolLM2-135M-Instruct" if self.backend == "transformers" else "server-default")
+
+
+REQUIRED: dict[str, tuple[tuple[Any, str], ...]] = {
+    "label": ((lambda c: bool(c.input), "label needs --input FILE_OR_DIR (or input: in --config)"),),
+    "expand": ((lambda c: bool(c.input), "expand needs --seeds FILE.jsonl (or input: in --config)"),),
+    "lean-cot": ((lambda c: bool(c.input or c.lean_repo), "lean-cot needs --input FILE_OR_DIR or --lean-repo URL@COMMIT"),),
+    "code-cot": ((lambda c: bool(c.repo), "code-cot needs --repo PATH_OR_GIT_URL[@REV] (or repo: in --config)"),),
+    "tag": ((lambda c: bool(c.input), "tag needs --input FILE (or input: in --config)"),
+            (lambda c: bool(c.column), "tag needs --column NAME, the column holding the CoT text")),
+}
 
 
 def load_yaml(path: str) -> dict[str, Any]:

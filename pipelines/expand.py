@@ -21,7 +21,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
-from generators.backends.model_handler import LLMModelHandler, SharedBackend
+from generators.backends.handle import BackendHandle
 from generators.search import MCTSExpander, MCTSSettings, SearchRoot, trajectory_labels
 from generators.search.mcts import Found, SearchResult
 from pipelines.config import RunConfig
@@ -31,9 +31,10 @@ from pipelines.io.shards import WriteShards
 from pipelines.io.stage import RESUMED, Emit, Filtered, Rejected, Stage
 from pipelines.progress import Progress
 from pipelines.runner import RunContext
+from pipelines.settings import ExpandSettings, expand_settings, tagging_settings
 from pipelines.tagging import TagSFTRows
 from pipelines.trajectories import ToTrajectories
-from schemas.factors import FactorVocabulary, load_factors
+from schemas.factors import load_factors
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, PRMRow, SFTRow, Trajectory
 
@@ -54,17 +55,6 @@ def cut_points(n_steps: int, cuts: str, key: str) -> list[int]:
     return sorted(rng.sample(boundaries, min(k, len(boundaries))))
 
 
-def mcts_settings(config: RunConfig, vocabulary: FactorVocabulary) -> MCTSSettings:
-    factors: tuple[tuple[str, str], ...] = ()
-    if config.factor_actions:
-        factors = tuple((f.name, f.description) for f in vocabulary.factors)
-    return MCTSSettings(
-        simulations=config.simulations, branching=config.branching, c_puct=config.c_puct, max_depth=config.max_depth,
-        temperature=config.temperature, step_tokens=min(64, config.max_new_tokens), rollout_tokens=config.max_new_tokens,
-        seed=config.seed, factors=factors,
-    )
-
-
 @dataclass(frozen=True)
 class SearchDone:
     """One seed's finished search, on its way to rows: what ``TrajectoryRowsFn`` needs."""
@@ -82,13 +72,12 @@ class ExpandFn(Stage):
 
     failure = "search_error"
 
-    def __init__(self, handle: SharedBackend, config: RunConfig, out_dir: str, stage: str = "expand"):
+    def __init__(self, handle: BackendHandle, settings: ExpandSettings, factor_names: frozenset[str], out_dir: str,
+                 stage: str = "expand"):
         super().__init__(stage)
         self.handle = handle
-        self.config = config
-        vocabulary = load_factors(config.factors)  # a bad --factors file fails here, before any work
-        self.settings = mcts_settings(config, vocabulary)
-        self.factor_names = frozenset(vocabulary.names)
+        self.settings = settings
+        self.factor_names = factor_names
         self.out_dir = out_dir
 
     def setup(self) -> None:
@@ -102,9 +91,10 @@ class ExpandFn(Stage):
 
     def run(self, seed: Trajectory, sft_done: frozenset[str] = frozenset(),
             prm_done: frozenset[str] = frozenset()) -> Any:
-        cuts = cut_points(len(seed.steps), self.config.cuts, f"{self.config.seed}:{seed.id}")
+        cuts = cut_points(len(seed.steps), self.settings.cuts, f"{self.settings.seed}:{seed.id}")
+        mcts, model = self.settings.mcts, self.settings.model
         key = content_id("expand", seed.id, seed.problem, [s.text for s in seed.steps], seed.gold_answer, cuts,
-                         self.settings, self.config.backend, self.config.model_label())
+                         mcts, model.backend, model.model)
         if already_done(self.out_dir, key, {"sft": sft_done, "prm": prm_done}):
             return RESUMED
         unknown = sorted({s.factor for s in seed.steps if s.factor and s.factor not in self.factor_names})
@@ -113,20 +103,20 @@ class ExpandFn(Stage):
                                               f"({', '.join(sorted(self.factor_names))})", seed.id)
         roots = [SearchRoot(f"{seed.id}#cut{c}", seed.problem, seed.gold_answer, seed.steps[:c]) for c in cuts]
         backend = self.handle.get()
-        expander = MCTSExpander(backend, self.verifier, self.settings)
+        expander = MCTSExpander(backend, self.verifier, mcts)
         results = expander.run(roots)
         for name, value in dataclasses.asdict(expander.stats).items():
             self.stat(name, value)
         self.stat("roots", len(results))
         self.stat("verified_trajectories", sum(f.correct for r in results for f in r.found))
         self.progress.update()
-        generator = GeneratorInfo(self.config.backend, backend.model_name, self.settings.temperature,
-                                  self.settings.seed, self.settings.prompt_version)
+        generator = GeneratorInfo(model.backend, backend.model_name, mcts.temperature, mcts.seed, mcts.prompt_version)
         return SearchDone(seed, key, cuts, roots, results, generator)
 
     def teardown(self) -> None:
         self.verifier.close()
         self.progress.close()
+        self.handle.release()
 
 
 class TrajectoryRowsFn(Stage):
@@ -203,17 +193,16 @@ def already_done(out_dir: str, key: str, existing: dict[str, frozenset[str]]) ->
 
 
 def build_expand(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
-    if not config.input:
-        raise ValueError("expand needs --seeds FILE.jsonl")
+    vocabulary = load_factors(config.factors)  # a bad --factors file fails here, before any work
+    settings = expand_settings(config, vocabulary)
     read = pipeline | "Read" >> ReadRecords(config.input, "read", config.max_record_bytes, config.limit)
     seeds = read["records"] | "Seeds" >> ToTrajectories("seeds")
-    handle = SharedBackend(LLMModelHandler(config.backend_config()))
     done = {"sft_done": ctx.existing("sft"), "prm_done": ctx.existing("prm")}
-    search = ExpandFn(handle, config, ctx.out_dir)
+    search = ExpandFn(ctx.backend, settings, frozenset(vocabulary.names), ctx.out_dir)
     searched = seeds["trajectories"] | "Expand" >> beam.ParDo(search, **done).with_outputs(DEAD, main="done")
     found = searched.done | "Trajectories" >> beam.ParDo(
-        TrajectoryRowsFn(search.settings, ctx.out_dir), **done).with_outputs(DEAD, PRM, main="sft")
-    tagged = found.sft | "Tag" >> TagSFTRows(config, handle=handle)
+        TrajectoryRowsFn(settings.mcts, ctx.out_dir), **done).with_outputs(DEAD, PRM, main="sft")
+    tagged = found.sft | "Tag" >> TagSFTRows(tagging_settings(config), ctx.backend)
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
     _ = found[PRM] | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard)
     return [read[DEAD], seeds[DEAD], searched[DEAD], found[DEAD], tagged[DEAD]]

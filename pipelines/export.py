@@ -22,6 +22,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+import pyarrow as pa
+
+from pipelines.config import ConfigError
 from pipelines.io import fs
 from pipelines.io.resume import shard_files
 
@@ -49,11 +52,21 @@ def to_math_shepherd(problem: str, steps: list[str], labels: list[bool], task: s
 
 
 def _shards(out_dir: str) -> list[str]:
+    """The PRM shards, each checked by its footer first (not Parquet, cut short, or without the
+    columns the export reads: the user's ``ConfigError``, before anything is written)."""
     if not fs.is_folder(out_dir):
-        raise FileNotFoundError(f"{out_dir}: no such directory")
+        raise ConfigError(f"{out_dir}: no such directory")
     shards = shard_files(out_dir, "prm")
     if not shards:
-        raise ValueError(f"{out_dir}: no PRM shards (prm/*.parquet); run `reverse-o1 label` or `expand` into it first")
+        raise ConfigError(f"{out_dir}: no PRM shards (prm/*.parquet); run `reverse-o1 label` or `expand` into it first")
+    for path in shards:
+        try:
+            names = fs.parquet_footer(path).schema.to_arrow_schema().names
+        except (OSError, pa.ArrowException) as exc:  # ArrowInvalid: not Parquet; OSError: cannot be read
+            raise ConfigError(f"{path}: unreadable PRM shard ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        missing = [c for c in COLUMNS if c not in names]
+        if missing:
+            raise ConfigError(f"{path}: unreadable PRM shard (no {', '.join(missing)} column)")
     return shards
 
 
@@ -63,8 +76,8 @@ def _rows(shards: list[str]) -> Iterator[dict[str, Any]]:
             with fs.parquet_file(path) as parquet:
                 for batch in parquet.iter_batches(columns=COLUMNS):
                     yield from batch.to_pylist()
-        except Exception as exc:  # a truncated or foreign file: say which, on one line
-            raise ValueError(f"{path}: unreadable PRM shard ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        except (OSError, pa.ArrowException) as exc:  # damaged pages behind a sound footer: which shard, and why
+            raise RuntimeError(f"{path}: unreadable PRM shard ({type(exc).__name__}: {exc})".splitlines()[0]) from exc
 
 
 def _skip_reason(row: dict[str, Any], seen: set[str]) -> str | None:

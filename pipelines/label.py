@@ -11,7 +11,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from generators.backends.model_handler import LLMModelHandler, SharedBackend
+from generators.backends.handle import BackendHandle
 from generators.labelling import BinaryLabeller, LabelSettings, ShepherdLabeller, StepLabeller
 from generators.prompts import template
 from pipelines.config import RunConfig
@@ -20,6 +20,7 @@ from pipelines.io.shards import WriteShards
 from pipelines.io.stage import RESUMED, Stage
 from pipelines.progress import Progress
 from pipelines.runner import RunContext
+from pipelines.settings import ModelSettings, label_settings, model_settings
 from pipelines.trajectories import ToTrajectories
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, PRMRow, Trajectory
@@ -41,13 +42,12 @@ class LabelFn(Stage):
 
     failure = "label_error"
 
-    def __init__(self, handle: SharedBackend, method: str, settings: LabelSettings, backend: str, model: str,
+    def __init__(self, handle: BackendHandle, method: str, settings: LabelSettings, model: ModelSettings,
                  stage: str = "label"):
         super().__init__(stage)
         self.handle = handle
         self.method = method
         self.settings = settings
-        self.backend_name = backend
         self.model = model
 
     def setup(self) -> None:
@@ -64,7 +64,7 @@ class LabelFn(Stage):
         return trajectory.id
 
     def run(self, trajectory: Trajectory, done: frozenset[str] = frozenset()) -> Any:
-        row_id = prm_row_id(trajectory, self.method, self.settings, self.backend_name, self.model)
+        row_id = prm_row_id(trajectory, self.method, self.settings, self.model.backend, self.model.model)
         if row_id in done:
             return RESUMED
         labeller = self._labeller()
@@ -77,7 +77,7 @@ class LabelFn(Stage):
         if self.method == "binary":
             self.stat("probes", len(labels.probes))
         self.progress.update()
-        generator = GeneratorInfo(self.backend_name, labeller.backend.model_name, self.settings.temperature,
+        generator = GeneratorInfo(self.model.backend, labeller.backend.model_name, self.settings.temperature,
                                   self.settings.seed, template(self.settings.template).id)
         return PRMRow(
             prompt=trajectory.problem,
@@ -97,16 +97,14 @@ class LabelFn(Stage):
     def teardown(self) -> None:
         self.verifier.close()
         self.progress.close()
+        self.handle.release()
 
 
 def build_label(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
-    if not config.input:
-        raise ValueError("label needs --input FILE_OR_DIR")
     read = pipeline | "Read" >> ReadRecords(config.input, "read", config.max_record_bytes, config.limit)
     parsed = read["records"] | "Seeds" >> ToTrajectories("seeds")
-    handle = SharedBackend(LLMModelHandler(config.backend_config()))
     labelled = parsed["trajectories"] | "Label" >> beam.ParDo(
-        LabelFn(handle, config.method, config.label_settings(), config.backend, config.model_label()),
+        LabelFn(ctx.backend, config.method, label_settings(config), model_settings(config)),
         done=ctx.existing("prm"),
     ).with_outputs(DEAD, main="rows")
     _ = labelled.rows | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard)

@@ -13,9 +13,9 @@ from typing import Any
 
 import apache_beam as beam
 
-from generators.backends.model_handler import LLMModelHandler, SharedBackend
+from generators.backends.handle import BackendHandle
 from generators.lean.proof_cot import ProofCoTWriter, lean_proof_text, tactics_in_order
-from generators.lean.thoughts import TacticThoughtWriter, ThoughtSettings
+from generators.lean.thoughts import TacticThoughtWriter
 from generators.prompts import template
 from generators.tagging.segment import segment
 from pipelines.config import RunConfig
@@ -25,6 +25,7 @@ from pipelines.io.shards import WriteShards
 from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
 from pipelines.progress import Progress
 from pipelines.runner import RunContext
+from pipelines.settings import LeanSettings, lean_settings, tagging_settings
 from pipelines.tagging import TagSFTRows
 from schemas.ids import content_id
 from schemas.lean import LeanTheorem
@@ -32,11 +33,6 @@ from schemas.records import GeneratorInfo, SFTRow, Source, Step
 from verifiers.lean import LeanVerifier
 
 PROMPT_VERSION = f"{template('lean_tactic_thought').id}+{template('lean_proof_cot').id}"
-
-
-def thought_settings(config: RunConfig) -> ThoughtSettings:
-    return ThoughtSettings(samples=config.thought_samples, temperature=config.temperature,
-                           max_new_tokens=config.max_new_tokens, seed=config.seed)
 
 
 def problem_of(theorem: LeanTheorem) -> str:
@@ -54,11 +50,11 @@ class LeanCoTFn(Stage):
 
     failure = "generation_error"
 
-    def __init__(self, handle: SharedBackend, config: RunConfig, stage: str = "lean_cot"):
+    def __init__(self, handle: BackendHandle, settings: LeanSettings, stage: str = "lean_cot"):
         super().__init__(stage)
         self.handle = handle
-        self.config = config
-        self.settings = thought_settings(config)
+        self.model = settings.model
+        self.settings = settings.thoughts
 
     def setup(self) -> None:
         self.verifier = LeanVerifier()
@@ -66,7 +62,7 @@ class LeanCoTFn(Stage):
 
     def _row_id(self, theorem: LeanTheorem) -> str:
         content = [theorem.url, theorem.commit, theorem.file_path, theorem.full_name, [t.tactic for t in theorem.tactics]]
-        return content_id("sft", "lean", content, self.settings, self.config.backend, self.config.model_label())
+        return content_id("sft", "lean", content, self.settings, self.model.backend, self.model.model)
 
     def preview(self, theorem: LeanTheorem) -> str:
         return theorem.full_name
@@ -91,7 +87,7 @@ class LeanCoTFn(Stage):
             steps.append(Step(f"The answer is {cot.final_answer}."))
             self.stat("final_answer_appended")
         steps += [Step(t.strip()) for t in thoughts.thoughts if t and t.strip()]
-        generator = GeneratorInfo(self.config.backend, backend.model_name, self.settings.temperature, self.settings.seed,
+        generator = GeneratorInfo(self.model.backend, backend.model_name, self.settings.temperature, self.settings.seed,
                                   PROMPT_VERSION)
         source = Source(uri=theorem.url, commit=theorem.commit, path=theorem.file_path, symbol=theorem.full_name,
                         license=theorem.license)
@@ -119,6 +115,7 @@ class LeanCoTFn(Stage):
 
     def teardown(self) -> None:
         self.progress.close()
+        self.handle.release()
 
 
 def build_lean_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
@@ -127,16 +124,13 @@ def build_lean_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
         from pipelines.io.lean_traced import trace_repo
 
         inputs.append(str(trace_repo(config.lean_repo, ctx.out_dir)))  # raises LeanUnavailable here, before any work
-    if not inputs:
-        raise ValueError("lean-cot needs --input FILE_OR_DIR or --lean-repo URL@COMMIT")
     available, reason = LeanVerifier().available()
     if not available:
         ctx.notes.append(f"lean-cot: rows are not verified (verified=false, verifier=none): {reason}")
     read = pipeline | "Read" >> ReadLeanTheorems(inputs, "read", config.max_record_bytes, config.limit)
-    handle = SharedBackend(LLMModelHandler(config.backend_config()))
     written = read["theorems"] | "LeanCoT" >> beam.ParDo(
-        LeanCoTFn(handle, config), done=ctx.existing("sft")
+        LeanCoTFn(ctx.backend, lean_settings(config)), done=ctx.existing("sft")
     ).with_outputs(DEAD, main="rows")
-    tagged = written.rows | "Tag" >> TagSFTRows(config, handle=handle)
+    tagged = written.rows | "Tag" >> TagSFTRows(tagging_settings(config), ctx.backend)
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
     return [read[DEAD], written[DEAD], tagged[DEAD]]

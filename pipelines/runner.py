@@ -18,10 +18,12 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from generators.backends.handle import BackendHandle
 from pipelines.config import ConfigError, RunConfig
 from pipelines.io import card, fs, manifest, placement, resume
 from pipelines.io.counters import read_stage_counts
 from pipelines.io.shards import WriteDeadLetters
+from pipelines.settings import backend_config
 
 
 @dataclass
@@ -32,6 +34,7 @@ class RunContext:
     out_dir: str
     run_id: str
     pipeline: beam.Pipeline
+    backend: BackendHandle  # the run's one handle: every DoFn that needs the model shares it
     workers_share_disk: bool = True
     notes: list[str] = field(default_factory=list)
     _existing: dict[str, beam.pvalue.AsSingleton] = field(default_factory=dict)
@@ -90,6 +93,7 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
         out_dir=out_dir,
         run_id=f"{command}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}",
         pipeline=pipeline,
+        backend=BackendHandle(backend_config(config)),
         workers_share_disk=share,
     )
     dead = build(pipeline, config, ctx)

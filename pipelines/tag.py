@@ -9,12 +9,12 @@ step strings, a list of ``{text, factor}`` steps (factors kept) or chat ``messag
 assistant turn). The problem comes from the first of ``problem``, ``question``, ``prompt``,
 ``instruction``, ``query``, ``input``, then Lean statements (``informal_prefix``, ...) or a user
 message; the answer from ``answer``, ``final_answer``, ``gold_answer`` or ``target``, else from
-the text itself (``#### N``, the last ``\\boxed{}``, a closing "the answer is X"), else empty.
+the text itself (a ``#### N`` line, else what ``verifiers.math_answer.extract_answer`` finds in
+the last step: the last ``\\boxed{}``/``\\fbox{}``, an "answer is X"), else empty.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import apache_beam as beam
@@ -29,19 +29,19 @@ from pipelines.io.shards import WriteShards
 from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
 from pipelines.io.unique import KeepFirst
 from pipelines.runner import RunContext
+from pipelines.settings import tagging_settings
 from pipelines.tagging import TagSFTRows
 from schemas.factors import FactorVocabulary
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, SFTRow, Source, Step
 from schemas.tags import TagError, looks_tagged, parse_think
+from verifiers.math_answer import extract_answer
 
 PROBLEM_COLUMNS = ("problem", "question", "prompt", "instruction", "query", "input", "informal_prefix", "informal_statement",
                    "statement", "formal_statement")
 ANSWER_COLUMNS = ("answer", "final_answer", "gold_answer", "target")
 NAME_COLUMNS = ("id", "name", "task_id", "full_name")
 SOURCE_FIELDS = ("uri", "commit", "path", "symbol", "license")
-_ANSWER_IS = re.compile(r"(?:final answer|the answer) is[:\s]*\$?([^\n$]{1,80}?)\$?\s*[.!]?\s*\Z", re.IGNORECASE)
-_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 
 
 class TagInputError(ValueError):
@@ -74,15 +74,6 @@ def _messages(value: Any) -> list[dict[str, Any]] | None:
 def _turn(messages: list[dict[str, Any]] | None, role: str, last: bool = False) -> str:
     turns = [_text_of(m["content"]) for m in messages or [] if m.get("role") == role]
     return (turns[-1] if last else turns[0]) if turns else ""
-
-
-def answer_from_text(text: str) -> str:
-    """The final answer a CoT states: the last ``\\boxed{...}``, else "the answer is X" at its end."""
-    boxed = _BOXED.findall(text[-4000:])
-    if boxed:
-        return boxed[-1].strip()
-    match = _ANSWER_IS.search(text[-400:])
-    return match.group(1).strip() if match else ""
 
 
 def steps_of(value: Any, vocabulary: FactorVocabulary) -> tuple[list[Step], str | None, list[dict[str, Any]] | None]:
@@ -120,14 +111,14 @@ def steps_of(value: Any, vocabulary: FactorVocabulary) -> tuple[list[Step], str 
 class ParseFn(Stage):
     """A record → ``(id, (order, SFTRow))``; already written ids are counted as resumed."""
 
-    def __init__(self, config: RunConfig, vocabulary: FactorVocabulary, tagger_label: list[Any],
+    def __init__(self, column: str, seed: int, vocabulary: FactorVocabulary, tagger_label: list[Any],
                  stage: str = "parse"):
         super().__init__(stage)
-        self.column = config.column
-        self.seed = config.seed
+        self.column = column
+        self.seed = seed
         self.vocabulary = vocabulary
         self.tagger_label = tagger_label
-        self.generator = GeneratorInfo(tagger_label[0], tagger_label[1], 0.0, config.seed, tagger_label[2])
+        self.generator = GeneratorInfo(tagger_label[0], tagger_label[1], 0.0, seed, tagger_label[2])
 
     def run(self, record: RawRecord, done: frozenset[str] = frozenset()) -> Any:
         try:
@@ -155,11 +146,11 @@ class ParseFn(Stage):
             raise TagInputError("no_problem", f"no problem text: none of {', '.join(PROBLEM_COLUMNS)} holds a string, "
                                               "nor a user message")
         given = next((value[c] for c in ANSWER_COLUMNS if c != self.column and isinstance(value.get(c), (str, int, float))), None)
-        answer = str(given).strip() if given is not None else (answer or answer_from_text(steps[-1].text))
+        answer = str(given).strip() if given is not None else (answer or extract_answer(steps[-1].text) or "")
         if not answer:
             self.stat("no_answer")
         kind = self._kind(value, steps)
-        source = self._source(value, record.ref)
+        source = self._source(value, record)
         content = [problem, [[s.text, s.factor] for s in steps], answer]
         row_id = content_id("sft", "tag", kind, source.symbol, content, self.tagger_label, self.vocabulary.fingerprint)
         generator = self.generator
@@ -184,13 +175,12 @@ class ParseFn(Stage):
         return "code" if any("```" in s.text for s in steps) else "seed"
 
     @staticmethod
-    def _source(value: dict[str, Any], ref: str) -> Source:
+    def _source(value: dict[str, Any], record: RawRecord) -> Source:
         given = value.get("source") if isinstance(value.get("source"), dict) else {}
         fields = {k: given.get(k) if isinstance(given.get(k), str) else None for k in SOURCE_FIELDS}
-        path = ref.rsplit(":", 1)[0].split("#", 1)[0]
         name = next((str(value[c]) for c in NAME_COLUMNS if isinstance(value.get(c), (str, int))), None)
-        fields["uri"] = fields["uri"] or fs.uri_of(path)
-        fields["path"] = fields["path"] or ref
+        fields["uri"] = fields["uri"] or fs.uri_of(record.path)
+        fields["path"] = fields["path"] or record.ref
         fields["symbol"] = fields["symbol"] or name
         fields["license"] = fields["license"] or (value["license"] if isinstance(value.get("license"), str) else None)
         return Source(**fields)
@@ -204,15 +194,11 @@ def tagger_label(config: RunConfig, tagging: TagSFTRows) -> list[Any]:
 
 
 def build_tag(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
-    if not config.input:
-        raise ValueError("tag needs --input FILE")
-    if not config.column:
-        raise ValueError("tag needs --column NAME, the column holding the CoT text")
-    tagging = TagSFTRows(config)  # loads --factors now: a bad file stops the command here
+    tagging = TagSFTRows(tagging_settings(config), ctx.backend)  # loads --factors now: a bad file stops the command here
     label = tagger_label(config, tagging)
     read = pipeline | "Read" >> ReadRecords(config.input, "read", config.max_record_bytes, config.limit)
     parsed = read["records"] | "Parse" >> beam.ParDo(
-        ParseFn(config, tagging.vocabulary, label), done=ctx.existing("sft")
+        ParseFn(config.column, config.seed, tagging.vocabulary, label), done=ctx.existing("sft")
     ).with_outputs(DEAD, main="rows")
     unique = parsed.rows | "Dedupe" >> KeepFirst("dedupe")
     tagged = unique["kept"] | "Tag" >> tagging

@@ -15,20 +15,15 @@ from typing import Any
 import apache_beam as beam
 
 from generators.backends.base import GenerationParams
-from generators.backends.model_handler import LLMModelHandler, SharedBackend
-from generators.tagging import DEFAULT_PARAMS, StepTagger, make_tagger, tagged
-from pipelines.config import RunConfig
+from generators.backends.handle import BackendHandle
+from generators.tagging import StepTagger, make_tagger, tagged
 from pipelines.io.stage import DEAD, Filtered, Rejected, Stage
+from pipelines.settings import TaggingSettings
 from schemas.factors import FactorVocabulary, load_factors
 from schemas.records import SFTRow
 from schemas.tags import TagError, parse_think, render_think
 
 FACTOR_STAT, TIER_STAT, FALLBACK_STAT = "factor", "tier", "llm_fallbacks"
-
-
-def tag_params(config: RunConfig) -> GenerationParams:
-    """Greedy and short: a factor name is a few tokens."""
-    return replace(DEFAULT_PARAMS, max_new_tokens=min(config.max_new_tokens, DEFAULT_PARAMS.max_new_tokens), seed=config.seed)
 
 
 def tagged_messages(problem: str, content: str) -> list[dict[str, str]]:
@@ -40,7 +35,7 @@ class TagRowsFn(Stage):
 
     failure = "tag_error"
 
-    def __init__(self, vocabulary: FactorVocabulary, tier: str, handle: SharedBackend | None, params: GenerationParams,
+    def __init__(self, vocabulary: FactorVocabulary, tier: str, handle: BackendHandle | None, params: GenerationParams,
                  stage: str):
         super().__init__(stage)
         self.vocabulary = vocabulary
@@ -56,6 +51,10 @@ class TagRowsFn(Stage):
             backend = self.handle.get() if self.handle is not None else None
             self.tagger = make_tagger(self.tier, self.vocabulary, backend, self.params)
         return self.tagger
+
+    def teardown(self) -> None:
+        if self.handle is not None:
+            self.handle.release()
 
     def ref(self, row: SFTRow) -> str:
         return row.source.path or row.source.uri or row.id
@@ -87,19 +86,16 @@ class TagRowsFn(Stage):
 class TagSFTRows(beam.PTransform):
     """SFTRows → ``{"rows": SFTRows with every step tagged and messages rendered, "dead": DeadLetters}``.
 
-    The vocabulary (``config.factors``) is loaded here, at pipeline construction, so a bad
-    ``--factors`` file fails the command before anything runs. Pass the pipeline's own
-    ``handle`` where it already holds one for the same backend, so a worker keeps one model copy.
+    The vocabulary (``settings.factors``) is loaded here, at pipeline construction, so a bad
+    ``--factors`` file fails the command before anything runs. ``handle`` is the run's backend
+    (unused by the rules tier), so a worker keeps one model copy.
     """
 
-    def __init__(self, config: RunConfig, stage: str = "tag_steps", handle: SharedBackend | None = None):
+    def __init__(self, settings: TaggingSettings, handle: BackendHandle | None, stage: str = "tag_steps"):
         super().__init__()
-        self.vocabulary = load_factors(config.factors)
-        if config.tagger == "rules":
-            handle = None
-        elif handle is None:
-            handle = SharedBackend(LLMModelHandler(config.backend_config()))
-        self.fn = TagRowsFn(self.vocabulary, config.tagger, handle, tag_params(config), stage)
+        self.vocabulary = load_factors(settings.factors)
+        self.fn = TagRowsFn(self.vocabulary, settings.tier, None if settings.tier == "rules" else handle, settings.params,
+                            stage)
 
     def expand(self, rows: beam.PCollection) -> dict[str, beam.PCollection]:
         out = rows | beam.ParDo(self.fn).with_outputs(DEAD, main="rows")

@@ -24,10 +24,6 @@ class TrajectoryError(ValueError):
         self.reason = reason
 
 
-def _ref_file(ref: str) -> str:
-    return ref.rsplit(":", 1)[0].split("#", 1)[0]
-
-
 def to_trajectory(record: RawRecord) -> Trajectory:
     """A seed line (``id, problem, answer, steps``) or a row with ``source_kind`` (SFT/PRM-like)."""
     value = record.value
@@ -37,7 +33,7 @@ def to_trajectory(record: RawRecord) -> Trajectory:
         seed = seed_from_obj(value, line=record.order[1], ref=record.ref)
     except SeedError as err:
         raise TrajectoryError(f"invalid_{err.reason.split('[')[0].split('.')[0]}", str(err)) from None
-    source = Source(uri=fs.uri_of(_ref_file(record.ref)), path=record.ref, symbol=seed.id)
+    source = Source(uri=fs.uri_of(record.path), path=record.ref, symbol=seed.id)
     return Trajectory(seed.id, seed.problem, seed.steps, seed.answer, seed.answer, "seed", source, record.ref)
 
 

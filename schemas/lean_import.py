@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from schemas.lean import LeanTactic, LeanTheorem
+from schemas.refs import ref_path
 
 LEANDOJO_LICENSE = "CC-BY-2.0"  # LeanDojo Benchmark data; the traced repos keep their own licences
 _DOC_COMMENT = re.compile(r"^\s*/--?\s*(.*?)\s*-/\s*$", re.S)
@@ -105,7 +106,8 @@ def theorem_from_whole_proof(obj: Any, ref: str = "", url: str | None = None, li
     """One miniF2F-style line (``name``, ``informal_prefix``, ``formal_statement``, ``formal_proof``).
 
     The proof is split into tactic steps (``split_tactics``); a leading ``/- ... -/`` comment is
-    kept as the informal solution. ``url`` defaults to the record's, else the ``ref``'s file.
+    kept as the informal solution. ``url`` is the record's, else ``url`` (the reader gives its
+    file's URI), else the ``ref``'s file (``file://`` + it unless it is a URI already).
     """
     if not isinstance(obj, dict):
         raise LeanImportError("wrong_type", f"expected a whole-proof object, got {type(obj).__name__}")
@@ -126,7 +128,7 @@ def theorem_from_whole_proof(obj: Any, ref: str = "", url: str | None = None, li
         full_name=name,
         tactics=tuple(LeanTactic(t) for t in tactics),
         shape="whole_proof",
-        url=_str(obj, "url", False) or url or "file://" + ref.rsplit(":", 1)[0],
+        url=_str(obj, "url", False) or url or _file_uri(ref_path(ref)),
         formal_statement=statement,
         informal_statement=informal_statement or None,
         informal_solution=informal,
@@ -134,6 +136,10 @@ def theorem_from_whole_proof(obj: Any, ref: str = "", url: str | None = None, li
         license=_str(obj, "license", False) or license,
         ref=ref,
     )
+
+
+def _file_uri(path: str) -> str:
+    return path if "://" in path else "file://" + path
 
 
 def _strip_comments(text: str) -> str:

@@ -54,7 +54,7 @@ class OpenAIBackend(LLMBackend):
     def __init__(self, config: BackendConfig, retry_wait: wait_base | None = None):
         self.config = config
         self.base_url = (config.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        api_key = config.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        api_key = os.environ.get("OPENAI_API_KEY") or "EMPTY"  # read here, on the worker: never pickled
         self._wait = retry_wait if retry_wait is not None else RETRY_WAIT
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=api_key, timeout=config.request_timeout, max_retries=0

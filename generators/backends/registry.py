@@ -17,12 +17,12 @@ BACKENDS = {
 
 @dataclass(frozen=True)
 class BackendConfig:
-    """What a worker needs to build a backend; picklable, hashable (one model per process)."""
+    """What a worker needs to build a backend; picklable, hashable (one model per process). It holds
+    no secret: the OpenAI-compatible backend reads ``OPENAI_API_KEY`` where it runs."""
 
     backend: str = "transformers"
     model: str | None = None  # None: the embedded SmolLM2-135M-Instruct
     base_url: str | None = None
-    api_key: str | None = None
     max_batch_size: int = 8
     max_concurrency: int = 8
     request_timeout: float = 120.0

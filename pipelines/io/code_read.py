@@ -15,8 +15,6 @@ Stages (each balances read = written + filtered + dead-lettered):
   (never by the snapshot's local root, which differs between the launcher and each worker).
 - ``dedup``: read = functions with tests; filtered ``near_duplicate``; written = the rest.
 
-``extract_repository`` does the same work in a plain loop and gives the same functions.
-
 A staged snapshot (``archive`` set, for workers that cannot see the launcher's disk) is fetched
 into the worker's cache by ``repos.ensure_local`` before its files are read, once per DoFn
 instance; ``cache_dir`` None means this machine's default, resolved on the worker.
@@ -25,14 +23,12 @@ instance; ``cache_dir`` None means this machine's default, resolved on the worke
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
 
-from pipelines.io.counters import empty_stage
-from pipelines.io.dedup import Deduplicate, dedup_functions, function_id
+from pipelines.io.dedup import Deduplicate, function_id
 from pipelines.io.python_extract import MAX_LINES, Extraction, SourceDecodeError, decode_source, extract_functions
 from pipelines.io.read import DEAD
 from pipelines.io.repos import DEFAULT_MAX_FILE_BYTES, LocalSnapshots, iter_files
@@ -223,56 +219,3 @@ class ExtractFunctions(beam.PTransform):
         dead = dead | "AllDead" >> beam.Flatten()
         return {"functions": functions, DEAD: dead}
 
-
-# --- the plain loop ------------------------------------------------------------------------------
-
-def extract_repository(snapshot: RepoSnapshot, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, max_lines: int = MAX_LINES,
-                       counts: dict[str, dict[str, Any]] | None = None, dedup: bool = True) -> list[CodeFunction]:
-    """The same work as ``ReadRepositoryFiles`` + ``ExtractFunctions`` in one loop; functions sorted
-    by ``function_id``. ``counts``, when given, is filled like ``stage_counts`` of the pipeline."""
-    counts = counts if counts is not None else {}
-    stages = {name: counts.setdefault(name, empty_stage())
-              for name in ("list_files", "parse_files", "extract", "dedup")}
-    listing, parsing, extracting, deduping = stages.values()
-    candidates: dict[Key, list[CodeFunction]] = defaultdict(list)
-    links: dict[Key, list[TestRef]] = defaultdict(list)
-    for file, text, reason in read_snapshot(snapshot, max_file_bytes):
-        listing["read"] += 1
-        if reason is not None:
-            _bump(listing, reason)
-            continue
-        listing["written"] += 1
-        parsing["read"] += 1
-        got: Extraction = extract_functions(file, text, max_lines)
-        if got.reason:
-            _bump(parsing, got.reason)
-            continue
-        parsing["written"] += 1
-        extracting["read"] += got.defs_seen
-        for reason_, n in got.rejected.items():
-            _bump(extracting, reason_, n)
-        for fn in got.functions:
-            candidates[fn_key(fn)].append(fn)
-        for module, symbol, ref in got.links:
-            links[(*repo_key(file.repo), module, symbol)].append(ref)
-    tested: list[CodeFunction] = []
-    for key in sorted(candidates):
-        for fn in candidates[key]:
-            fn = with_tests(fn, links.get(key, ()))
-            if fn.tests:
-                extracting["written"] += 1
-                tested.append(fn)
-            else:
-                _bump(extracting, "no_tests")
-    if not dedup:
-        return sorted(tested, key=function_id)
-    kept, dropped = dedup_functions(tested)
-    deduping["read"] += len(tested)
-    deduping["written"] += len(kept)
-    if dropped:
-        _bump(deduping, "near_duplicate", len(dropped))
-    return kept
-
-
-def _bump(entry: dict[str, Any], reason: str, n: int = 1) -> None:
-    entry["filtered"][reason] = entry["filtered"].get(reason, 0) + n

@@ -41,32 +41,33 @@ def expand_lean_inputs(inputs: list[str]) -> list[tuple[str, str]]:
     return [f for f in found if not (f in seen or seen.add(f))]
 
 
-def _convert(stage: str, value: Any, ref: str, default: str) -> LeanTheorem | DeadLetter:
+def _convert(stage: str, value: Any, ref: str, default: str, url: str) -> LeanTheorem | DeadLetter:
+    """``url``: the file's URI, for a whole proof that names none (a LeanDojo theorem always does)."""
     try:
         if isinstance(value, dict) and "traced_tactics" in value:
             return theorem_from_leandojo(value, ref)
         if isinstance(value, dict) and "formal_proof" in value:
-            return theorem_from_whole_proof(value, ref)
-        return theorem_from_leandojo(value, ref) if default == "leandojo" else theorem_from_whole_proof(value, ref)
+            return theorem_from_whole_proof(value, ref, url)
+        return theorem_from_leandojo(value, ref) if default == "leandojo" else theorem_from_whole_proof(value, ref, url)
     except LeanImportError as exc:
         return DeadLetter.of(stage, exc.reason, ref, str(exc), value)
 
 
-def _item(stage: str, value: Any, ref: str, default: str, order: Order) -> Item:
-    converted = _convert(stage, value, ref, default)
+def _item(stage: str, value: Any, ref: str, default: str, order: Order, url: str) -> Item:
+    converted = _convert(stage, value, ref, default, url)
     return converted if isinstance(converted, DeadLetter) else (order, converted)
 
 
 def iter_json(stage: str, index: int, path: str) -> Iterator[Item]:
     """A LeanDojo JSON array, one theorem at a time (a top-level object is one theorem)."""
-    count = 0
+    count, url = 0, fs.uri_of(path)
     with fs.open_read(path) as handle:
         head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
         handle.seek(0)
         prefix = "item" if head == b"[" else ""
         try:
             for count, value in enumerate(ijson.items(handle, prefix, use_float=True), start=1):
-                yield _item(stage, value, f"{path}#{count - 1}", "leandojo", (index, count - 1))
+                yield _item(stage, value, f"{path}#{count - 1}", "leandojo", (index, count - 1), url)
         except (ijson.JSONError, UnicodeDecodeError) as exc:
             detail = str(exc).replace("\\n", "\n").splitlines()[0].strip(" b'\"")
             reason = ("not_utf8" if "UTF8" in detail or isinstance(exc, UnicodeDecodeError) else
@@ -83,11 +84,12 @@ def _closed(handle: Any) -> bool:
 
 def iter_jsonl(stage: str, index: int, path: str, max_record_bytes: int) -> Iterator[Item]:
     """Whole-proof lines (or LeanDojo theorems, one a line)."""
+    url = fs.uri_of(path)
     for number, ref, value in jsonl_values(path, stage, max_record_bytes):
         if value is None or isinstance(value, DeadLetter):
             yield value
         else:
-            yield _item(stage, value, ref, "whole_proof", (index, number))
+            yield _item(stage, value, ref, "whole_proof", (index, number), url)
 
 
 def iter_traced(stage: str, index: int, path: str) -> Iterator[Item]:

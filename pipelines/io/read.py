@@ -23,11 +23,16 @@ DEFAULT_MAX_RECORD_BYTES = 1_000_000
 
 @dataclass(frozen=True)
 class RawRecord:
-    """A decoded input value with where it came from; ``order`` sorts inputs stably."""
+    """A decoded input value with where it came from; ``order`` sorts inputs stably.
+
+    ``ref`` is ``path:LINE`` (JSONL) or ``path#INDEX`` (JSON, Parquet), see ``schemas.refs``;
+    ``path`` is the file it was read from, given by the reader (never parsed back out of ``ref``).
+    """
 
     ref: str
     value: Any
     order: tuple[int, int]
+    path: str
 
 
 def expand_inputs(inputs: list[str], suffixes: tuple[str, ...] = SUFFIXES) -> list[str]:
@@ -135,7 +140,7 @@ class ReadFileFn(RecordReader):
 
     def _jsonl(self, index: int, path: str) -> Iterator[RawRecord | DeadLetter | None]:
         for number, ref, value in jsonl_values(path, self.stage, self.max_record_bytes):
-            yield value if value is None or isinstance(value, DeadLetter) else RawRecord(ref, value, (index, number))
+            yield value if value is None or isinstance(value, DeadLetter) else RawRecord(ref, value, (index, number), path)
 
     def _json(self, index: int, path: str) -> Iterator[RawRecord | DeadLetter]:
         limit = self.max_record_bytes * 1000
@@ -152,14 +157,14 @@ class ReadFileFn(RecordReader):
         if not isinstance(value, list):
             value = [value]
         for i, item in enumerate(value):
-            yield RawRecord(f"{path}#{i}", item, (index, i))
+            yield RawRecord(f"{path}#{i}", item, (index, i), path)
 
     def _parquet(self, index: int, path: str) -> Iterator[RawRecord]:
         number = 0
         with fs.parquet_file(path) as parquet:
             for batch in parquet.iter_batches(batch_size=256):
                 for row in batch.to_pylist():
-                    yield RawRecord(f"{path}#{number}", row, (index, number))
+                    yield RawRecord(f"{path}#{number}", row, (index, number), path)
                     number += 1
 
 

@@ -198,6 +198,20 @@ def _tar_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
         return None
 
 
+def _unpack(tar_path: str, tmp: str, root: str) -> None:
+    """Extract a snapshot's tar (safely: ``_tar_filter``) under ``tmp`` and rename it to ``root``;
+    when another process got there first, its copy (the same files) stays."""
+    tree = os.path.join(tmp, "tree")
+    os.mkdir(tree)
+    with tarfile.open(tar_path) as tar:
+        tar.extractall(tree, filter=_tar_filter)
+    try:
+        os.rename(tree, root)
+    except OSError:
+        if not os.path.isdir(root):
+            raise
+
+
 def _archive(clone: str, sha: str, parent: str) -> str:
     root = os.path.join(parent, sha)
     if os.path.isdir(root):
@@ -208,15 +222,7 @@ def _archive(clone: str, sha: str, parent: str) -> str:
         tar_path = os.path.join(tmp, ".archive.tar")
         with open(tar_path, "wb") as handle:
             git(["archive", "--format=tar", sha], cwd=clone, stdout=handle)
-        tree = os.path.join(tmp, "tree")
-        os.mkdir(tree)
-        with tarfile.open(tar_path) as tar:
-            tar.extractall(tree, filter=_tar_filter)
-        try:
-            os.rename(tree, root)
-        except OSError:
-            if not os.path.isdir(root):
-                raise
+        _unpack(tar_path, tmp, root)
     except (OSError, tarfile.TarError) as exc:
         raise RepoError(f"cannot unpack {sha[:12]}: {exc}") from exc
     finally:
@@ -390,16 +396,8 @@ def _fetch(snapshot: RepoSnapshot, root: str) -> None:
             missing = not _exists(archive)
             raise RepoError(f"{where}: the staged archive {archive} " + (
                 "does not exist" if missing else f"cannot be read: {type(exc).__name__}: {exc}")) from exc
-        tree = os.path.join(tmp, "tree")
         try:
-            os.mkdir(tree)
-            with tarfile.open(tar_path) as tar:
-                tar.extractall(tree, filter=_tar_filter)
-            try:
-                os.rename(tree, root)
-            except OSError:
-                if not os.path.isdir(root):  # else another process got there first: same files
-                    raise
+            _unpack(tar_path, tmp, root)
         except (OSError, tarfile.TarError) as exc:
             raise RepoError(f"{where}: cannot unpack the staged archive {archive}: {exc}") from exc
     finally:

@@ -72,6 +72,25 @@ def test_limit_keeps_the_first_in_order(tmp_path: Path) -> None:
     assert counts["filtered"]["beyond_limit"] == 3  # each file stops at 3; the second file's 3 go over
 
 
+def test_a_whole_proof_without_url_gets_its_files_uri(tmp_path: Path) -> None:
+    from pipelines.io import fs
+    from tests.pipelines.io import memfs  # noqa: F401  (registers memfs://)
+
+    lines = (LEAN / "minif2f_valid_8.jsonl").read_bytes()
+    folder = tmp_path / "run:1"  # a colon in a folder name
+    folder.mkdir()
+    (folder / "m.jsonl").write_bytes(lines)
+    records = [json.loads(line) for line in lines.decode().splitlines()[:2]]
+    fs.write_bytes("memfs://lean-url/in/m.jsonl", lines)
+    fs.write_bytes("memfs://lean-url/in/m.json", json.dumps(records).encode())
+    for path, uri in [(str(folder / "m.jsonl"), f"file://{folder}/m.jsonl"),
+                      ("memfs://lean-url/in/m.jsonl", "memfs://lean-url/in/m.jsonl"),
+                      ("memfs://lean-url/in/m.json", "memfs://lean-url/in/m.json")]:  # one URI for every item, no "#N"
+        items = list(lean_read.iter_source("lean_read", 0, "file", path, 1_000_000))
+        assert items and {theorem.url for _order, theorem in items} == {uri}, path
+    fs.delete(["memfs://lean-url/in/m.jsonl", "memfs://lean-url/in/m.json"])
+
+
 def test_broken_json_records_and_truncation(tmp_path: Path) -> None:
     good = TOY[0]
     odd = json.loads(json.dumps(good))

@@ -168,6 +168,28 @@ def test_bad_and_hostile_input_is_accounted_for(tmp_path: Path) -> None:
     assert data["factors"]["tiers"]["human"] == 2
 
 
+STATED = {  # the last step → its answer, as verifiers.math_answer.extract_answer reads it (tag once gave "" for the first 3)
+    "Root?": ("We halve the diagonal.\n\nSo it is \\boxed{\\frac{\\sqrt{2}}{2}}", "\\frac{\\sqrt{2}}{2}"),
+    "Boxed?": ("We add 3 and 4.\n\nThe result is \\fbox{7}", "7"),
+    "Nested?": ("We stack the powers.\n\nSo \\boxed{a^{b^{c}}}", "a^{b^{c}}"),
+    "Phrase?": ("We multiply 6 by 7.\n\nThe answer is 42.", "42"),
+    "Unstated?": ("We think about it.\n\nThe answer is yes.", ""),
+}
+
+
+def test_answer_stated_in_the_text_and_source_of_a_json_file(tmp_path: Path) -> None:
+    folder = tmp_path / "run:1"  # a colon in a folder name: the source is still this file, not "run"
+    folder.mkdir()
+    path = folder / "in.json"
+    path.write_text(json.dumps([{"problem": problem, "cot": cot} for problem, (cot, _) in STATED.items()]), encoding="utf-8")
+    out = tag(tmp_path, [path], "cot")
+    rows = {r["problem"]: r for r in sft_rows(out)}
+    assert {problem: row["answer"] for problem, row in rows.items()} == {p: answer for p, (_, answer) in STATED.items()}
+    assert assert_balanced(out)["stages"]["tag/parse"]["stats"]["no_answer"] == 1
+    assert {r["source"]["uri"] for r in rows.values()} == {f"file://{path}"}
+    assert sorted(r["source"]["path"] for r in rows.values()) == [f"{path}#{i}" for i in range(len(STATED))]
+
+
 def test_huge_text_is_dead_lettered_or_processed_with_a_higher_limit(tmp_path: Path) -> None:
     text = ("We compute 3 + 4 = 7 and keep going with more words here. " * 80 + "\n\n") * 1000
     path = write_jsonl(tmp_path / "huge.jsonl", [{"problem": "Big?", "cot": text}, {"problem": "Small?", "cot": "1 + 1 = 2."}])

@@ -9,6 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.config import RunConfig
 from pipelines.io.counters import stage_counts
+from pipelines.settings import tagging_settings
 from pipelines.tagging import TagSFTRows
 from schemas.factors import load_factors
 from schemas.records import GeneratorInfo, SFTRow, Source, Step
@@ -46,7 +47,7 @@ def test_tag_sft_rows_contract() -> None:
         row("broken", [Step("a")], answer=None),
     ]
     pipeline = beam.Pipeline()
-    out = pipeline | beam.Create(rows) | TagSFTRows(RunConfig(), stage="tag_test")
+    out = pipeline | beam.Create(rows) | TagSFTRows(tagging_settings(RunConfig()), None, stage="tag_test")
     dicts = out["rows"] | "AsDicts" >> beam.Map(lambda r: r.to_dict())  # typed rows; the writer makes the dicts
     assert_that(dicts | beam.combiners.ToList(), lambda got: check_rows(got[0]), label="Rows")
     reasons = out["dead"] | beam.Map(lambda d: (d.stage, d.reason, d.input))

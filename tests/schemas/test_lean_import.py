@@ -84,6 +84,13 @@ def test_whole_proof_fields_and_informal_solution() -> None:
     assert theorem.proof == MINIF2F["mathd_algebra_182"]["formal_proof"]
     assert theorem.url == "file://m.jsonl" and theorem.ref == "m.jsonl:1"
     assert theorem_from_whole_proof(MINIF2F["mathd_algebra_182"], "m.jsonl:1", license="MIT").license == "MIT"
+    assert theorem_from_whole_proof(MINIF2F["mathd_algebra_182"], "m.jsonl:1", url="memfs://x/m.jsonl").url == "memfs://x/m.jsonl"
+
+
+@pytest.mark.parametrize(("ref", "url"), [("s3://b/in/x.jsonl:3", "s3://b/in/x.jsonl"), ("s3://b/in/x.json#0", "s3://b/in/x.json"),
+                                          ("/data/run:2/m.jsonl:4", "file:///data/run:2/m.jsonl"), ("m.json#2", "file://m.json")])
+def test_whole_proof_url_defaults_to_the_refs_file(ref: str, url: str) -> None:
+    assert theorem_from_whole_proof(MINIF2F["mathd_algebra_182"], ref).url == url
 
 
 def test_split_real_proofs() -> None:

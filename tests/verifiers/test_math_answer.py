@@ -45,6 +45,12 @@ def verifier() -> Iterator[MathVerifier]:
         ("#### 1,000\n", "1000"),
         ("The answer is 3.\n#### 18", "18"),
         ("#### 18\nso \\boxed{20}", "20"),
+        # where tag's own extractor (now removed) gave "": its regex took one level of nested braces, no \\fbox
+        ("so \\boxed{\\frac{\\sqrt{2}}{2}}", "\\frac{\\sqrt{2}}{2}"),
+        ("\\fbox{7}", "7"),
+        ("\\boxed{a^{b^{c}}}", "a^{b^{c}}"),
+        ("\\boxed{\\left\\{1, \\{2\\}\\right\\}}", "\\left\\{1, \\{2\\}\\right\\}"),
+        ("The answer is 42.", "42"),
     ],
 )
 def test_extract_answer(text: str, expected: str) -> None:

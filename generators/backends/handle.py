@@ -1,0 +1,60 @@
+"""``BackendHandle``: the one way a pipeline reaches its LLM backend.
+
+Built once per run (the run context holds it) and pickled into every DoFn that needs a model.
+It carries only a ``BackendConfig``, which holds no secret: the OpenAI-compatible backend reads
+``OPENAI_API_KEY`` from the environment of the process it runs in (the worker's, on a cluster),
+so no key is ever part of the pipeline graph. ``get()`` returns this process's one backend for the
+config through ``shared.Shared`` (one model copy per worker process, whatever the number of
+DoFns, threads or elements); ``release()``, called from each DoFn's ``teardown``, closes it when
+the last user in the process lets go, and the next ``get()`` builds a fresh one.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from apache_beam.utils import shared
+
+from generators.backends.base import LLMBackend
+from generators.backends.registry import BackendConfig, create_backend
+
+_lock = threading.Lock()
+_users: dict[str, int] = {}  # tag → DoFns of this process holding the backend
+_generation: dict[str, int] = {}  # tag → how many times it was closed (a closed backend is never handed out)
+
+
+class BackendHandle:
+    def __init__(self, config: BackendConfig):
+        self.config = config
+        self._shared = shared.Shared()
+        self._backend: LLMBackend | None = None
+
+    def _tag(self) -> str:
+        return repr(self.config)
+
+    def get(self) -> LLMBackend:
+        if self._backend is None:
+            tag = self._tag()
+            with _lock:
+                generation = _generation.get(tag, 0)
+                _users[tag] = _users.get(tag, 0) + 1
+            self._backend = self._shared.acquire(lambda: create_backend(self.config), tag=f"{tag}#{generation}")
+        return self._backend
+
+    def release(self) -> None:
+        """This DoFn is done with the backend; the process's last user closes it."""
+        if self._backend is None:
+            return
+        backend, self._backend = self._backend, None
+        tag = self._tag()
+        with _lock:
+            _users[tag] -= 1
+            last = _users[tag] == 0
+            if last:
+                _generation[tag] = _generation.get(tag, 0) + 1
+        if last:
+            backend.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.config, "_shared": self._shared, "_backend": None}

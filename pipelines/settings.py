@@ -1,0 +1,142 @@
+"""Each command's settings, built once from the ``RunConfig`` and handed to its DoFns.
+
+The CLI and YAML give one typed, validated ``RunConfig`` (``pipelines.config``); this module is
+the only place that projects it into the frozen, picklable settings the stages run on, so a DoFn
+never sees the whole config (nor anything it does not use) and a setting means one thing
+everywhere. The settings objects that enter row ids (``LabelSettings``, ``MCTSSettings``,
+``ThoughtSettings``, ``CodeCoTSettings``) are the generators' own dataclasses, unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from generators.backends.base import GenerationParams
+from generators.backends.registry import BackendConfig
+from generators.code import CodeCoTSettings
+from generators.labelling import LabelSettings
+from generators.lean.thoughts import ThoughtSettings
+from generators.search import MCTSSettings
+from generators.tagging import DEFAULT_PARAMS
+from pipelines.config import RunConfig
+from schemas.factors import FactorVocabulary
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The backend and model as rows record them and ids hash them."""
+
+    backend: str
+    model: str  # the configured model, or the embedded one's name
+
+
+def model_settings(config: RunConfig) -> ModelSettings:
+    return ModelSettings(config.backend, config.model_label())
+
+
+def backend_config(config: RunConfig) -> BackendConfig:
+    """What a worker needs to build the backend (no secret: see ``generators.backends.handle``)."""
+    return BackendConfig(
+        backend=config.backend, model=config.model, base_url=config.base_url, max_batch_size=config.max_batch_size,
+        max_concurrency=config.max_concurrency, request_timeout=config.request_timeout, max_retries=config.max_retries,
+        threads=config.threads,
+    )
+
+
+def label_settings(config: RunConfig) -> LabelSettings:
+    return LabelSettings(n=config.n, temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=config.seed,
+                         probe_chunk=config.probe_chunk)
+
+
+@dataclass(frozen=True)
+class ExpandSettings:
+    model: ModelSettings
+    mcts: MCTSSettings
+    cuts: str
+    seed: int
+
+
+def expand_settings(config: RunConfig, vocabulary: FactorVocabulary) -> ExpandSettings:
+    factors: tuple[tuple[str, str], ...] = ()
+    if config.factor_actions:
+        factors = tuple((f.name, f.description) for f in vocabulary.factors)
+    mcts = MCTSSettings(
+        simulations=config.simulations, branching=config.branching, c_puct=config.c_puct, max_depth=config.max_depth,
+        temperature=config.temperature, step_tokens=min(64, config.max_new_tokens), rollout_tokens=config.max_new_tokens,
+        seed=config.seed, factors=factors,
+    )
+    return ExpandSettings(model_settings(config), mcts, config.cuts, config.seed)
+
+
+@dataclass(frozen=True)
+class LeanSettings:
+    model: ModelSettings
+    thoughts: ThoughtSettings
+
+
+def lean_settings(config: RunConfig) -> LeanSettings:
+    thoughts = ThoughtSettings(samples=config.thought_samples, temperature=config.temperature,
+                               max_new_tokens=config.max_new_tokens, seed=config.seed)
+    return LeanSettings(model_settings(config), thoughts)
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Where code from repositories and models runs, and its limits."""
+
+    prefer: str | None  # bwrap | unshare | None (auto)
+    allow_unsafe: bool
+    wall_seconds: float
+    memory_mb: int
+
+    def verifier(self) -> Any:
+        """A ``verifiers.code.CodeVerifier``; raises ``SandboxUnavailable`` when nothing isolates and
+        ``--unsafe-no-sandbox`` was not given."""
+        from verifiers.code import CodeVerifier
+        from verifiers.sandbox import Limits, select_sandbox
+
+        limits = Limits(wall_seconds=self.wall_seconds, cpu_seconds=max(1, int(self.wall_seconds)),
+                        memory_bytes=self.memory_mb << 20)
+        return CodeVerifier(select_sandbox(allow_unsafe=self.allow_unsafe, prefer=self.prefer), limits)
+
+
+def sandbox_settings(config: RunConfig) -> SandboxSettings:
+    return SandboxSettings(None if config.sandbox == "auto" else config.sandbox, config.unsafe_no_sandbox,
+                           config.sandbox_timeout, config.sandbox_memory_mb)
+
+
+@dataclass(frozen=True)
+class CodeSettings:
+    model: ModelSettings
+    cot: CodeCoTSettings
+    sandbox: SandboxSettings
+    repo_cache: str | None  # the workers' cache for snapshots; None: each worker's default
+    only_verified: bool
+
+    def worker_cache(self) -> str:
+        """``--repo-cache``, else ``repos/`` in the cache of the machine this runs on."""
+        from pipelines.io.repos import default_cache_dir
+
+        return self.repo_cache or default_cache_dir()
+
+
+def code_settings(config: RunConfig) -> CodeSettings:
+    cot = CodeCoTSettings(samples=config.cot_samples, temperature=config.temperature,
+                          max_new_tokens=config.max_new_tokens, seed=config.seed)
+    return CodeSettings(model_settings(config), cot, sandbox_settings(config), config.repo_cache, config.only_verified)
+
+
+@dataclass(frozen=True)
+class TaggingSettings:
+    """How SFT steps get their factors: the vocabulary file, the tier, the LLM tier's sampling."""
+
+    factors: str | None
+    tier: str
+    params: GenerationParams
+
+
+def tagging_settings(config: RunConfig) -> TaggingSettings:
+    """Greedy and short: a factor name is a few tokens."""
+    params = replace(DEFAULT_PARAMS, max_new_tokens=min(config.max_new_tokens, DEFAULT_PARAMS.max_new_tokens), seed=config.seed)
+    return TaggingSettings(config.factors, config.tagger, params)

@@ -168,7 +168,9 @@ def make_parser() -> argparse.ArgumentParser:
     code = sub.add_parser("code-cot", help="code CoT reverse-generated from functions of git repositories -> SFT rows")
     code.add_argument("--repo", nargs="+", action="extend",
                       help="PATH_OR_GIT_URL[@REV]: a directory, a local git repo (at REV, default HEAD) or a URL to clone")
-    code.add_argument("--repo-cache", dest="repo_cache", help="where clones and snapshots go (default ~/.cache/reverse-o1/repos)")
+    code.add_argument("--repo-cache", dest="repo_cache",
+                      help="where clones and snapshots go (default ~/.cache/reverse-o1/repos); on a runner whose "
+                           "workers have their own disk, the workers' cache (the launcher clones into its default)")
     code.add_argument("--max-file-bytes", dest="max_file_bytes", type=int, help="skip larger source files (default 1000000)")
     code.add_argument("--cot-samples", dest="cot_samples", type=int,
                       help="candidate CoTs per function; the first without hindsight is kept (default 2)")

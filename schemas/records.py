@@ -6,7 +6,7 @@ columns of the Arrow schemas in ``schemas.arrow``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any, Literal
 
 SourceKind = Literal["code", "lean", "seed"]
@@ -129,10 +129,9 @@ class PRMRow:
     source_kind: SourceKind
     source: Source
     generator: GeneratorInfo
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Exactly the columns of ``PRM_SCHEMA``, in its order (``extra`` is left out).
+        """Exactly the columns of ``PRM_SCHEMA``, in its order.
 
         Labels are cast to bool (a labeller may hand over 0/1, which Arrow refuses for a bool
         column); None stays None (null), as does a soft label where a step was never measured.

@@ -15,32 +15,16 @@ import json
 import logging
 import os
 import re
-import shlex
 import sys
-import tempfile
-import time
-import traceback
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any, get_args
 
 from generators.backends.registry import BACKENDS
 from pipelines.config import ConfigError, RunConfig, build_config, with_worker_threads
+from pipelines.errors import internal_error, typed_errors
 
 PROG = "reverse-o1"
 DEBUG_HELP = "on an internal error, print its traceback (else it goes to a log file under the cache)"
-
-# Errors that mean "can't run here" (no sandbox, no Lean, a bad repository, a local path the
-# workers can't see, an unusable --factors file): one line, exit 2, like a ConfigError. Named by
-# module so that the CLI imports none of them: a module that is not loaded cannot have raised one.
-CANNOT_RUN = (
-    ("pipelines.io.placement", "PlacementError"),
-    ("pipelines.io.lean_traced", "LeanUnavailable"),
-    ("pipelines.io.repos", "RepoError"),
-    ("verifiers.sandbox.base", "SandboxUnavailable"),
-    ("schemas.factors", "FactorFileError"),
-)
-
 
 class RegistryNames(Sequence[str]):
     """argparse choices read from a registry when first needed (a value to check, a --help to
@@ -485,65 +469,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
 }
 
 
-def typed_errors() -> tuple[type[BaseException], ...]:
-    """ConfigError and the CANNOT_RUN errors whose modules are loaded."""
-    found: list[type[BaseException]] = [ConfigError]
-    for module_name, class_name in CANNOT_RUN:
-        error = getattr(sys.modules.get(module_name), class_name, None)
-        if isinstance(error, type) and issubclass(error, BaseException):
-            found.append(error)
-    return tuple(found)
-
-
-def _traceback_text(exc: BaseException) -> str:
-    text = "".join(traceback.format_exception(exc))
-    hidden = exc.__context__ if exc.__suppress_context__ and exc.__cause__ is None else None
-    if hidden is not None:  # raised `from None`: the log keeps what the message replaced
-        text += "\nIt was raised in place of (`from None`):\n\n" + "".join(traceback.format_exception(hidden))
-    return text
-
-
-def write_error_log(command: str, exc: BaseException, argv: list[str]) -> Path | None:
-    """The traceback and the command line in CACHE/logs/COMMAND-TIMESTAMP.log (else in the temp
-    directory); None when neither can be written."""
-    from generators.backends.smollm import cache_root
-
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    text = (f"{PROG} {command}: internal error at {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
-            f"command: {shlex.join([PROG, *map(str, argv)])}\npython: {sys.version.split()[0]} ({sys.executable})\n\n"
-            + _traceback_text(exc))
-    folders: list[tuple[Callable[[], Path], str]] = [(lambda: cache_root() / "logs", ""),
-                                                     (lambda: Path(tempfile.gettempdir()), f"{PROG}-")]
-    for folder_of, prefix in folders:
-        try:
-            folder = folder_of()
-            folder.mkdir(parents=True, exist_ok=True)
-            for n in range(1, 100):
-                path = folder / f"{prefix}{command}-{stamp}{'' if n == 1 else f'-{n}'}.log"
-                try:
-                    with open(path, "x", encoding="utf-8") as handle:
-                        handle.write(text)
-                    return path
-                except FileExistsError:
-                    continue
-        except (OSError, RuntimeError):  # RuntimeError: Path.home() without a home
-            continue
-    return None
-
-
-def internal_error(command: str, exc: BaseException, argv: list[str]) -> int:
-    """One summary line on stderr, the traceback in a log file; exit 1."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    summary = f"{PROG} {command}: internal error: {type(exc).__name__}" + (f": {message}" if message else "")
-    path = write_error_log(command, exc, argv)
-    if path is None:  # nowhere to keep it: print it rather than lose it
-        sys.stderr.write(_traceback_text(exc))
-        print(f"{summary} (no log file could be written; the traceback is above)", file=sys.stderr)
-    else:
-        print(f"{summary} (traceback in {path}; rerun with --debug to print it)", file=sys.stderr)
-    return 1
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = make_parser()
@@ -558,9 +483,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG} {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
     except Exception as exc:
-        if isinstance(exc, typed_errors()):
+        if isinstance(exc, typed_errors()):  # the user's to fix: one line
             print(f"{PROG} {args.command}: error: {exc}".splitlines()[0], file=sys.stderr)
             return 2
         if args.debug:
             raise
-        return internal_error(args.command, exc, argv)
+        return internal_error(PROG, args.command, exc, argv)

@@ -23,9 +23,10 @@ from generators.prompts import template
 from pipelines.config import RunConfig
 from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles, local_function
 from pipelines.io.read import DEAD, SelectFirst
-from pipelines.io.repos import LocalSnapshots, default_cache_dir, materialise, stage_snapshot
+from pipelines.io.repos import materialise
 from pipelines.io.shards import WriteShards
 from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
+from pipelines.io.staging import LocalSnapshots, default_cache_dir, stage_snapshot
 from pipelines.progress import Progress
 from pipelines.runner import RunContext
 from pipelines.settings import CodeSettings, code_settings, tagging_settings

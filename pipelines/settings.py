@@ -116,7 +116,7 @@ class CodeSettings:
 
     def worker_cache(self) -> str:
         """``--repo-cache``, else ``repos/`` in the cache of the machine this runs on."""
-        from pipelines.io.repos import default_cache_dir
+        from pipelines.io.staging import default_cache_dir
 
         return self.repo_cache or default_cache_dir()
 

@@ -24,7 +24,7 @@ class RepoSnapshot:
     ``license`` an SPDX id when a licence file was recognised, ``"see FILE"`` when one exists
     but was not recognised, None when there is none. ``archive``, when set, is the URI (any Beam
     filesystem path) of a tar of exactly those files, staged for workers that cannot see ``root``
-    (``pipelines.io.repos.stage_snapshot`` / ``ensure_local``). Neither ``root`` nor ``archive``
+    (``pipelines.io.staging.stage_snapshot`` / ``ensure_local``). Neither ``root`` nor ``archive``
     is part of any row's identity: a snapshot is ``(uri, commit)`` wherever its files lie.
     """
 

@@ -16,7 +16,7 @@ Stages (each balances read = written + filtered + dead-lettered):
 - ``dedup``: read = functions with tests; filtered ``near_duplicate``; written = the rest.
 
 A staged snapshot (``archive`` set, for workers that cannot see the launcher's disk) is fetched
-into the worker's cache by ``repos.ensure_local`` before its files are read, once per DoFn
+into the worker's cache by ``staging.ensure_local`` before its files are read, once per DoFn
 instance; ``cache_dir`` None means this machine's default, resolved on the worker.
 """
 
@@ -31,8 +31,9 @@ import apache_beam as beam
 from pipelines.io.dedup import Deduplicate, function_id
 from pipelines.io.python_extract import MAX_LINES, Extraction, SourceDecodeError, decode_source, extract_functions
 from pipelines.io.read import DEAD
-from pipelines.io.repos import DEFAULT_MAX_FILE_BYTES, LocalSnapshots, iter_files
+from pipelines.io.repos import DEFAULT_MAX_FILE_BYTES, iter_files
 from pipelines.io.stage import Emit, Filtered, Pending, Stage
+from pipelines.io.staging import LocalSnapshots
 from schemas.code import CodeFunction, RepoSnapshot, SourceFile, TestRef
 
 Key = tuple[str, str, str, str]  # (snapshot uri, commit or "", module, symbol): not where its files lie

@@ -21,7 +21,7 @@ import pytest
 
 from generators.backends.registry import BACKENDS
 from generators.tagging import TIERS
-from pipelines import cli
+from pipelines import cli, errors
 from pipelines.config import ConfigError, RunConfig
 from schemas.seed_import import IMPORTERS
 from tests.pipelines.helpers import run
@@ -81,9 +81,9 @@ def test_a_typed_error_is_one_line_and_exit_2(index: int, debug: list[str], monk
 
 
 def test_every_cannot_run_error_is_where_the_cli_looks_for_it() -> None:
-    for module_name, class_name in cli.CANNOT_RUN:
+    for module_name, class_name in errors.CANNOT_RUN:
         error = getattr(importlib.import_module(module_name), class_name)
-        assert issubclass(error, Exception) and error in cli.typed_errors()
+        assert issubclass(error, Exception) and error in errors.typed_errors()
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_an_internal_error_names_a_log_with_the_traceback(exc: Exception, monkey
 
 
 def test_two_errors_in_the_same_second_get_two_logs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(cli.time, "strftime", lambda fmt, *a: "20240101T000000" if "T" in fmt else "then")
+    monkeypatch.setattr(errors.time, "strftime", lambda fmt, *a: "20240101T000000" if "T" in fmt else "then")
     monkeypatch.setitem(cli.COMMANDS, "tag", failing(KeyError("x")))
     paths = []
     for _ in range(2):

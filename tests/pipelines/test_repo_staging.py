@@ -20,10 +20,12 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.io import fs, repos
+from pipelines.io import staging as staging_io
 from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles, fn_key
 from pipelines.io.counters import stage_counts
 from pipelines.io.read import DEAD
-from pipelines.io.repos import RepoError, ensure_local, iter_files, materialise, stage_snapshot, staged_root
+from pipelines.io.repos import RepoError, iter_files, materialise
+from pipelines.io.staging import ensure_local, stage_snapshot, staged_root
 from schemas.code import CodeFunction, RepoSnapshot
 
 TINYTEXT = Path(__file__).resolve().parents[2] / "samples" / "code" / "tinytext"
@@ -74,7 +76,7 @@ def test_git_snapshot_round_trip_without_the_launchers_disk(tmp_path: Path) -> N
     before = listing(snap)
     staged = stage_snapshot(snap, str(tmp_path / "out" / ".staging"))
     assert staged.archive == fs.join(str(tmp_path / "out" / ".staging"), "repos",
-                                     f"{repos._hash(snap.uri)}-{snap.commit}.tar")
+                                     f"{repos.uri_hash(snap.uri)}-{snap.commit}.tar")
     assert os.path.isfile(staged.archive) and (staged.uri, staged.commit, staged.root) == (snap.uri, snap.commit, snap.root)
     shutil.rmtree(launcher)  # the worker cannot see the launcher's disk
     shutil.rmtree(repo)
@@ -96,7 +98,7 @@ def test_a_plain_directory_is_staged_as_iter_files_sees_it(tmp_path: Path) -> No
     before = listing(snap)
     staged = stage_snapshot(snap, str(tmp_path / "staging"))
     name = os.path.basename(staged.archive)
-    assert name.startswith(f"{repos._hash(snap.uri)}-tree-") and name.endswith(".tar")
+    assert name.startswith(f"{repos.uri_hash(snap.uri)}-tree-") and name.endswith(".tar")
     with tarfile.open(staged.archive) as tar:
         names = set(tar.getnames())
         assert all(m.uid == 0 and m.uname == "" for m in tar.getmembers())
@@ -134,7 +136,7 @@ def test_staging_is_content_addressed_and_never_uploaded_twice(tmp_path: Path, m
     repo = git_repo(tmp_path / "tinytext")
     commit = materialise(str(repo), str(tmp_path / "cache"))
     staged = stage_snapshot(commit, staging)
-    monkeypatch.setattr(repos, "_tar_tree", lambda *a: pytest.fail("a staged commit must not be archived again"))
+    monkeypatch.setattr(staging_io, "_tar_tree", lambda *a: pytest.fail("a staged commit must not be archived again"))
     assert stage_snapshot(commit, staging) == staged and writes[-1] == staged.archive and len(writes) == 3
     assert stage_snapshot(staged, staging) is staged
 
@@ -250,7 +252,7 @@ def test_concurrent_ensure_local_gives_one_tree(tmp_path: Path, monkeypatch: pyt
     staged = stage_snapshot(snap, str(tmp_path / "staging"))
     expected = listing(snap)
     if not shared_lock:  # as two processes: no in-process lock, both download and extract, one rename wins
-        monkeypatch.setattr(repos, "_lock", lambda key: threading.Lock())
+        monkeypatch.setattr(staging_io, "_lock", lambda key: threading.Lock())
     cache = str(tmp_path / "worker")
     barrier = threading.Barrier(4)
     results: list[RepoSnapshot | BaseException] = []

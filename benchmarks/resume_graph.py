@@ -24,10 +24,12 @@ import apache_beam as beam
 import pyarrow as pa
 
 from benchmarks.report import Report
+from generators.backends.handle import BackendHandle
 from pipelines.config import build_config
 from pipelines.io import fs
 from pipelines.io.shards import FACTORS_KEY
 from pipelines.runner import RunContext, pipeline_options, run_command
+from pipelines.settings import backend_config
 from pipelines.tag import build_tag
 from schemas.arrow import SCHEMAS
 
@@ -48,7 +50,7 @@ def synthetic_output(out: str, n: int) -> None:
 def graph_bytes(out: str) -> int:
     config = build_config({"input": [str(INPUT)], "column": "answer", "out": out})
     pipeline = beam.Pipeline(options=pipeline_options([]))
-    build_tag(pipeline, config, RunContext("tag", out, "tag-bench", pipeline))
+    build_tag(pipeline, config, RunContext("tag", out, "tag-bench", pipeline, BackendHandle(backend_config(config))))
     return len(pipeline.to_runner_api().SerializeToString())
 
 

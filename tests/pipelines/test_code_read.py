@@ -114,11 +114,14 @@ def _save(items: list, path: str) -> None:
         pickle.dump(items, handle)
 
 
-def run_pipeline(snapshots: list[RepoSnapshot], out: Path, dedup: bool = True,
+def run_pipeline(snapshots: list[RepoSnapshot], out: Path, dedup: bool = True, cache_dir: str | None = None,
                  **options: object) -> tuple[list[CodeFunction], list, dict]:
+    """The Beam composite on ``snapshots``: (functions, dead letters, stage counts); ``cache_dir`` is
+    the workers' snapshot cache (where staged snapshots are unpacked)."""
+    out.mkdir(parents=True, exist_ok=True)
     p = beam.Pipeline(options=PipelineOptions(flags=[], **options))
-    files = p | ReadRepositoryFiles(snapshots, max_file_bytes=1_000_000)
-    result = files | ExtractFunctions(dedup=dedup)  # the whole dict: the reader's dead letters come out with the rest
+    files = p | ReadRepositoryFiles(snapshots, max_file_bytes=1_000_000, cache_dir=cache_dir)
+    result = files | ExtractFunctions(dedup=dedup, cache_dir=cache_dir)  # the whole dict: reader dead letters too
     result["functions"] | "AllFns" >> beam.combiners.ToList() | "KeepFns" >> beam.Map(_save, str(out / "functions.pkl"))
     result[DEAD] | "AllDead" >> beam.combiners.ToList() | "KeepDead" >> beam.Map(_save, str(out / "dead.pkl"))
     run = p.run()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import pickle
 import shutil
 import stat
 import subprocess
@@ -15,18 +14,15 @@ import tarfile
 import threading
 from pathlib import Path
 
-import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.io import fs, repos
 from pipelines.io import staging as staging_io
-from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles, fn_key
-from pipelines.io.counters import stage_counts
-from pipelines.io.read import DEAD
+from pipelines.io.code_read import fn_key
 from pipelines.io.repos import RepoError, iter_files, materialise
 from pipelines.io.staging import ensure_local, stage_snapshot, staged_root
 from schemas.code import CodeFunction, RepoSnapshot
+from tests.pipelines.test_code_read import run_pipeline
 
 TINYTEXT = Path(__file__).resolve().parents[2] / "samples" / "code" / "tinytext"
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t",
@@ -278,25 +274,6 @@ def test_concurrent_ensure_local_gives_one_tree(tmp_path: Path, monkeypatch: pyt
 
 # --- the Beam part on a snapshot whose root is gone ------------------------------------------------
 
-def _save(items: list, path: str) -> None:
-    with open(path, "wb") as handle:
-        pickle.dump(items, handle)
-
-
-def run_read_extract(snapshots: list[RepoSnapshot], out: Path, cache_dir: str | None = None, **options: object
-                     ) -> tuple[list[CodeFunction], list, dict]:
-    out.mkdir(parents=True, exist_ok=True)
-    p = beam.Pipeline(options=PipelineOptions(flags=[], **options))
-    files = p | ReadRepositoryFiles(snapshots, max_file_bytes=1_000_000, cache_dir=cache_dir)
-    result = files | ExtractFunctions(cache_dir=cache_dir)
-    result["functions"] | "AllFns" >> beam.combiners.ToList() | "KeepFns" >> beam.Map(_save, str(out / "functions.pkl"))
-    result[DEAD] | "AllDead" >> beam.combiners.ToList() | "KeepDead" >> beam.Map(_save, str(out / "dead.pkl"))
-    run = p.run()
-    run.wait_until_finish()
-    loaded = [pickle.loads((out / name).read_bytes()) for name in ("functions.pkl", "dead.pkl")]
-    return loaded[0], loaded[1], stage_counts(run)
-
-
 def _essence(fn: CodeFunction) -> tuple:
     return (fn.repo.uri, fn.repo.commit, fn.repo.license, fn.path, fn.module, fn.import_root, fn.symbol, fn.code,
             fn.start_line, fn.end_line, fn.tests)
@@ -311,7 +288,7 @@ def test_read_and_extract_a_staged_snapshot_whose_root_is_gone(tmp_path: Path, k
     source = git_repo(tmp_path / "tinytext") if kind == "git" else Path(shutil.copytree(TINYTEXT, tmp_path / "tinytext"))
     launcher = tmp_path / "launcher-cache"
     snap = materialise(str(source), str(launcher))
-    original, dead, counts = run_read_extract([snap], tmp_path / "original")
+    original, dead, counts = run_pipeline([snap], tmp_path / "original")
     assert dead == [] and {f.symbol for f in original} >= {"clamp", "digit_sum", "count_words", "Counter.add", "mean"}
 
     staged = stage_snapshot(snap, str(tmp_path / "out" / ".staging"))
@@ -319,7 +296,7 @@ def test_read_and_extract_a_staged_snapshot_whose_root_is_gone(tmp_path: Path, k
     shutil.rmtree(source)  # the launcher's copy (plain: the directory itself) is not there for the workers
     assert not os.path.exists(staged.root)
     worker = str(tmp_path / "worker-cache")
-    functions, dead, staged_counts = run_read_extract([staged], tmp_path / "staged", cache_dir=worker,
+    functions, dead, staged_counts = run_pipeline([staged], tmp_path / "staged", cache_dir=worker,
                                                       direct_num_workers=2, direct_running_mode="multi_threading")
     assert dead == []
     assert sorted(map(_essence, functions)) == sorted(map(_essence, original))  # the same functions, the same tests

@@ -76,7 +76,7 @@ def test_column_orders_are_the_contract():
 
 
 def test_to_dict_gives_exactly_the_columns_in_order():
-    assert list(prm_row(extra={"tree": [1, 2]}).to_dict()) == PRM_COLUMNS
+    assert list(prm_row().to_dict()) == PRM_COLUMNS
     assert list(sft_row().to_dict()) == SFT_COLUMNS
 
 
@@ -113,9 +113,3 @@ def test_soft_labels_allow_none(tmp_path):
     row = prm_row(soft_labels=[None, 0.25], rollouts=[0, 8], correct_rollouts=[0, 2]).to_dict()
     back = parquet_round_trip(tmp_path, [row], PRM_SCHEMA)
     assert back.column("soft_labels").to_pylist() == [[None, 0.25]]
-
-
-def test_extra_stays_out_of_the_row():
-    row = prm_row(extra={"tree": object()})
-    assert "extra" not in row.to_dict()
-    assert row.extra  # still on the record for the pipeline's own use

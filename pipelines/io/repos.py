@@ -15,6 +15,10 @@ config. Every git call runs with hooks off, fsmonitor off, no global or system c
 terminal prompt and a timeout; a failure is one line of ``RepoError``. Snapshots for workers
 with a disk of their own are staged by ``pipelines.io.staging``.
 
+The ``os``/``shutil`` calls here work on the local clone and snapshot cache only (git needs a
+local repository, and the sandbox mounts a local directory); inputs and outputs go through
+``pipelines.io.fs``.
+
 ``list_files`` walks a snapshot without following symlinks. Each entry it yields is a file or
 a pruned directory (a vendored or gitignored directory counts once, with a trailing ``/``);
 ``.git`` is skipped silently (it is not part of the snapshot's content).

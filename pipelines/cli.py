@@ -108,11 +108,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("sandbox (where code from repositories and models runs)")
-    _choices(g.add_argument("--sandbox", help="isolation (default auto: bwrap, else unshare)"), RegistryNames(_sandbox_names))
+    _choices(g.add_argument("--sandbox", help="isolation (default auto: bwrap, else refuse; unshare only with"
+                                              " --unsafe-no-sandbox)"), RegistryNames(_sandbox_names))
     g.add_argument("--unsafe-no-sandbox", dest="unsafe_no_sandbox", action="store_true", default=None,
-                   help="run code without isolation where no sandbox works (only for code you trust)")
+                   help="where bwrap is missing, run code under unshare (no filesystem isolation) or unisolated"
+                        " (only code you trust)")
     g.add_argument("--sandbox-timeout", dest="sandbox_timeout", type=float, help="wall seconds per execution (default 10)")
-    g.add_argument("--sandbox-memory-mb", dest="sandbox_memory_mb", type=int, help="address space per execution (default 1024)")
+    g.add_argument("--sandbox-memory-mb", dest="sandbox_memory_mb", type=int,
+                   help="memory per execution: the whole process tree where a cgroup can be made, else per process"
+                        " (default 1024)")
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -35,10 +35,14 @@ class CodeVerdict:
     tests: dict[str, str] = field(default_factory=dict)
 
     def detail(self) -> str:
-        """One short line, e.g. ``3/3 tests passed in bwrap (doctest f, tests/test_m.py::test_a, ...)``."""
+        """One short line for a row, e.g. ``3/3 tests passed in bwrap (doctest f, tests/test_m.py::test_a, ...)``.
+
+        Built only from counts, the sandbox's own words and names cut to a safe alphabet: nothing
+        the program printed or put in an exception message reaches a row (a hostile repository
+        could otherwise copy what it read into a published dataset)."""
         ok = sum(1 for v in self.tests.values() if v == "ok")
         idle = sum(1 for v in self.tests.values() if v.startswith("not_called"))
-        names = [k for k, v in self.tests.items() if not v.startswith("not_called")]
+        names = [safe_name(k) for k, v in self.tests.items() if not v.startswith("not_called")]
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         where = f"in {self.result.sandbox}"
         if self.passed:
@@ -47,17 +51,34 @@ class CodeVerdict:
         bad = next(((k, v) for k, v in self.tests.items() if v != "ok"), None)
         head = f"{self.result.status}: {ok}/{len(names)} tests passed {where}"
         if self.result.stopped:
-            head += f", stopped by {self.result.stopped}"
+            head += f", stopped by {safe_name(self.result.stopped)}"
         if bad:
-            head += f"; {bad[0]}: {bad[1][:160]}"
-        elif not self.tests:
-            last = (self.result.stderr.strip().splitlines() or [""])[-1]
-            head += f"; {last[:160]}" if last else ""
+            head += f"; {safe_name(bad[0])}: {outcome_kind(bad[1])}"
         return head
 
     def to_dict(self) -> dict:
         """SPEC's JSON (passed, status, exit_code, stdout, stderr, seconds, sandbox, ...), then the tests."""
         return {"passed": self.passed, **self.result.to_dict(), "tests": dict(self.tests)}
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/\[\]()<>=+, -]")
+_EXCEPTION = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,79}")
+NAME_CHARS = 120
+
+
+def safe_name(text: str) -> str:
+    """A test or stop name as a row may carry it: a safe alphabet, bounded."""
+    return _UNSAFE.sub("?", text)[:NAME_CHARS]
+
+
+def outcome_kind(outcome: str) -> str:
+    """``failed: AssertionError: <message>`` -> ``failed: AssertionError`` (the message is dropped)."""
+    status, _, rest = outcome.partition(": ")
+    status = status if status in ("failed", "error", "ok") or status.startswith("not_called") else "failed"
+    exc = rest.split(":", 1)[0].strip()
+    if exc == "skipped":
+        return f"{status}: skipped"
+    return f"{status}: {exc}" if _EXCEPTION.fullmatch(exc) else status
 
 
 def _string_continuations(code: str) -> set[int]:

@@ -59,6 +59,31 @@ def test_verify_files_fails(verifier):
     assert "failed" in verdict.detail()
 
 
+def test_no_program_text_reaches_the_row_detail(verifier):
+    """A hostile test copies what it reads (or anything) into its failure message, its stderr and
+    a crafted exception name: the one-line detail a row keeps holds counts, names and the
+    exception's type only."""
+    tests = textwrap.dedent("""
+        import sys
+        LEAK = "LEAK-" + open("/etc/passwd").read().replace(chr(10), "|")
+
+        def test_message():
+            print(LEAK, file=sys.stderr)
+            assert False, LEAK
+
+        def test_crafted():
+            raise type("Leak: root:x:0:0", (Exception,), {})(LEAK)
+    """)
+    verdict = verifier.verify_files(SOLUTION, tests)
+    assert not verdict.passed and "LEAK" in verdict.tests["test_message"]  # the full text stays in to_dict()
+    detail = verdict.detail()
+    assert "LEAK" not in detail and "root" not in detail and "passwd" not in detail, detail
+    assert detail.endswith("test_message: failed: AssertionError"), detail
+    verdict = verifier.verify_files(SOLUTION, tests.replace("def test_message", "def _skip"))
+    detail = verdict.detail()  # the type's name is cut at the first ":" (an identifier, at most 80 characters)
+    assert detail.endswith("test_crafted: error: test_solution.Leak") and "root" not in detail, detail
+
+
 def test_syntax_error(verifier):
     verdict = verifier.verify_files("def add(a, b) return a + b\n", TESTS)
     assert not verdict.passed and verdict.result.status == "failed"

@@ -113,6 +113,21 @@ def test_no_sandbox_anywhere_is_refused(monkeypatch):
     assert select_sandbox(allow_unsafe=True).name == "none"
 
 
+def test_without_bwrap_unshare_is_not_a_silent_fallback(monkeypatch):
+    """unshare isolates the network but not the filesystem: where bwrap is missing the run is
+    refused with how to install it, even though unshare works; only --unsafe-no-sandbox takes it."""
+    import verifiers.sandbox.select as sel
+    from verifiers.sandbox.bwrap import refused_sandbox_reason
+
+    monkeypatch.setattr(sel, "_probed", {"bwrap": (False, refused_sandbox_reason()), "unshare": (True, "unshare ok")})
+    with pytest.raises(SandboxUnavailable, match=r"apt-get install -y bubblewrap.*--unsafe-no-sandbox"):
+        select_sandbox()
+    with pytest.raises(SandboxUnavailable, match="does not isolate the filesystem"):
+        select_sandbox(prefer="unshare")
+    assert select_sandbox(allow_unsafe=True).name == "unshare"
+    assert select_sandbox(allow_unsafe=True, prefer="unshare").name == "unshare"
+
+
 def test_the_interpreter_is_this_one():
     result = make(BwrapSandbox).run(["python", "-c", "import sys; print(sys.prefix, sys.flags.isolated)"], limits=FAST)
     assert result.stdout.split() == [sys.prefix, "1"]

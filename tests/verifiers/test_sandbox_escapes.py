@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import textwrap
 import time
 
@@ -227,3 +228,174 @@ def test_no_unix_sockets_of_the_host(where):
         assert_unreachable(BwrapSandbox(), listener, "AF_UNIX", path)
     finally:
         os.unlink(path)
+
+
+# --- the allow-list root: nothing of the host beyond libraries and the interpreter ---------------
+
+def test_only_the_allow_list_is_visible():
+    """Walk the sandbox's whole root: every entry lies in a system folder, the interpreter's
+    folders, or what the sandbox makes itself (/proc, /dev, /tmp, a few /etc files)."""
+    from verifiers.sandbox.bwrap import ETC_KEPT, SYSTEM_DIRS, TOP_LEVEL, interpreter_dirs
+
+    allowed = (*SYSTEM_DIRS, *TOP_LEVEL, *interpreter_dirs(), *ETC_KEPT, "/tmp", "/etc/passwd", "/etc/group", "/etc/hosts")
+    result = run(bwrap(), f"""
+        import os
+        allowed = {allowed!r}
+        def inside(p):
+            return any(p == a or p.startswith(a.rstrip("/") + "/") for a in allowed)
+        for top in sorted(os.listdir("/")):
+            if top in ("proc", "dev"):
+                continue
+            for root, dirs, files in os.walk("/" + top):
+                dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+                for path in [root, *(os.path.join(root, n) for n in files)]:
+                    if not inside(path):
+                        print(repr(path))
+    """, Limits(wall_seconds=60, cpu_seconds=60, memory_bytes=1 << 30, output_bytes=1 << 20))
+    assert result.status == "ok" and not result.stdout_truncated, result
+    outside = [eval(line) for line in result.stdout.splitlines()]
+    # the parents of bound folders are empty directories made for the bind
+    parents: set[str] = set()
+    for folder in allowed:
+        while folder != "/":
+            folder = os.path.dirname(folder)
+            parents.add(folder)
+    assert [p for p in outside if p not in parents] == []
+
+
+def test_the_checkout_and_this_test_are_invisible():
+    here = os.path.abspath(__file__)
+    result = run(bwrap(), f"""
+        import os
+        for path in ({here!r}, {os.path.dirname(here)!r}, {os.getcwd()!r}, "/work", "/opt", "/var", "/run", "/home",
+                     "/etc/shadow", "/etc/ssh", os.path.expanduser("~root")):
+            print(path, os.path.exists(path) and (os.listdir(path) if os.path.isdir(path) else "FILE"))
+    """)
+    assert result.status == "ok", result
+    from verifiers.sandbox.bwrap import interpreter_dirs
+
+    for line in result.stdout.splitlines():
+        path, _, shown = line.partition(" ")
+        if shown.startswith("["):  # only the folders leading to the interpreter's own are there
+            leads = {d[len(path.rstrip("/")) + 1:].split("/")[0] for d in interpreter_dirs()
+                     if d.startswith(path.rstrip("/") + "/")}
+            assert set(eval(shown)) <= leads, line
+        else:
+            assert shown == "False", line
+
+
+@pytest.mark.parametrize("where", ["opt", "checkout", "tmp_path"])
+def test_no_unix_socket_anywhere_on_the_host(where, tmp_path):
+    """A socket the test opens in /opt, in the checkout or in a temp dir is out of reach: those
+    folders are simply not in the sandbox's root."""
+    base = {"opt": "/opt", "checkout": os.path.dirname(os.path.abspath(__file__)), "tmp_path": str(tmp_path)}[where]
+    if not os.access(base, os.W_OK):
+        pytest.skip(f"cannot create a socket in {base} as this user")
+    folder = tempfile.mkdtemp(prefix="ro1-sock-", dir=base)
+    path = os.path.join(folder, "s")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    os.chmod(folder, 0o777)
+    os.chmod(path, 0o777)
+    try:
+        assert_unreachable(bwrap(), listener, "AF_UNIX", path)
+    finally:
+        os.unlink(path)
+        os.rmdir(folder)
+
+
+# --- the seccomp filter: no nested namespaces, no ptrace, mount, bpf, keyctl -----------------------
+
+def test_nested_namespaces_and_dangerous_calls_are_refused():
+    result = run(bwrap(), """
+        import ctypes, os, subprocess
+        libc = ctypes.CDLL(None, use_errno=True)
+        def call(name, *args):
+            got = getattr(libc, name)(*args)
+            return f"{name}={got}/{ctypes.get_errno()}"
+        print(call("unshare", 0x10000000))              # CLONE_NEWUSER
+        print(call("unshare", 0x20000))                  # CLONE_NEWNS
+        print(call("syscall", 56, 0x10000000 | 17, 0, 0, 0, 0))  # raw clone(CLONE_NEWUSER|SIGCHLD)
+        print(call("ptrace", 0, 0, 0, 0))                # PTRACE_TRACEME
+        print(call("mount", b"none", b"/tmp", b"tmpfs", 0, None))
+        print(call("syscall", 321, 0, 0, 0))             # bpf
+        print(call("syscall", 250, 0, 0, 0, 0, 0))       # keyctl
+        print(call("syscall", 425, 1, 0))                # io_uring_setup
+        tool = [t for t in ("/usr/bin/unshare", "/bin/unshare") if os.path.exists(t)]
+        if tool:
+            done = subprocess.run([tool[0], "--user", "true"], capture_output=True)
+            print("unshare-tool", done.returncode)
+        pid = os.fork()                                  # plain processes and threads still work
+        if pid == 0:
+            os._exit(0)
+        print("fork", os.waitpid(pid, 0)[1])
+    """)
+    assert result.status == "ok", result
+    lines = dict(line.split("=", 1) if "=" in line else line.split(" ", 1) for line in result.stdout.splitlines())
+    if not os.uname().machine == "x86_64":
+        pytest.skip("raw syscall numbers here are x86-64's")
+    for name in ("unshare", "syscall", "ptrace", "mount"):
+        assert lines[name].startswith("-1/1"), result.stdout  # EPERM
+    assert lines.get("unshare-tool", "1") != "0"
+    assert lines["fork"] == "0"
+
+
+def test_the_filter_refuses_each_listed_call_by_number():
+    """Every refused name has a number, and the BPF program holds a check for each."""
+    import struct
+
+    from verifiers.sandbox.seccomp import ARCHES, program
+
+    for machine, arch in ARCHES.items():
+        code = program(machine)
+        ks = {struct.unpack("=HBBI", code[i:i + 8])[3] for i in range(0, len(code), 8)}
+        assert set(arch["deny"].values()) <= ks
+        assert len(code) // 8 < 4096  # the kernel's limit
+
+
+# --- memory across processes: the run's cgroup ----------------------------------------------------
+
+def test_memory_is_limited_across_processes():
+    """Four children of 400 MiB each under a 512 MiB limit: RLIMIT_AS alone allows each of them
+    (4 x 400 = 1.6 GiB in all); the run's cgroup does not."""
+    from verifiers.sandbox.cgroup import cgroups_available
+
+    ok, why = cgroups_available()
+    if not ok:
+        pytest.skip(f"no cgroup can be made here ({why}): memory is limited per process only")
+    result = run(bwrap(), """
+        import os, time
+        kids = []
+        for _ in range(4):
+            pid = os.fork()
+            if pid == 0:
+                block = b"x" * (400 << 20)  # written, so resident
+                time.sleep(2)
+                os._exit(0)
+            kids.append(pid)
+        codes = [os.waitpid(k, 0)[1] for k in kids]
+        print("statuses", codes)
+    """, Limits(wall_seconds=20, cpu_seconds=20, memory_bytes=512 << 20, max_processes=32, output_bytes=4096))
+    # either the whole run was stopped for memory, or some child was killed (status 9): never all four held
+    assert result.status == "memory" and result.stopped == "memory", result
+
+
+def test_process_limit_covers_the_whole_tree():
+    from verifiers.sandbox.cgroup import cgroups_available
+
+    if not cgroups_available()[0]:
+        pytest.skip("no cgroup here: the process limit is RLIMIT_NPROC only")
+    result = run(bwrap(), """
+        import os, time
+        made = 0
+        try:
+            for _ in range(200):
+                if os.fork() == 0:
+                    time.sleep(3)
+                    os._exit(0)
+                made += 1
+        except OSError as exc:
+            print("refused after", made, exc.errno)
+    """, Limits(wall_seconds=10, cpu_seconds=10, max_processes=16, output_bytes=4096))
+    made = int(result.stdout.split()[2])
+    assert made < 16, result

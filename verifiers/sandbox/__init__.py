@@ -1,4 +1,4 @@
-"""Run untrusted code (repository or model code) in isolation: bwrap, else unshare, else refuse.
+"""Run untrusted code (repository or model code) in isolation: bwrap, else refuse (see ``select.py``).
 
 The calling process never imports or executes that code; see ``harness.py`` for what runs inside.
 """

@@ -8,9 +8,9 @@ time and the output cap by killing the whole process group, and classifies how i
 
 Resource limits are set on the wrapper with the ``prlimit`` tool where it exists (no
 ``preexec_fn``, which is unsafe in threaded callers such as Beam workers), else in a
-``preexec_fn``; they are inherited by everything inside. RLIMIT_AS bounds each process, not the
-sandbox as a whole (no cgroups are assumed), so the worst case is ``max_processes`` times
-``memory_bytes``.
+``preexec_fn``; they are inherited by everything inside. RLIMIT_AS bounds each process; the whole
+tree is bounded only where the backend gives the run its own cgroup (``cgroup.py``, bwrap where
+cgroups can be made), otherwise the worst case is ``max_processes`` times ``memory_bytes``.
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ class Launch:
     #: first words of the wrapper's own error messages on stderr (setup failure -> "error")
     wrapper_errors: tuple[str, ...] = ()
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: where the run has its own cgroup: did the kernel kill one of its processes for memory?
+    oom_killed: Callable[[], bool] | None = None
 
     def close(self) -> None:
         for fd in self.pass_fds:
@@ -340,6 +342,9 @@ class Sandbox(ABC):
             return
         if result.stopped == "output_limit":
             result.status = "killed"
+            return
+        if launch.oom_killed is not None and launch.oom_killed():  # the kernel killed a process of the run
+            result.status, result.stopped = "memory", "memory"
             return
         if signum is not None:
             if signum == signal.SIGXCPU or (signum == signal.SIGKILL and cpu_used >= limits.cpu_seconds - 0.05):

@@ -1,21 +1,27 @@
-"""Bubblewrap: a read-only view of the root, a fresh size-limited tmpfs work dir, no network.
+"""Bubblewrap with an allow-list root: the program sees the system's libraries, the interpreter and
+the files it was given, and nothing else of the host.
 
-Inside the sandbox ``/`` is bound read-only; ``/tmp`` is a new tmpfs of ``tmpfs_bytes`` holding
-the work dir ``/tmp/sandbox`` (files are copied into it through memfds with ``--file``); every
-home (``/root``, ``/home``, ``$HOME``, the user's passwd home) and every usual home of Unix
-sockets (``/run``, ``/var``, ``/mnt``, ``/media``, ``/srv``: a socket ignores the network namespace
-and a read-only bind) is hidden behind an empty tmpfs,
-and only the interpreter's prefixes are bound back when they live there or in ``/tmp``; ``/etc/shadow`` and
-``/etc/gshadow`` are masked; new network, PID, IPC, UTS (and cgroup) namespaces; a new session
-(no TIOCSTI on the caller's terminal); bwrap dies with its parent.
+The root inside is a fresh tmpfs holding only:
 
-As root, bwrap runs privileged without a user namespace and the program is started through
-``setpriv`` as an unprivileged uid picked per worker process in [100000, 165535), with no
-capabilities and ``no_new_privs``: so RLIMIT_NPROC is enforced (never for root) and counted for
-this sandbox alone, and ordinary file permissions apply. As another user, bwrap uses an
-unprivileged user namespace (``--unshare-user``) and RLIMIT_NPROC is what the user already runs
-plus ``max_processes``. With the PID namespace, everything the program started (background,
-double-forked, setsid) dies when it exits or when the group is killed at a limit.
+* the system folders a dynamically linked interpreter and the programs tests call need
+  (``/usr/bin``, ``/usr/lib*``, ``/usr/libexec``, ``/usr/share/zoneinfo``, and ``/bin``, ``/lib*``,
+  ``/sbin`` as the host has them: links into ``/usr`` or bound), read-only;
+* the interpreter's own prefixes (``sys.base_prefix``, the virtualenv, the stdlib and
+  site-packages folders, where they lie outside those), read-only;
+* a minimal ``/etc``: the dynamic linker's cache and config, ``localtime`` and ``alternatives``
+  (links), and a ``passwd``, ``group`` and ``hosts`` written for the sandbox;
+* a new ``/proc`` (of the PID namespace), a minimal ``/dev``, a size-limited tmpfs ``/tmp`` holding
+  the work dir ``/tmp/sandbox`` (files copied in through memfds; mounts bound read-only), and a
+  small ``/dev/shm``.
+
+So no home, checkout, other repository, tool folder or Unix socket of the host is visible.
+New network, PID, IPC, UTS and cgroup namespaces; a new session; bwrap dies with its parent;
+a seccomp filter (``seccomp.py``) refuses namespace creation, ``ptrace``, ``mount``, ``bpf``,
+``keyctl``, ``io_uring`` and the like. As root, bwrap runs privileged without a user namespace
+and the program is started through ``setpriv`` as an unprivileged uid picked per worker process
+in [100000, 165535) with no capabilities and ``no_new_privs``; as another user, bwrap uses a user
+namespace with further ones disabled (``--disable-userns``). Where a cgroup can be made
+(``cgroup.py``), memory and processes are limited for the whole tree.
 """
 
 from __future__ import annotations
@@ -23,43 +29,28 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import pwd
 import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 
 from verifiers.sandbox.base import Launch, Limits, Sandbox, SandboxUnavailable, rlimits_for
+from verifiers.sandbox.cgroup import POOL, cgroups_available
+from verifiers.sandbox.seccomp import program as seccomp_program
 
 WORK = "/tmp/sandbox"
-#: where Unix sockets usually live (/var/run is a link to /run on current systems)
-SOCKET_DIRS = ("/run", "/var", "/mnt", "/media", "/srv")
+SYSTEM_DIRS = ("/usr/bin", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32", "/usr/libexec", "/usr/share/zoneinfo")
+TOP_LEVEL = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_KEPT = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives")
+SHM_BYTES = 16 << 20
+#: processes a run needs besides the program: the joining shell (exec'd into bwrap) and bwrap's init
+WRAPPER_PROCESSES = 3
 UID_BASE, UID_SPAN = 100000, 65535
 _counter = itertools.count()
 _lock = threading.Lock()
-
-
-def _home_dirs() -> list[str]:
-    homes = {"/root", "/home"}
-    if os.environ.get("HOME"):
-        homes.add(os.environ["HOME"])
-    try:
-        homes.add(pwd.getpwuid(os.geteuid()).pw_dir)
-    except KeyError:
-        pass
-    found = sorted(os.path.realpath(h) for h in homes if h and os.path.isdir(h))
-    found = [h for h in found if h != "/"]
-    # an inner home is already hidden by its outer one
-    return [h for h in found if not any(h != o and h.startswith(o.rstrip("/") + "/") for o in found)]
-
-
-def _under(path: str, dirs: list[str]) -> str | None:
-    for d in dirs:
-        if path == d or path.startswith(d.rstrip("/") + "/"):
-            return d
-    return None
 
 
 def _readable_by_others(path: str) -> bool:
@@ -113,33 +104,70 @@ def _world_readable_copy(host: str, staging: str, index: int) -> str:
     return dest
 
 
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def interpreter_dirs() -> tuple[str, ...]:
+    """The folders this interpreter runs from (prefixes, stdlib, site-packages, the executable's
+    folder), as seen and resolved, outside the system folders, outermost only."""
+    paths = sysconfig.get_paths()
+    seen = {sys.base_prefix, sys.prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(sys.executable),
+            *(paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib"))}
+    found = {p for raw in seen if raw for p in (os.path.abspath(raw), os.path.realpath(raw)) if os.path.isdir(p)}
+    outside = [p for p in found if p != "/" and not any(_inside(p, s) for s in SYSTEM_DIRS)]
+    return tuple(sorted(p for p in outside if not any(p != o and _inside(p, o) for o in outside)))
+
+
+@functools.lru_cache(maxsize=8)
+def supports(tool: str, flag: str) -> bool:
+    """Whether this bwrap knows ``flag`` (``--disable-userns`` came with 0.8.0; the seccomp filter
+    refuses new user namespaces on older ones anyway)."""
+    try:
+        done = subprocess.run([tool, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return flag in done.stdout + done.stderr
+
+
+def refused_sandbox_reason() -> str:
+    return "bwrap not found: install bubblewrap (apt-get install -y bubblewrap)"
+
+
 class BwrapSandbox(Sandbox):
     name = "bwrap"
 
-    def __init__(self, bwrap: str | None = None):
+    def __init__(self, bwrap: str | None = None, use_cgroup: bool | None = None):
         self.bwrap = bwrap or shutil.which("bwrap") or "bwrap"
         self.root = os.geteuid() == 0
         self.setpriv = shutil.which("setpriv") if self.root else None
+        self.seccomp = seccomp_program()
+        self.use_cgroup = cgroups_available()[0] if use_cgroup is None else use_cgroup
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
+        """Runs a real (tiny) program under the full set of options this class uses."""
         tool = shutil.which("bwrap")
         if not tool:
-            return False, "bwrap not found (Debian package bubblewrap)"
-        root = os.geteuid() == 0
-        if root and not shutil.which("setpriv"):
+            return False, refused_sandbox_reason()
+        if os.geteuid() == 0 and not shutil.which("setpriv"):
             return False, "running as root but setpriv (util-linux) is missing to drop to an unprivileged uid"
-        probe = [tool, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--proc", "/proc", "--dev", "/dev"]
-        if not root:
-            probe.append("--unshare-user")
         try:
-            done = subprocess.run([*probe, "true"], capture_output=True, timeout=20)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            box = cls(tool)
+            done = box.run(["python", "-c", "print('ok')"], limits=Limits(wall_seconds=20, cpu_seconds=20))
+        except (OSError, SandboxUnavailable) as exc:
             return False, f"bwrap probe failed: {exc}"
-        if done.returncode != 0:
-            msg = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            return False, f"bwrap refused: {msg[-1] if msg else done.returncode}"
-        return True, f"bwrap at {tool}" + (" (root: drops to an unprivileged uid)" if root else " (user namespace)")
+        if done.status != "ok" or done.stdout.strip() != "ok":
+            msg = done.stderr.strip().splitlines()
+            return False, f"bwrap refused: {msg[-1] if msg else done.status}"
+        return True, f"bwrap at {tool} ({box.describe()})"
+
+    def describe(self) -> str:
+        parts = ["root: drops to an unprivileged uid" if self.root else "user namespace, nested ones disabled",
+                 "seccomp filter" if self.seccomp else "NO seccomp filter (unknown architecture)",
+                 "memory and processes limited per run cgroup" if self.use_cgroup
+                 else f"memory limited per process only ({cgroups_available()[1]})"]
+        return "; ".join(parts)
 
     def _uid(self) -> int:
         with _lock:
@@ -147,7 +175,7 @@ class BwrapSandbox(Sandbox):
         return UID_BASE + ((os.getpid() * 8 + n) % UID_SPAN)
 
     def _launch(self, argv: list[str], files: dict[str, bytes], ro_mounts: dict[str, str], limits: Limits) -> Launch:
-        launch = Launch(cmd=[], signal_via_128=True, wrapper_errors=("bwrap", "setpriv", "prlimit"))
+        launch = Launch(cmd=[], signal_via_128=True, wrapper_errors=("bwrap", "setpriv", "prlimit", "cgroup"))
         try:
             self._build(launch, argv, files, ro_mounts, limits)
         except BaseException:
@@ -155,44 +183,66 @@ class BwrapSandbox(Sandbox):
             raise
         return launch
 
+    def _memfd(self, launch: Launch, data: bytes) -> int:
+        fd = os.memfd_create("sandbox-file", 0)
+        launch.pass_fds = (*launch.pass_fds, fd)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+        return fd
+
+    def _root(self, launch: Launch, uid: int) -> list[str]:
+        """The allow-list root: system folders, the interpreter, a minimal /etc."""
+        cmd: list[str] = []
+        made: set[str] = {"/", "/tmp"}
+
+        def parents(path: str) -> None:
+            parent = os.path.dirname(path)
+            if parent in made:
+                return
+            parents(parent)
+            made.add(parent)
+            cmd.extend(["--perms", "0755", "--dir", parent])
+
+        for top in TOP_LEVEL:
+            if os.path.islink(top):
+                cmd += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                cmd += ["--ro-bind", top, top]
+        for system in SYSTEM_DIRS:
+            if os.path.isdir(system) and not os.path.islink(system):
+                parents(system)
+                cmd += ["--ro-bind", system, system]
+        for need in interpreter_dirs():
+            parents(need)
+            made.add(need)
+            cmd += ["--ro-bind", need, need]
+        cmd += ["--perms", "0755", "--dir", "/etc"]
+        for kept in ETC_KEPT:
+            if os.path.islink(kept):
+                cmd += ["--symlink", os.readlink(kept), kept]
+            elif os.path.exists(kept):
+                cmd += ["--ro-bind", kept, kept]
+        passwd = (f"root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:{uid}:{uid}:sandbox:{WORK}:/usr/sbin/nologin\n"
+                  "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+        group = f"root:x:0:\nsandbox:x:{uid}:\nnogroup:x:65534:\n"
+        for name, text in (("passwd", passwd), ("group", group), ("hosts", "127.0.0.1 localhost\n::1 localhost\n")):
+            cmd += ["--perms", "0644", "--ro-bind-data", str(self._memfd(launch, text.encode())), f"/etc/{name}"]
+        return cmd
+
     def _build(self, launch: Launch, argv: list[str], files: dict[str, bytes], ro_mounts: dict[str, str], limits: Limits) -> None:
         if not os.path.exists(self.bwrap) and not shutil.which(self.bwrap):
-            raise SandboxUnavailable("bwrap not found")
-        cmd = [self.bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-               "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev"]
+            raise SandboxUnavailable(refused_sandbox_reason())
+        uid = self._uid() if self.root else os.getuid()
+        cmd = [self.bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
+               "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
         if not self.root:
-            cmd.append("--unshare-user")
-        homes = _home_dirs()
-        for home in homes:
-            cmd += ["--tmpfs", home]
-        # Unix sockets ignore --unshare-net and a read-only bind (D-Bus, docker, databases, agents):
-        # hide the places they live behind empty tmpfs; Python needs none of them
-        for socket_dir in SOCKET_DIRS:
-            if os.path.isdir(socket_dir) and not os.path.islink(socket_dir) and socket_dir not in homes:
-                cmd += ["--tmpfs", socket_dir]
-        cmd += ["--size", str(limits.tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", WORK]
-        # a virtualenv in /tmp (a CI checkout there) or under /var or /run is hidden too: bound back below
-        hidden = [*homes, *(d for d in SOCKET_DIRS if os.path.isdir(d) and not os.path.islink(d)), "/tmp"]
-        # bring back what the interpreter needs, with traversable parents (bwrap makes them 0700)
-        made: set[str] = set()
-        exe = os.path.realpath(sys.executable)
-        needs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), os.path.abspath(sys.prefix),
-                 os.path.dirname(exe)}
-        for need in sorted(needs):
-            home = _under(need, hidden)
-            if home is None or need == home or not os.path.exists(need):
-                continue
-            rel = os.path.relpath(os.path.dirname(need), home)
-            parent = home
-            for part in ([] if rel == "." else rel.split("/")):
-                parent = os.path.join(parent, part)
-                if parent not in made:
-                    made.add(parent)
-                    cmd += ["--perms", "0755", "--dir", parent]
-            cmd += ["--ro-bind", need, need]
-        for secret in ("/etc/shadow", "/etc/gshadow", "/etc/sudoers"):
-            if os.path.exists(secret):
-                cmd += ["--ro-bind", "/dev/null", secret]
+            cmd += ["--unshare-user", *(["--disable-userns"] if supports(self.bwrap, "--disable-userns") else [])]
+        # /tmp first: an interpreter in /tmp (a CI checkout's venv) is bound on top of it
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_BYTES), "--perms", "1777", "--tmpfs", "/dev/shm",
+                "--size", str(limits.tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", WORK]
+        cmd += self._root(launch, uid)
         dirs: set[str] = set()
 
         def ensure_dir(rel_dir: str) -> None:
@@ -212,21 +262,24 @@ class BwrapSandbox(Sandbox):
                     launch.cleanup.append(lambda s=staging: shutil.rmtree(s, ignore_errors=True))
                 host = _world_readable_copy(host, staging, index)
             cmd += ["--ro-bind", host, f"{WORK}/{rel}"]
-        fds: list[int] = []
         for rel, data in files.items():
             ensure_dir(os.path.dirname(rel))
-            fd = os.memfd_create("sandbox-file", 0)
-            fds.append(fd)
-            launch.pass_fds = tuple(fds)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.lseek(fd, 0, os.SEEK_SET)
-            cmd += ["--perms", "0666", "--file", str(fd), f"{WORK}/{rel}"]
-        cmd += ["--chdir", WORK]
+            cmd += ["--perms", "0666", "--file", str(self._memfd(launch, data)), f"{WORK}/{rel}"]
+        cmd += ["--chdir", WORK, "--setenv", "HOME", WORK]
+        if self.seccomp:
+            cmd += ["--seccomp", str(self._memfd(launch, self.seccomp))]
         if self.root:
-            uid = self._uid()
             cmd += ["--cap-add", "CAP_SETUID,CAP_SETGID", self.setpriv or "setpriv", "--reuid", str(uid), "--regid", str(uid),
                     "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
-        launch.cmd = cmd + argv
+        cmd += argv
+        if self.use_cgroup:
+            try:
+                group = POOL.take(limits.memory_bytes + limits.tmpfs_bytes, limits.max_processes + WRAPPER_PROCESSES)
+            except OSError as exc:
+                raise SandboxUnavailable(f"cannot create the run's cgroup: {exc}") from exc
+            launch.cleanup.append(lambda: POOL.give_back(group))
+            launch.oom_killed = group.oom_killed
+            cmd = group.join_prefix() + cmd
+        launch.cmd = cmd
         launch.rlimits = rlimits_for(limits)
+

@@ -396,12 +396,6 @@ def _check_local_output(option: str, path: str) -> None:
 def cmd_seeds(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines import seeds_cli
 
-    if args.seeds_command in ("validate", "import"):
-        try:
-            with open(args.file, "rb"):  # a missing or unreadable FILE is the user's error, not the tool's
-                pass
-        except OSError as exc:
-            raise ConfigError(f"{args.file}: {exc.strerror or exc}") from None
     if args.seeds_command == "import" and args.output:
         _check_local_output("--output", args.output)
     return seeds_cli.run(args)

@@ -7,13 +7,31 @@ import json
 import sys
 
 from schemas.seed_import import IMPORTERS, SeedImportError
-from schemas.seeds import TEMPLATE, decode_line, iter_lines, validate_file
+from schemas.seeds import TEMPLATE, SeedError, decode_line, iter_lines, validate_file
+
+
+def check_file(path: str) -> None:
+    """Raise ``ConfigError`` (one line, exit 2) unless ``path`` is a regular file that can be read:
+    a FIFO is never opened (that blocks until a writer comes), a folder, a symlink loop or a
+    refused permission is named in one line instead of a traceback."""
+    from pipelines.config import ConfigError
+    from pipelines.io import fs
+
+    try:
+        fs.check_regular(path)
+        with open(path, "rb"):
+            pass
+    except fs.NotAFileError as exc:
+        raise ConfigError(str(exc).replace(": skipped, never opened", "")) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     if args.seeds_command == "template":
         sys.stdout.write(TEMPLATE)
         return 0
+    check_file(args.file)
     if args.seeds_command == "validate":
         return validate(args.file, args.factors)
     return import_file(args.format, args.file, args.output)
@@ -42,6 +60,12 @@ def import_file(fmt: str, path: str, output: str | None) -> int:
                 continue
             try:
                 seed = convert(decode_line(raw, number), ref=f"{path}:{number}")
+            except SeedError as exc:
+                print(f"{path}:{number}: {exc}", file=sys.stderr)
+                failed += 1
+                if exc.reason == "wrong_encoding":
+                    break  # every other line would say it again
+                continue
             except (SeedImportError, ValueError) as exc:
                 print(f"{path}:{number}: {exc}", file=sys.stderr)
                 failed += 1

@@ -56,6 +56,7 @@ class SeedProblem:
     line: int
     field: str
     message: str
+    kind: str = ""  # the reason, when the field alone does not say it (``raw_gsm8k``...)
 
     def format(self, path: str) -> str:
         return f"{path}:{self.line}: {self.field}: {self.message}"
@@ -78,10 +79,50 @@ class SeedError(ValueError):
         if not self.problems:
             return "seed"
         first = self.problems[0]
+        if first.kind:
+            return first.kind
         return "unknown_field" if first.message == "unknown field" else _INDEX.sub("[]", first.field)
 
 
 _INDEX = re.compile(r"\[\d+\]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+IMPORT_HINT = "convert it with: reverse-o1 seeds import --format {fmt} FILE -o seeds.jsonl"
+_BOMS = ((b"\x00\x00\xfe\xff", "UTF-32BE"), (b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\xfe\xff", "UTF-16BE"),
+         (b"\xff\xfe", "UTF-16LE"))
+
+
+def sniff_encoding(head: bytes) -> str | None:
+    """``UTF-16LE``, ``UTF-32BE``... when a file's first bytes are a UTF-16/32 byte order mark or
+    NUL-interleaved ASCII (UTF-16/32 without one), else None: such a file would otherwise read as
+    lines of garbage bytes, with nothing naming the encoding."""
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    sample = head[:64]
+    if len(sample) < 4 or sample.count(0) < len(sample) // 2:
+        return None
+    for width, name in ((4, "UTF-32"), (2, "UTF-16")):
+        cut = sample[: len(sample) // width * width]
+        for order, kept in (("LE", 0), ("BE", width - 1)):
+            if all(cut[kept::width]) and not any(b for i, b in enumerate(cut) if i % width != kept):
+                return name + order
+    return None
+
+
+def encoding_message(encoding: str) -> str:
+    return f"file is {encoding}, not UTF-8: convert it, e.g. iconv -f {encoding} -t UTF-8 FILE > FILE.utf8"
+
+
+def foreign_shape(obj: dict[str, Any]) -> str | None:
+    """``gsm8k`` or ``prm800k`` when a line is a raw line of that dataset rather than a seed
+    (it has none of a seed's own fields), else None. Such a line needs ``seeds import``."""
+    if obj.keys() & {"id", "problem", "steps"} or "question" not in obj:
+        return None
+    if isinstance(obj["question"], dict) and "label" in obj:
+        return "prm800k"
+    if isinstance(obj["question"], str) and "answer" in obj:
+        return "gsm8k"
+    return None
 _JSON_TYPE = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
@@ -128,9 +169,16 @@ def check_seed(obj: Any, line: int) -> list[SeedProblem]:
     """All problems of one decoded seed object (empty list when it is valid)."""
     if not isinstance(obj, dict):
         return [SeedProblem(line, "line", f"expected a JSON object, got {_json_type(obj)}")]
+    shape = foreign_shape(obj)
+    if shape is not None:
+        name = {"gsm8k": "GSM8K", "prm800k": "PRM800K"}[shape]
+        message = f"looks like a raw {name} line, not a seed: {IMPORT_HINT.format(fmt=shape)}"
+        return [SeedProblem(line, "line", message, kind=f"raw_{shape}")]
     problems: list[SeedProblem] = []
     for name in ("id", "problem"):
         message = _text_problem(obj.get(name), missing=name not in obj)
+        if not message and name == "id" and (bad := _CONTROL.search(obj[name])):
+            message = f"must not contain control characters (U+{ord(bad.group()):04X})"
         if message:
             problems.append(SeedProblem(line, name, message))
     message = _answer_problem(obj)
@@ -185,6 +233,8 @@ def decode_line(raw: bytes, line: int, max_bytes: int = MAX_LINE_BYTES) -> Any:
     """
     if len(raw) > max_bytes:
         raise SeedError([SeedProblem(line, "line", f"too large: over {max_bytes} bytes")])
+    if line == 1 and (encoding := sniff_encoding(raw)):
+        raise SeedError([SeedProblem(line, "line", encoding_message(encoding), kind="wrong_encoding")])
     if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]  # a UTF-8 byte order mark, as some editors write
     try:
@@ -258,6 +308,8 @@ def validate_file(path: str, max_bytes: int = MAX_LINE_BYTES,
             seed = seed_from_obj(decode_line(raw, number, max_bytes), number)
         except SeedError as err:
             messages.extend(p.format(path) for p in err.problems)
+            if err.reason == "wrong_encoding":
+                break  # every other line would say it again
             continue
         if seed.id in seen:
             problem = SeedProblem(number, "id", f"duplicate id {seed.id!r} (first on line {seen[seed.id]})")

@@ -13,6 +13,7 @@ no extra safety). A killed writer leaves a temporary (local) or nothing (object 
 from __future__ import annotations
 
 import json
+import stat
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -111,9 +112,33 @@ def is_folder(path: str) -> bool:
     return not has_glob(path) and bool(_system(path).match([join(path, "**")], limits=[1])[0].metadata_list)
 
 
+class NotAFileError(OSError):
+    """A local path that is a FIFO, socket, device or directory: never opened, since opening a FIFO
+    blocks until some writer comes (a run would hang silently)."""
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
+
+
+def check_regular(path: str) -> None:
+    """Raise ``NotAFileError`` unless a local ``path`` is a regular file (after symlinks); the
+    ``OSError`` of a missing file, a symlink loop or a refused permission comes out as is."""
+    if not is_local(path):
+        return
+    import os
+
+    mode = os.stat(path[len("file://"):] if path.startswith("file://") else path).st_mode
+    for test, kind in _KINDS:
+        if test(mode):
+            raise NotAFileError(f"{path} is {kind}, not a regular file: skipped, never opened")
+
+
 @contextmanager
 def open_read(path: str) -> Iterator[BinaryIO]:
-    """A seekable binary reader (``.gz`` and friends are *not* decompressed: bytes as stored)."""
+    """A seekable binary reader (``.gz`` and friends are *not* decompressed: bytes as stored).
+    Only regular files are opened (see ``check_regular``)."""
+    check_regular(path)
     handle = _system(path).open(path, MIME, RAW)
     try:
         yield handle

@@ -1,8 +1,9 @@
 """Reading Lean inputs into ``LeanTheorem``s: LeanDojo JSON, whole-proof JSONL, traced repos.
 
-By input: a ``.json`` file is a LeanDojo Benchmark array, streamed with ``ijson`` (a 20 MB split
-is never loaded whole; a truncated file gives the theorems before the cut and one
-``truncated_json`` dead letter); a ``.jsonl`` file holds one whole proof per line (miniF2F
+By input: a ``.json`` file is a LeanDojo Benchmark array, streamed element by element (a 20 MB
+split is never loaded whole, nor is one element past ``--max-record-bytes`` or deeper than
+``MAX_DEPTH``; a truncated file gives the theorems before the cut and one ``truncated_json``
+dead letter); a ``.jsonl`` file holds one whole proof per line (miniF2F
 shape); a directory is either a repo traced by ``lean_dojo`` (it holds ``*.trace.xml``) or a
 folder whose ``.json``/``.jsonl`` files are all read (``random/train.json``...). A record is
 routed by its keys (``traced_tactics`` → LeanDojo, ``formal_proof`` → whole proof), else by its
@@ -11,22 +12,35 @@ file. Every record ends as a theorem, a filtered count or a dead letter, never a
 
 from __future__ import annotations
 
-import os
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-import ijson
 
 from pipelines.io import fs, lean_traced
 from pipelines.io.dead_letter import DeadLetter
-from pipelines.io.read import DEAD, DEFAULT_MAX_RECORD_BYTES, RecordReader, SelectFirst, expand_inputs, jsonl_values
+from pipelines.io.read import (
+    BLANK,
+    DEAD,
+    DEFAULT_MAX_RECORD_BYTES,
+    MAX_DEPTH,
+    UTF8_BOM,
+    RecordReader,
+    SelectFirst,
+    decode_json,
+    encoding_letter,
+    expand_inputs,
+    jsonl_values,
+)
 from schemas.lean import LeanTheorem
 from schemas.lean_import import LeanImportError, theorem_from_leandojo, theorem_from_whole_proof
+from schemas.seeds import sniff_encoding
 
 SUFFIXES = (".json", ".jsonl")
 Order = tuple[int, int]
-Item = tuple[Order, LeanTheorem] | DeadLetter | None  # None: a blank line, filtered
+Item = tuple[Order, LeanTheorem] | DeadLetter | Any  # or BLANK: a blank line, filtered
 
 
 def expand_lean_inputs(inputs: list[str]) -> list[tuple[str, str]]:
@@ -58,35 +72,160 @@ def _item(stage: str, value: Any, ref: str, default: str, order: Order, url: str
     return converted if isinstance(converted, DeadLetter) else (order, converted)
 
 
-def iter_json(stage: str, index: int, path: str) -> Iterator[Item]:
-    """A LeanDojo JSON array, one theorem at a time (a top-level object is one theorem)."""
+_STRING_BODY = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)  # up to a string's closing quote
+_SPECIAL = re.compile(rb'["\[\]{},]')
+_SPACE = b" \t\r\n"
+CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class Cut:
+    """An element skipped unread, or where splitting stopped: a reason and why."""
+
+    reason: str
+    error: str
+
+
+class ArraySplitter:
+    """Bytes of a JSON array, fed in chunks, to the bytes of each element (a top-level object is
+    one element), with memory bounded by ``max_bytes`` and depth by ``max_depth``: an element
+    larger or deeper is skipped as it streams by (``too_large``, ``too_deep``), never held.
+
+    Only strings, brackets and commas are looked at; each element's bytes are then decoded like a
+    JSONL line, so a malformed or hostile element is its own dead letter and the rest go on.
+    (``ijson`` keeps the path of every open level, so 100k levels took memory quadratic in the
+    depth, and its C backend turns a lone surrogate into ``?`` without a word.)
+    """
+
+    def __init__(self, max_bytes: int, max_depth: int = MAX_DEPTH):
+        self.max_bytes, self.max_depth = max_bytes, max_depth
+        self.depth, self.in_string, self.escape = 0, False, False
+        self.top: bytes | None = None  # b"[" or b"{" once seen
+        self.done = False  # the document closed, or splitting gave up
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.skip: Cut | None = None  # the element being skipped, and why
+        self.inside = False  # within the document, where element bytes are kept
+
+    def feed(self, chunk: bytes) -> Iterator[bytes | Cut]:
+        """Each element completed in ``chunk`` (bytes or a ``Cut``); after ``done``, nothing more."""
+        if self.top is None:
+            chunk = chunk.lstrip(_SPACE)
+            chunk = chunk[len(UTF8_BOM):].lstrip(_SPACE) if chunk.startswith(UTF8_BOM) else chunk
+            if not chunk:
+                return
+            self.top = chunk[:1]
+            if self.top not in (b"[", b"{"):
+                self.done = True
+                yield Cut("malformed_json", f"not a JSON array or object: starts with {chunk[:20]!r}")
+                return
+        pos, start = 0, 0
+        while pos < len(chunk):
+            if self.in_string:
+                pos = self._string(chunk, pos)
+                continue
+            found = _SPECIAL.search(chunk, pos)
+            if found is None:
+                break
+            pos, char = found.end(), found.group()
+            if char == b'"':
+                self.in_string = True
+            elif char in b"[{":
+                self.depth += 1
+                if self.depth == 1:
+                    self.inside, start = True, found.start() if self.top == b"{" else pos
+                elif self.depth > self.max_depth and self.skip is None:
+                    self.skip = Cut("too_deep", f"nested more than {self.max_depth} levels deep (skipped unread)")
+            elif char == b"," and self.depth == 1 and self.top == b"[":
+                yield from self._element(chunk[start:found.start()], last=False)
+                start = pos
+            elif char in b"]}":
+                self.depth -= 1
+                if self.depth == 0:
+                    yield from self._element(chunk[start:pos if self.top == b"{" else found.start()], last=True)
+                    self.done, self.inside = True, False
+                    if chunk[pos:].strip(_SPACE):
+                        yield Cut("malformed_json", "data after the end of the JSON document")
+                    return
+        if self.inside:
+            self._keep(chunk[start:])
+
+    def _string(self, chunk: bytes, pos: int) -> int:
+        """Past the string's bytes in ``chunk`` from ``pos`` (an escape may straddle two chunks)."""
+        if self.escape:
+            self.escape = False
+            return pos + 1
+        pos = _STRING_BODY.match(chunk, pos).end()
+        if pos < len(chunk):
+            if chunk[pos] == 0x5C:  # a backslash as the chunk's last byte: it escapes the next one
+                self.escape = True
+            else:
+                self.in_string = False
+            pos += 1
+        return pos
+
+    def _keep(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self.skip is None and self.size > self.max_bytes:
+            self.skip = Cut("too_large", f"element of more than {self.max_bytes} bytes exceeds --max-record-bytes "
+                                         f"{self.max_bytes} (skipped unread)")
+        if self.skip is None:
+            self.parts.append(piece)
+        else:
+            self.parts.clear()
+
+    def _element(self, tail: bytes, last: bool) -> Iterator[bytes | Cut]:
+        self._keep(tail)
+        raw, skip = b"".join(self.parts), self.skip
+        self.parts, self.size, self.skip = [], 0, None
+        if skip is not None:
+            yield skip
+        elif raw.strip(_SPACE) or not last:  # "[]" has no element; "[1,]" has an empty one (malformed)
+            yield raw
+
+    def finish(self) -> Cut | None:
+        """Why the stream ended too soon, or None when the document was whole."""
+        if self.top is None:
+            return Cut("malformed_json", "no JSON value (the file is empty)")
+        if not self.done:
+            return Cut("truncated_json", "premature EOF: the file ends inside the document")
+        return None
+
+
+def iter_json(stage: str, index: int, path: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[Item]:
+    """A LeanDojo JSON array, one theorem at a time (a top-level object is one theorem); each
+    element is split off, bounded, and decoded on its own (see ``ArraySplitter``)."""
     count, url = 0, fs.uri_of(path)
+    splitter = ArraySplitter(max_record_bytes)
     with fs.open_read(path) as handle:
-        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-        handle.seek(0)
-        prefix = "item" if head == b"[" else ""
-        try:
-            for count, value in enumerate(ijson.items(handle, prefix, use_float=True), start=1):
-                yield _item(stage, value, f"{path}#{count - 1}", "leandojo", (index, count - 1), url)
-        except (ijson.JSONError, UnicodeDecodeError) as exc:
-            detail = str(exc).replace("\\n", "\n").splitlines()[0].strip(" b'\"")
-            reason = ("not_utf8" if "UTF8" in detail or isinstance(exc, UnicodeDecodeError) else
-                      "truncated_json" if "premature EOF" in detail or not _closed(handle) else "malformed_json")
-            yield DeadLetter.of(stage, reason, f"{path}#{count}", f"after {count} theorems: {detail}")
-
-
-def _closed(handle: Any) -> bool:
-    """Whether the file ends like a whole JSON document (a cut one stops mid-value, e.g. inside an escape)."""
-    handle.seek(0, os.SEEK_END)
-    handle.seek(max(0, handle.tell() - 64))
-    return handle.read().rstrip()[-1:] in (b"]", b"}")
+        chunk = handle.read(CHUNK)
+        encoding = sniff_encoding(chunk)
+        if encoding is not None:
+            yield encoding_letter(stage, path, encoding, chunk)
+            return
+        while chunk and not splitter.done:
+            for piece in splitter.feed(chunk):
+                ref = f"{path}#{count}"
+                if isinstance(piece, Cut) and piece.reason == "malformed_json":  # splitting stopped: one dead letter
+                    yield DeadLetter.of(stage, piece.reason, ref, f"after {count} theorems: {piece.error}")
+                    return
+                if isinstance(piece, Cut):
+                    yield DeadLetter.of(stage, piece.reason, ref, piece.error)
+                else:
+                    value = decode_json(piece, ref, stage)
+                    yield value if isinstance(value, DeadLetter) else _item(stage, value, ref, "leandojo", (index, count), url)
+                count += 1
+            chunk = handle.read(CHUNK)
+    cut = splitter.finish()
+    if cut is not None:
+        yield DeadLetter.of(stage, cut.reason, f"{path}#{count}", f"after {count} theorems: {cut.error}")
 
 
 def iter_jsonl(stage: str, index: int, path: str, max_record_bytes: int) -> Iterator[Item]:
     """Whole-proof lines (or LeanDojo theorems, one a line)."""
     url = fs.uri_of(path)
     for number, ref, value in jsonl_values(path, stage, max_record_bytes):
-        if value is None or isinstance(value, DeadLetter):
+        if value is BLANK or isinstance(value, DeadLetter):
             yield value
         else:
             yield _item(stage, value, ref, "whole_proof", (index, number), url)
@@ -101,7 +240,7 @@ def iter_source(stage: str, index: int, kind: str, path: str, max_record_bytes: 
     if kind == "traced":
         yield from iter_traced(stage, index, path)
     elif path.endswith(".json"):
-        yield from iter_json(stage, index, path)
+        yield from iter_json(stage, index, path, max_record_bytes)
     else:
         yield from iter_jsonl(stage, index, path, max_record_bytes)
 

@@ -49,7 +49,7 @@ def test_a_file_of_every_kind_of_bad_line(tmp_path: Path) -> None:
         9: ("seeds", "duplicate_id"),
         10: ("read", "too_large"),
         11: ("seeds", "invalid_line"),
-        12: ("read", "malformed_json"),
+        12: ("read", "too_deep"),
     }
     assert by_line[6][1].startswith("invalid_") and by_line[8][1].startswith("invalid_")
     data = assert_balanced(out)

@@ -92,6 +92,9 @@ class Launch:
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
     #: where the run has its own cgroup: did the kernel kill one of its processes for memory?
     oom_killed: Callable[[], bool] | None = None
+    #: called with the wrapper's pid once it started, before the program runs; an error message
+    #: (the run is then killed and reported as a setup error) or None
+    started: Callable[[int], str | None] | None = None
 
     def close(self) -> None:
         for fd in self.pass_fds:
@@ -236,6 +239,14 @@ class Sandbox(ABC):
             except OSError:
                 pass
         launch.pass_fds = ()
+        if launch.started is not None:
+            problem = launch.started(proc.pid)
+            if problem is not None:
+                _kill_group(proc.pid)
+                proc.wait()
+                for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                    pipe.close()  # type: ignore[union-attr]
+                return ExecutionResult("error", None, "", problem, time.monotonic() - start, self.name, stopped="setup")
         keep = limits.output_bytes
         hard_cap = keep * HARD_OUTPUT_FACTOR
         kept = {"stdout": bytearray(), "stderr": bytearray()}

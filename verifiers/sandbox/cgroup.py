@@ -3,10 +3,10 @@
 RLIMIT_AS bounds each process, so a program that forks N children may use N times the memory
 limit. Where this process may create child cgroups (cgroup v2 with the memory and pids
 controllers delegated, or v1's memory and pids hierarchies, as root in most containers), every run
-gets its own cgroup with ``memory`` = the limit (no swap on top) and ``pids`` = the process
-limit, and the program is moved into it before it starts (a shell writes its own pid into
-``cgroup.procs``, then execs the sandbox). Where none can be made, :func:`cgroups_available` says
-why and the sandbox falls back to per-process limits, saying so.
+gets its own cgroup (reused from a pool: making one costs more than a short run) with
+``memory`` = the limit (no swap on top) and ``pids`` = the process limit, and the sandbox is
+moved into it before the program starts (see ``BwrapSandbox``). Where none can be made,
+:func:`cgroups_available` says why and the sandbox falls back to per-process limits, saying so.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class RunCgroup:
 
     hierarchy: Hierarchy
     folders: list[str] = field(default_factory=list)
-    limits: tuple[int, int] = (0, 0)
+    limits: tuple[int, int, bool] = (0, 0, True)
     #: the kernel's count of memory kills in this cgroup when the current run started (cgroups are reused)
     baseline: int = 0
 
@@ -133,12 +133,10 @@ class RunCgroup:
     def procs_files(self) -> list[str]:
         return [os.path.join(f, "cgroup.procs") for f in self.folders]
 
-    def join_prefix(self) -> list[str]:
-        """``sh -c`` that writes its own pid into every ``cgroup.procs``, then execs the rest of argv
-        (an exit status of 126 with "cgroup:" on stderr reads as a setup error)."""
-        script = "".join('echo $$ > "$1" || { echo "cgroup: cannot join $1" >&2; exit 126; }; shift; '
-                         for _ in self.folders) + 'exec "$@"'
-        return ["/bin/sh", "-c", script, "sh", *self.procs_files]
+    def join(self, pid: int) -> None:
+        """Move process ``pid`` (and so what it starts later) into every folder of this cgroup."""
+        for procs in self.procs_files:
+            _write(procs, str(pid))
 
     def _kills(self) -> int:
         memory = self.folders[0]
@@ -201,15 +199,16 @@ def _kill_members(folder: str) -> None:
             pass
 
 
-def make_run_cgroup(memory_bytes: int, max_processes: int, hierarchy: Hierarchy | None = None) -> RunCgroup:
-    """A fresh cgroup (v2: one folder; v1: one under memory and one under pids) with the limits set.
-    Raises OSError where it cannot be made."""
+def make_run_cgroup(memory_bytes: int, max_processes: int, hierarchy: Hierarchy | None = None,
+                    pids: bool = True) -> RunCgroup:
+    """A fresh cgroup (v2: one folder; v1: one under memory and, with ``pids``, one under pids) with
+    the limits set. Raises OSError where it cannot be made."""
     hierarchy = hierarchy or find_hierarchy()
     if hierarchy is None:
         raise OSError("no cgroup hierarchy with a memory controller is visible")
     with _lock:
         name = f"reverse-o1-sandbox-{os.getpid()}-{next(_counter)}"
-    run = RunCgroup(hierarchy, limits=(memory_bytes, max_processes))
+    run = RunCgroup(hierarchy, limits=(memory_bytes, max_processes, pids))
     try:
         memory = os.path.join(hierarchy.memory, name)
         os.mkdir(memory)
@@ -227,11 +226,11 @@ def make_run_cgroup(memory_bytes: int, max_processes: int, hierarchy: Hierarchy 
             swap = os.path.join(memory, "memory.memsw.limit_in_bytes")
             if os.path.exists(swap):
                 _write(swap, str(memory_bytes))
-            if hierarchy.pids:
-                pids = os.path.join(hierarchy.pids, name)
-                os.mkdir(pids)
-                run.folders.append(pids)
-                _write(os.path.join(pids, "pids.max"), str(max_processes))
+            if hierarchy.pids and pids:
+                folder = os.path.join(hierarchy.pids, name)
+                os.mkdir(folder)
+                run.folders.append(folder)
+                _write(os.path.join(folder, "pids.max"), str(max_processes))
     except OSError:
         run.remove()
         raise
@@ -245,16 +244,16 @@ class CgroupPool:
     and handed to the next run with the same limits. What is left at exit is removed."""
 
     def __init__(self) -> None:
-        self._free: dict[tuple[int, int], list[RunCgroup]] = {}
+        self._free: dict[tuple[int, int, bool], list[RunCgroup]] = {}
         self._lock = threading.Lock()
         atexit.register(self.close)
 
-    def take(self, memory_bytes: int, max_processes: int) -> RunCgroup:
+    def take(self, memory_bytes: int, max_processes: int, pids: bool = True) -> RunCgroup:
         with self._lock:
-            free = self._free.get((memory_bytes, max_processes))
+            free = self._free.get((memory_bytes, max_processes, pids))
             run = free.pop() if free else None
         if run is None:
-            return make_run_cgroup(memory_bytes, max_processes)
+            return make_run_cgroup(memory_bytes, max_processes, pids=pids)
         run.start()
         return run
 

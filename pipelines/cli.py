@@ -468,6 +468,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipelines import quiet
+
+    quiet.install()  # before anything imports Beam
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = make_parser()
     args, unknown = parser.parse_known_args(argv)

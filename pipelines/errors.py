@@ -18,7 +18,8 @@ from pathlib import Path
 from pipelines.config import ConfigError
 
 # Errors that mean "can't run here" (no sandbox, no Lean, a bad repository, a local path the
-# workers can't see, an unusable --factors file): one line, exit 2, like a ConfigError. Named by
+# workers can't see, an unusable --factors file, a backend that failed every input of a stage):
+# one line, exit 2, like a ConfigError. Named by
 # module so that the CLI imports none of them: a module that is not loaded cannot have raised one.
 CANNOT_RUN = (
     ("pipelines.io.placement", "PlacementError"),
@@ -26,6 +27,7 @@ CANNOT_RUN = (
     ("pipelines.io.repos", "RepoError"),
     ("verifiers.sandbox.base", "SandboxUnavailable"),
     ("schemas.factors", "FactorFileError"),
+    ("pipelines.runner", "StageFailed"),  # every input of a stage failed on the backend: server down, model missing
 )
 
 

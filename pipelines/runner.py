@@ -3,14 +3,20 @@
 Every pipeline command goes through ``run_command`` so that resume, dead letters, the
 manifest and the dataset card behave the same everywhere, on any runner and filesystem: the
 launcher hands the workers paths, never data it read, and afterwards reads what they wrote.
+
+A stage whose every input failed on the backend (server down, model missing) made nothing: the
+run still writes its manifest, dead letters and card, and its summary carries that error once, so
+the CLI exits non-zero with it (``StageFailed``) instead of 0 beside "N dead letters".
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +30,15 @@ from pipelines.io import card, fs, manifest, placement, resume
 from pipelines.io.counters import read_stage_counts
 from pipelines.io.shards import WriteDeadLetters
 from pipelines.settings import backend_config
+
+BACKEND_ERROR = "backend_error"  # the dead-letter reason of a failed backend call
+# how many tries a backend message counts, which differs between the inputs of one failure
+_ATTEMPTS = re.compile(r" after \d+ attempts?(?: \([^)]*\))?")
+
+
+class StageFailed(RuntimeError):
+    """Every input of a stage failed on the backend (server down, model missing): the command
+    failed (one line, exit 2, as ``pipelines.errors.CANNOT_RUN``), its manifest and dead letters written."""
 
 
 @dataclass
@@ -42,7 +57,7 @@ class RunContext:
     def existing(self, kind: str) -> beam.pvalue.AsSingleton:
         """The ids already under ``DIR/KIND`` as a side input (a frozenset), read by the workers once per run."""
         if kind not in self._existing:
-            ids = self.pipeline | f"Existing{kind.upper()}" >> resume.ExistingIds(self.out_dir, kind)
+            ids = self.pipeline | f"Existing{kind.upper()}" >> resume.ExistingIds(self.out_dir, kind, self.run_id)
             self._existing[kind] = beam.pvalue.AsSingleton(ids)
         return self._existing[kind]
 
@@ -58,6 +73,7 @@ class RunSummary:
     out_dir: str
     manifest: dict[str, Any]
     wall_seconds: float
+    failure: str | None = None  # every input of a stage failed on the backend: why, in one line
 
 
 # A builder adds its transforms to the pipeline and returns the dead-letter PCollections.
@@ -109,11 +125,47 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
     if not stages:  # a runner without metrics: count what this run left in the output instead
         stages = {"output": resume.run_output_stage(out_dir, ctx.run_id)}
         counts_from += "; stage 'output' counted from this run's shards and dead letters"
-    stats = resume.output_stats(out_dir)
-    extra = {"counts_from": counts_from, **placement.describe(options)}
+    stats = resume.output_stats(out_dir, ctx.run_id)
+    set_aside = resume.set_aside_records(out_dir, ctx.run_id)  # by the workers and by output_stats
+    notes = ctx.notes + ([set_aside_note(command, out_dir, set_aside)] if set_aside else [])
+    failure = backend_failure(out_dir, ctx.run_id, stages)
+    extra: dict[str, Any] = {"counts_from": counts_from, **placement.describe(options), "set_aside": set_aside}
+    if failure:
+        extra["failure"] = failure
     data = manifest.update(
         out_dir, command, stages, config.model_dump(mode="json"), model_name or config.model_label(), wall,
-        stats, resume.count_dead_letters(out_dir), ctx.notes, extra,
+        stats, resume.count_dead_letters(out_dir), notes, extra,
     )
     card.write(out_dir, data)
-    return RunSummary(command, out_dir, data, wall)
+    return RunSummary(command, out_dir, data, wall, failure)
+
+
+def set_aside_note(command: str, out_dir: str, records: list[dict[str, Any]]) -> str:
+    """One line for the console and the manifest's notes: which shards were set aside, and why."""
+    shards = "; ".join(f"{r.get('kind')}/{fs.basename(str(r.get('shard')))} ({r.get('reason')})" for r in records)
+    return (f"{command}: set aside {len(records)} damaged shard{'s' if len(records) != 1 else ''} in "
+            f"{fs.join(out_dir, resume.CORRUPT_DIR)} (their ids are no longer trusted: the command that wrote them makes "
+            f"their rows again): {shards}")
+
+
+def backend_failure(out_dir: str, run_id: str, stages: dict[str, dict[str, Any]]) -> str | None:
+    """The error of a stage whose every input this run failed on the backend (its dead letters
+    read back), in one line; None when every stage made something, or failed for other reasons."""
+    for stage, entry in sorted(stages.items()):
+        if not entry["read"] or entry["dead_lettered"] != entry["read"]:
+            continue
+        errors: Counter[str] = Counter()
+        for letter in resume.run_dead_letters(out_dir, run_id):
+            if letter.get("stage") == stage:
+                if letter.get("reason") != BACKEND_ERROR:
+                    break
+                errors[_ATTEMPTS.sub("", str(letter.get("error", "")))] += 1
+        else:
+            if sum(errors.values()) < entry["read"]:
+                continue  # letters missing: no verdict
+            error, _ = errors.most_common(1)[0]
+            others = f" (and {len(errors) - 1} other backend errors)" if len(errors) > 1 else ""
+            inputs = f"all {entry['read']} inputs" if entry["read"] > 1 else "the one input"
+            return (f"{inputs} of stage {stage!r} failed on the backend: {' '.join(error.split())}{others}; "
+                    f"dead letters in {fs.join(out_dir, 'dead_letter')}")
+    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pipelines.runner import RunSummary
+from pipelines.runner import RunSummary, StageFailed
 
 
 def table(rows: list[list[Any]], header: list[str]) -> str:
@@ -26,14 +26,46 @@ def stage_table(manifest: dict[str, Any], command: str | None = None) -> str:
     return table(rows, ["stage", "read", "written", "filtered", "dead", "resumed", "adds up"])
 
 
+#: what to do about a dead-letter reason that usually means the input is of another kind
+HINTS = {
+    "invalid_raw_gsm8k": "these lines are raw GSM8K, not seeds: convert them with "
+                         "reverse-o1 seeds import --format gsm8k FILE -o seeds.jsonl",
+    "invalid_raw_prm800k": "these lines are raw PRM800K, not seeds: convert them with "
+                           "reverse-o1 seeds import --format prm800k FILE -o seeds.jsonl",
+    "utf16_input": "the input is UTF-16: convert it to UTF-8 (iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8)",
+    "utf32_input": "the input is UTF-32: convert it to UTF-8 (iconv -f UTF-32 -t UTF-8 FILE > FILE.utf8)",
+}
+
+
+def dead_letter_lines(manifest: dict[str, Any], command: str | None = None, top: int = 4) -> list[str]:
+    """``dead letters by reason: a 8, b 1`` and one hint per reason that has one."""
+    reasons: dict[str, int] = {}
+    for stage, entry in manifest["stages"].items():
+        if command and not stage.startswith(command + "/"):
+            continue
+        for reason, n in entry.get("dead_reasons", {}).items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    if not reasons:
+        return []
+    ranked = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{r} {n}" for r, n in ranked[:top]) + (f", {len(ranked) - top} more" if len(ranked) > top else "")
+    return [f"dead letters by reason: {shown}"] + [f"hint: {HINTS[r]}" for r, _ in ranked if r in HINTS]
+
+
 def print_summary(summary: RunSummary) -> None:
     """The stage table and the output counts, then this command's manifest notes on stderr (what
-    could not be done here, such as Lean verification or isolation weaker than bubblewrap)."""
+    could not be done here, such as Lean verification or isolation weaker than bubblewrap, or a
+    damaged shard set aside). A run in which a stage failed whole on the backend then raises
+    ``StageFailed``: the CLI prints its one line and exits 2, after the table."""
     m = summary.manifest
     print(stage_table(m, summary.command))
     out = m["outputs"]
     print(f"\n{summary.out_dir}: {out['prm_rows']} PRM rows, {out['sft_rows']} SFT rows, "
           f"{out['dead_letters']} dead letters; {summary.wall_seconds:.1f} s")
+    for line in dead_letter_lines(m, summary.command):
+        print(line, file=sys.stderr)
     for note in m.get("notes", []):
         if note.startswith(summary.command + ":"):
             print(note, file=sys.stderr)
+    if summary.failure:
+        raise StageFailed(summary.failure)

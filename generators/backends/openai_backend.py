@@ -6,41 +6,65 @@ in one call (one prefill of the shared prefix on servers with prefix caching); s
 ignore ``n`` get the missing samples as separate calls with seeds ``seed + i``, and once one
 is seen doing so, later requests go out as ``n`` single-sample calls straight away.
 
-The client's own retries are off: ``tenacity`` retries connection errors, timeouts, 429 and
-5xx with exponential backoff and jitter, then the call fails with a one-line BackendError.
+The client's own retries are off; ``tenacity`` retries, up to ``max_retries`` times:
+
+- connection errors (refused, reset, a body cut short), timeouts, 408, 429 and 5xx;
+- a 200 that is no chat completion (broken JSON, wrong shape: no choices, wrong types), which
+  proxies and overloaded servers produce and which the next try usually fixes;
+
+waiting the server's ``Retry-After`` (seconds or an HTTP date, at most ``retry_after_max``) where
+it sent one, else exponential backoff with jitter. Then the call fails with a one-line
+``BackendError`` that carries the server's own message. When one request of a ``generate`` call
+fails, its other requests stop (queued ones are dropped, running ones are not retried, a backoff
+wait ends): the caller dead-letters the whole batch, so they would be spent for nothing.
+
+A server that refuses connections (nothing listens, unknown host, no answer to a connect within
+``CONNECT_TIMEOUT``) is down, not flaky: after one call has spent its retries on that, later calls
+try once until the server answers, so a run against a dead URL fails each element in milliseconds
+instead of a full backoff each.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import openai
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_when_event_set,
+    wait_random_exponential,
+)
 from tenacity.wait import wait_base
 
 from generators.backends.base import BackendError, Completion, GenerationParams, GenRequest, LLMBackend, apply_stop
+from generators.backends.openai_faults import (
+    Batch,
+    Cancelled,
+    MalformedResponse,
+    WaitRetryAfter,
+    checked_choices,
+    one_line,
+    refused,
+    retryable,
+    server_message,
+)
 from generators.backends.registry import BackendConfig
 
 DEFAULT_BASE_URL = "http://localhost:8000/v1"
 MAX_SERVER_STOPS = 4  # OpenAI's limit; the rest are applied locally
-# Backoff between attempts; tests (or callers) may swap it for a shorter one.
+# Defaults of the backoff between attempts and of the longest Retry-After honoured (seconds);
+# the constructor takes others (tests pass short ones).
 RETRY_WAIT: wait_base = wait_random_exponential(multiplier=1, max=30)
-
-
-def _retryable(exc: BaseException) -> bool:
-    """Connection errors and timeouts, 429 and 5xx are worth another try; other 4xx are not."""
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
-        return True
-    return isinstance(exc, openai.APIStatusError) and (exc.status_code == 429 or exc.status_code >= 500)
-
-
-def _one_line(text: object, limit: int = 200) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+RETRY_AFTER_MAX = 60.0
+CONNECT_TIMEOUT = 10.0  # seconds to open a connection (at most request_timeout): a black-holed host fails fast
 
 
 def _estimate_tokens(text: str) -> int:
@@ -51,16 +75,21 @@ def _estimate_tokens(text: str) -> int:
 class OpenAIBackend(LLMBackend):
     name = "openai"
 
-    def __init__(self, config: BackendConfig, retry_wait: wait_base | None = None):
+    def __init__(self, config: BackendConfig, retry_wait: wait_base | None = None,
+                 retry_after_max: float | None = None, sleep: Callable[[float], object] | None = None):
+        """``retry_wait``/``retry_after_max`` replace the module's defaults; ``sleep`` replaces the
+        backoff's wait (which otherwise ends early when the call is cancelled): tests record it."""
         self.config = config
         self.base_url = (config.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         api_key = os.environ.get("OPENAI_API_KEY") or "EMPTY"  # read here, on the worker: never pickled
         self._wait = retry_wait if retry_wait is not None else RETRY_WAIT
-        self._client = openai.OpenAI(
-            base_url=self.base_url, api_key=api_key, timeout=config.request_timeout, max_retries=0
-        )
+        self._retry_after_max = RETRY_AFTER_MAX if retry_after_max is None else max(0.0, retry_after_max)
+        self._sleep = sleep
+        timeout = openai.Timeout(config.request_timeout, connect=min(CONNECT_TIMEOUT, config.request_timeout))
+        self._client = openai.OpenAI(base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=0)
         self._pool = ThreadPoolExecutor(max_workers=max(1, config.max_concurrency), thread_name_prefix="openai")
         self._ignores_n = False  # learned from the first short answer
+        self._unreachable = False  # a call gave up on a refused connection; cleared once the server answers
         self._lock = threading.Lock()
         self._model = config.model or self._first_listed_model()
 
@@ -72,8 +101,9 @@ class OpenAIBackend(LLMBackend):
         try:
             models = self._client.models.list().data
         except openai.OpenAIError as exc:
+            why = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and exc.__cause__ else exc
             raise BackendError(
-                f"cannot get the model name from GET {self.base_url}/models ({_one_line(exc)}); pass --model"
+                f"cannot get the model name from GET {self.base_url}/models ({one_line(why)}); pass --model"
             ) from exc
         if not models:
             raise BackendError(f"GET {self.base_url}/models lists no model; pass --model")
@@ -81,8 +111,10 @@ class OpenAIBackend(LLMBackend):
 
     # --- one HTTP call, retried -------------------------------------------------------------
 
-    def _create(self, request: GenRequest, n: int, seed: int) -> list[Completion]:
-        """One chat-completion call for ``n`` samples (the server may return fewer)."""
+    def _create(self, request: GenRequest, n: int, seed: int, batch: Batch | None = None) -> list[Completion]:
+        """One chat-completion call for ``n`` samples (the server may return fewer), retried; a failure
+        stops the rest of ``batch``."""
+        batch = batch if batch is not None else Batch()
         params = request.params
         kwargs: dict[str, Any] = dict(
             model=self._model,
@@ -98,35 +130,63 @@ class OpenAIBackend(LLMBackend):
             kwargs["stop"] = list(params.stop[:MAX_SERVER_STOPS])
         if params.logprobs:
             kwargs["logprobs"] = True
+        attempts = max(0, self.config.max_retries) + 1
         retrying = Retrying(
-            retry=retry_if_exception(_retryable),
-            wait=self._wait,
-            stop=stop_after_attempt(max(0, self.config.max_retries) + 1),
+            retry=retry_if_exception(retryable),
+            wait=WaitRetryAfter(self._wait, self._retry_after_max),
+            stop=stop_after_attempt(attempts) | stop_when_event_set(batch.stop) | self._still_down,
+            sleep=self._sleep if self._sleep is not None else batch.stop.wait,  # a failed batch ends the wait
             reraise=True,
         )
         try:
-            response = retrying(self._client.chat.completions.create, **kwargs)
-        except openai.OpenAIError as exc:
-            attempts = retrying.statistics.get("attempt_number", 1)
-            raise BackendError(self._describe(exc, attempts)) from exc
-        try:
-            choices = list(response.choices or [])[:n]
-            completions = self._completions(choices, response.usage, params)
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise BackendError(f"{self.base_url}: malformed chat completion: {_one_line(exc)}") from exc
-        if not completions:
-            raise BackendError(f"{self.base_url}: the server returned no choices")
-        return completions
+            return retrying(self._attempt, kwargs, n, params, batch.stop)
+        except (openai.OpenAIError, MalformedResponse) as exc:
+            made = retrying.statistics.get("attempt_number", 1)
+            short = refused(exc) and made < attempts and not batch.stop.is_set()
+            if refused(exc):
+                self._unreachable = True
+            error = BackendError(self._describe(exc, made, short))
+            batch.fail(error)
+            raise error from exc
 
-    def _describe(self, exc: openai.OpenAIError, attempts: int) -> str:
+    def _still_down(self, retry_state: RetryCallState) -> bool:
+        """Stop at a refused connection while the server is known down (an earlier call spent its retries)."""
+        outcome = retry_state.outcome
+        return self._unreachable and outcome is not None and refused(outcome.exception())
+
+    def _attempt(self, kwargs: dict[str, Any], n: int, params: GenerationParams,
+                 cancel: threading.Event) -> list[Completion]:
+        """One try: the HTTP call and a check of what came back (a bad body raises MalformedResponse)."""
+        if cancel.is_set():
+            raise Cancelled("another request of this batch failed")
+        try:
+            response = self._client.chat.completions.create(**kwargs)
+        except openai.APIStatusError:
+            self._unreachable = False  # it answered
+            raise
+        except json.JSONDecodeError as exc:  # the client parses the body itself and lets this through
+            self._unreachable = False
+            raise MalformedResponse(f"the body is not JSON ({exc})") from exc
+        self._unreachable = False
+        choices = checked_choices(response, n)
+        try:
+            return self._completions(choices, getattr(response, "usage", None), params)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise MalformedResponse(f"{type(exc).__name__}: {exc}") from exc
+
+    def _describe(self, exc: BaseException, attempts: int, down: bool = False) -> str:
         tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
-        if isinstance(exc, openai.APITimeoutError):
+        if down:
+            tries += " (unreachable on earlier requests too)"
+        if isinstance(exc, openai.APITimeoutError) and not refused(exc):
             return f"{self.base_url}: request timed out ({self.config.request_timeout}s) {tries}"
         if isinstance(exc, openai.APIConnectionError):
-            return f"cannot reach the server at {self.base_url} {tries}: {_one_line(exc.__cause__ or exc)}"
+            return f"cannot reach the server at {self.base_url} {tries}: {one_line(exc.__cause__ or exc)}"
         if isinstance(exc, openai.APIStatusError):
-            return f"{self.base_url}: HTTP {exc.status_code} {tries}: {_one_line(exc.message)}"
-        return f"{self.base_url}: {_one_line(exc)}"
+            return f"{self.base_url}: HTTP {exc.status_code} {tries}: {one_line(server_message(exc))}"
+        if isinstance(exc, MalformedResponse):
+            return f"{self.base_url}: malformed chat completion {tries}: {one_line(exc)}"
+        return f"{self.base_url}: {one_line(exc)}"
 
     def _completions(self, choices: list, usage: Any, params: GenerationParams) -> list[Completion]:
         total = getattr(usage, "completion_tokens", None)
@@ -161,25 +221,29 @@ class OpenAIBackend(LLMBackend):
     def generate(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
         slots: list[list[Completion | None]] = [[None] * r.params.n for r in requests]
         pending: dict[Future, tuple[int, int, int]] = {}  # future -> (request, first slot, samples asked)
+        batch = Batch()  # its first failure stops the other requests
 
         def submit(idx: int, first: int, n: int) -> None:
             seed = requests[idx].params.seed + first  # slot i always samples with seed + i
-            pending[self._pool.submit(self._create, requests[idx], n, seed)] = (idx, first, n)
+            pending[self._pool.submit(self._create, requests[idx], n, seed, batch)] = (idx, first, n)
 
         with self._lock:
             one_per_call = self._ignores_n
-        for idx, request in enumerate(requests):
-            if one_per_call:
-                for slot in range(request.params.n):
-                    submit(idx, slot, 1)
-            elif request.params.n > 0:
-                submit(idx, 0, request.params.n)
         try:
+            for idx, request in enumerate(requests):
+                if one_per_call:
+                    for slot in range(request.params.n):
+                        submit(idx, slot, 1)
+                elif request.params.n > 0:
+                    submit(idx, 0, request.params.n)
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     idx, first, asked = pending.pop(future)
-                    completions = future.result()
+                    try:
+                        completions = future.result()
+                    except Cancelled:  # stopped by another request's failure: report that one
+                        raise (batch.error or BackendError(f"{self.base_url}: batch cancelled")) from None
                     slots[idx][first : first + len(completions)] = completions
                     if len(completions) < asked:  # the server ignored n: one call per missing sample
                         with self._lock:
@@ -187,6 +251,7 @@ class OpenAIBackend(LLMBackend):
                         for slot in range(first + len(completions), first + asked):
                             submit(idx, slot, 1)
         except BaseException:
+            batch.stop.set()
             for future in pending:
                 future.cancel()
             raise

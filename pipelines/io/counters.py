@@ -1,7 +1,8 @@
 """Per-stage accounting through Beam metrics: read = written + filtered + dead-lettered.
 
 Counters live in one namespace with names ``STAGE|read``, ``STAGE|written``,
-``STAGE|filtered|REASON``, ``STAGE|dead_lettered`` (and ``STAGE|resumed``, rows already in the
+``STAGE|filtered|REASON``, ``STAGE|dead_lettered`` (with ``STAGE|dead_reason|REASON`` beside it, outside
+the balance), ``STAGE|resumed`` (rows already in the
 output from an earlier run, which count as written), so the manifest can be rebuilt from the
 pipeline result on any runner that reports committed or attempted metrics.
 """
@@ -37,8 +38,11 @@ class StageCounters:
         self._written.inc(n)
         self._resumed.inc(n)
 
-    def dead_lettered(self, n: int = 1) -> None:
+    def dead_lettered(self, reason: str | None = None, n: int = 1) -> None:
+        """Counted in the balance, and by reason (``STAGE|dead_reason|REASON``) for the console's hints."""
         self._dead.inc(n)
+        if reason:
+            Metrics.counter(NAMESPACE, f"{self.stage}|dead_reason|{reason}").inc(n)
 
     def filtered(self, reason: str, n: int = 1) -> None:
         Metrics.counter(NAMESPACE, f"{self.stage}|filtered|{reason}").inc(n)
@@ -77,6 +81,9 @@ def read_stage_counts(result: Any) -> tuple[dict[str, dict[str, Any]], str]:
             entry["filtered"][rest[0]] = entry["filtered"].get(rest[0], 0) + value
         elif kind == "stat":
             entry["stats"][rest[0]] = entry["stats"].get(rest[0], 0) + value
+        elif kind == "dead_reason":
+            reasons = entry.setdefault("dead_reasons", {})
+            reasons[rest[0]] = reasons.get(rest[0], 0) + value
         else:
             entry[kind] += value
     return stages, source

@@ -101,6 +101,8 @@ def update(
         "factors": factor_counts(stats) | tagging_counts(all_stages),
         "runs": runs,
         "notes": sorted({n for r in runs.values() for n in r.get("notes", [])}),
+        # damaged shards moved to DIR/.corrupt by the latest run of each command, with the reason
+        "set_aside": [rec for r in runs.values() for rec in r.get("set_aside", [])],
     }
     fs.write_json(fs.join(out_dir, "manifest.json"), manifest, out_dir)
     return manifest

@@ -4,23 +4,34 @@ The ids already written are read by the workers (``ExistingIds``: one task per s
 the stages as a side input, so the pipeline graph does not grow with the dataset. After a run
 the launcher looks only at the shards this run wrote (their names start with its run id) to drop
 rows a retried bundle wrote twice, and counts the whole dataset from Parquet footers alone.
+
+A shard that is not Parquet (cut short by a full disk or a copy, garbage) is set aside, wherever it
+is found (by a worker reading ids, by the launcher reading footers): moved to
+``DIR/.corrupt/KIND/NAME`` with ``NAME.json`` saying why and which run moved it, so its ids are not
+trusted (its rows are redone), nothing reads it as data again, and the run carries on. Its bytes
+are read first and parsed in memory: only a file that was read whole and still does not parse is
+moved, never one behind a passing I/O fault.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.io import fs
 from pipelines.io.shards import FACTORS_KEY, UNTAGGED, write_rows
 
 KINDS = ("sft", "prm")
+CORRUPT_DIR = ".corrupt"  # DIR/.corrupt/KIND/NAME: shards set aside, each with NAME.json
 FOOTER_THREADS = 16  # footers are small ranged reads: on an object store, latency bound
 log = logging.getLogger(__name__)
 
@@ -33,12 +44,61 @@ def run_shards(out_dir: str, kind: str, run_id: str) -> list[str]:
     return [p for p in shard_files(out_dir, kind) if fs.basename(p).startswith(run_id + "-")]
 
 
-def shard_ids(path: str) -> frozenset[str]:
-    """The ids in one shard; a shard that cannot be read is logged and not trusted (its rows are redone)."""
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).replace("Could not open Parquet input source '<Buffer>': ", "")  # pyarrow's, on a buffer
+    line = " ".join(f"{type(exc).__name__}: {text}".split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def set_aside(out_dir: str, kind: str, path: str, run_id: str | None) -> dict[str, object] | None:
+    """Move ``path`` to ``DIR/.corrupt/KIND/`` if its bytes, read whole, are not a Parquet file with
+    ids; the record written beside it (None: it is whole after all, gone, or its bytes could not be
+    read, which proves nothing, so it stays). Copy and delete through ``fs``: works on object stores."""
+    try:
+        data = fs.read_bytes(path)
+    except Exception as exc:  # gone (another worker moved it) or an I/O fault
+        if fs.exists(path):
+            log.warning("resume: cannot read %s (%s); its rows will be redone", path, _one_line(exc))
+        return None
+    try:
+        pq.read_table(pa.BufferReader(data), columns=["id"])
+        return None
+    except Exception as exc:  # truncated, garbage, not ours
+        reason = _one_line(exc)
+    target = fs.join(out_dir, CORRUPT_DIR, kind, fs.basename(path))
+    record: dict[str, object] = {"shard": path, "kind": kind, "reason": reason, "moved_to": target, "bytes": len(data),
+                                 "run_id": run_id, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    fs.write_bytes(target, data, out_dir)
+    fs.write_json(target + ".json", record, out_dir)
+    fs.delete([path])
+    log.info("resume: set aside %s (%s) as %s; its rows will be redone", path, reason, target)
+    return record
+
+
+def set_aside_records(out_dir: str, run_id: str | None = None) -> list[dict[str, object]]:
+    """What ``set_aside`` moved (only ``run_id``'s with it), by shard path."""
+    records = []
+    for meta in fs.list_files(fs.join(out_dir, CORRUPT_DIR), ".json", recursive=True):
+        try:
+            record = fs.read_json(meta.path)
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and (run_id is None or record.get("run_id") == run_id):
+            records.append(record)
+    return sorted(records, key=lambda r: str(r.get("shard")))
+
+
+def shard_ids(path: str, out_dir: str | None = None, kind: str | None = None, run_id: str | None = None) -> frozenset[str]:
+    """The ids in one shard. One that cannot be read is not trusted (its rows are redone) and, given
+    ``out_dir`` and ``kind``, set aside when it is damaged."""
     try:
         return frozenset(fs.read_parquet(path, columns=["id"]).column("id").to_pylist())
-    except Exception as exc:  # truncated or foreign file
-        log.warning("resume: cannot read %s (%s: %s); its rows will be redone", path, type(exc).__name__, exc)
+    except Exception as exc:  # truncated or foreign file, or an I/O fault
+        if out_dir is None or kind is None:
+            log.warning("resume: cannot read %s (%s); its rows will be redone", path, _one_line(exc))
+        elif set_aside(out_dir, kind, path, run_id) is None and fs.exists(path):
+            log.warning("resume: %s could not be read once (%s) but is whole; its rows will be redone this time",
+                        path, _one_line(exc))
         return frozenset()
 
 
@@ -63,10 +123,14 @@ class UnionFn(beam.CombineFn):
 
 
 class ExistingIds(beam.PTransform):
-    """The ids under ``DIR/KIND/*.parquet`` as one frozenset, for ``beam.pvalue.AsSingleton``."""
+    """The ids under ``DIR/KIND/*.parquet`` as one frozenset, for ``beam.pvalue.AsSingleton``; a damaged
+    shard is set aside (recorded with ``run_id``)."""
 
-    def __init__(self, out_dir: str, kind: str):
+    def __init__(self, out_dir: str, kind: str, run_id: str | None = None):
         super().__init__()
+        self.out_dir = out_dir
+        self.kind = kind
+        self.run_id = run_id
         self.folder = fs.join(out_dir, kind)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
@@ -75,7 +139,7 @@ class ExistingIds(beam.PTransform):
             | "Folder" >> beam.Create([self.folder])
             | "Shards" >> beam.FlatMap(lambda folder: [m.path for m in fs.list_files(folder, ".parquet")])
             | "Spread" >> beam.Reshuffle()
-            | "Ids" >> beam.Map(shard_ids)
+            | "Ids" >> beam.Map(shard_ids, self.out_dir, self.kind, self.run_id)
             | "Union" >> beam.CombineGlobally(UnionFn())
         )
 
@@ -124,13 +188,28 @@ class OutputStats:
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     factors: dict[str, Counter[str]] = field(default_factory=dict)  # source kind -> factor -> steps
     shards: int = 0
+    set_aside: list[dict[str, object]] = field(default_factory=list)  # shards whose footer was damaged
 
 
-def output_stats(out_dir: str) -> OutputStats:
+def output_stats(out_dir: str, run_id: str | None = None) -> OutputStats:
+    """Rows, shards and factors from the footers. A shard whose footer cannot be read is set aside
+    (recorded with ``run_id``) and left out, or, where it is whole after all, read again."""
     stats = OutputStats()
     paths = [(kind, p) for kind in KINDS for p in shard_files(out_dir, kind)]
+
+    def read_footer(kind_path: tuple[str, str]) -> tuple[str, str, pq.FileMetaData | None]:
+        kind, path = kind_path
+        try:
+            return kind, path, fs.parquet_footer(path)
+        except Exception:
+            record = set_aside(out_dir, kind, path, run_id)
+            if record is not None:
+                stats.set_aside.append(record)
+                return kind, path, None
+            return kind, path, fs.parquet_footer(path)  # whole, or a lasting I/O fault: let it raise
+
     with ThreadPoolExecutor(FOOTER_THREADS) as pool:
-        footers = list(pool.map(lambda kp: (kp[0], kp[1], fs.parquet_footer(kp[1])), paths))
+        footers = [(kind, path, meta) for kind, path, meta in pool.map(read_footer, paths) if meta is not None]
     for kind, path, footer in footers:
         stats.shards += 1
         stats.rows[kind] += footer.num_rows
@@ -163,6 +242,15 @@ def count_dead_letters(out_dir: str, run_id: str | None = None) -> int:
         if run_id is None or fs.basename(meta.path).startswith(run_id + "-"):
             total += sum(1 for line in fs.read_bytes(meta.path).splitlines() if line.strip())
     return total
+
+
+def run_dead_letters(out_dir: str, run_id: str) -> Iterator[dict[str, object]]:
+    """This run's dead letters, one dict each."""
+    for meta in fs.list_files(fs.join(out_dir, "dead_letter"), ".jsonl"):
+        if fs.basename(meta.path).startswith(run_id + "-"):
+            for line in fs.read_bytes(meta.path).splitlines():
+                if line.strip():
+                    yield json.loads(line)
 
 
 def run_output_stage(out_dir: str, run_id: str) -> dict[str, object]:

@@ -131,12 +131,12 @@ class Stage(beam.DoFn):
         elif outcome is RESUMED:
             self.counters.resumed()
         elif isinstance(outcome, Rejected):
-            self.counters.dead_lettered()
+            self.counters.dead_lettered(outcome.reason)
             ref = outcome.ref if outcome.ref is not None else self.ref(element)
             yield beam.pvalue.TaggedOutput(DEAD, DeadLetter.of(self.stage, outcome.reason, ref, outcome.error,
                                                                outcome.value))
         elif isinstance(outcome, DeadLetter):  # a reader's decoding verdict, already a dead letter
-            self.counters.dead_lettered()
+            self.counters.dead_lettered(outcome.reason)
             yield beam.pvalue.TaggedOutput(DEAD, outcome)
         elif isinstance(outcome, Pending):
             yield outcome.value
@@ -148,6 +148,6 @@ class Stage(beam.DoFn):
             yield outcome
 
     def _dead_letter(self, element: Any, exc: Exception) -> beam.pvalue.TaggedOutput:
-        self.counters.dead_lettered()
         letter = DeadLetter.of_failure(self.stage, exc, self.ref(element), self.preview(element), self.failure_reason(exc))
+        self.counters.dead_lettered(letter.reason)
         return beam.pvalue.TaggedOutput(DEAD, letter)

@@ -90,7 +90,7 @@ def test_every_cannot_run_error_is_where_the_cli_looks_for_it() -> None:
     ("args", "message"),
     [
         (["seeds", "validate", "{tmp}/missing.jsonl"], "missing.jsonl: No such file or directory"),
-        (["seeds", "import", "--format", "gsm8k", "{tmp}"], "Is a directory"),
+        (["seeds", "import", "--format", "gsm8k", "{tmp}"], "is a directory"),
         (["seeds", "import", "--format", "gsm8k", "{seeds}", "-o", "{tmp}/no/such/dir/s.jsonl"], "no such directory"),
         (["export", "math-shepherd", "{tmp}/missing"], "no such directory"),
         (["export", "math-shepherd", "{tmp}"], "no PRM shards"),

@@ -2,7 +2,8 @@
 
 (a) the embedded Transformers backend, (b) ``--backend openai`` against a real
 ``transformers serve`` on the converted embedded model, (c) ``--backend openai`` with nothing
-listening: every seed dead-lettered with reason ``backend_error`` and the run still exits 0.
+listening: every seed dead-lettered with reason ``backend_error``, the manifest written, and the
+command exits 2 with the error in one line (more faults: tests/pipelines/test_server_faults.py).
 Runs are in-process (``pipelines.cli.main``), so the retry backoff can be made instant.
 Seeds come from the GSM8K fixture through ``reverse-o1 seeds import --format gsm8k``.
 """
@@ -142,14 +143,17 @@ def test_label_through_a_real_openai_compatible_server(imported_seeds, real_serv
     check_labelled_run(out, seeds, "openai", model, tmp_path)
 
 
-def test_server_down_dead_letters_every_seed(imported_seeds, tmp_path, monkeypatch):
+def test_server_down_dead_letters_every_seed_and_fails(imported_seeds, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(openai_backend, "RETRY_WAIT", wait_none())  # backoff off; attempts still counted
     seeds = two_step_seeds(imported_seeds, 2)
     out = tmp_path / "out"
     base_url = f"http://127.0.0.1:{closed_port()}/v1"
     code = main(["label", "--input", write_seeds(tmp_path / "seeds.jsonl", seeds), "--out", str(out), *COMMON,
                  "--backend", "openai", "--base-url", base_url, "--model", "x", "--max-retries", "1"])
-    assert code == 0
+    assert code == 2
+    [line] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("reverse-o1")]
+    assert line.startswith(f"reverse-o1 label: error: all 2 inputs of stage 'label' failed on the backend: "
+                           f"cannot reach the server at {base_url}: ")
     manifest = check_manifest(out)
     label = manifest["stages"]["label/label"]
     assert (label["read"], label["written"], label["dead_lettered"]) == (2, 0, 2), label
@@ -158,7 +162,9 @@ def test_server_down_dead_letters_every_seed(imported_seeds, tmp_path, monkeypat
     assert {(d["stage"], d["reason"]) for d in letters} == {("label", "backend_error")}
     assert sorted(d["input"].strip('"') for d in letters) == sorted(s["id"] for s in seeds)
     for letter in letters:
-        assert "cannot reach the server" in letter["error"] and "2 attempts" in letter["error"]
+        assert "cannot reach the server" in letter["error"]
         assert letter["ref"].startswith(str(tmp_path / "seeds.jsonl") + ":")
+    # the first seed spends its retries; then the server is known down and the second tries once
+    assert sorted("2 attempts" in d["error"] for d in letters) == [False, True]
     assert manifest["outputs"]["prm_rows"] == 0
     assert not glob.glob(os.path.join(out, "prm", "*.parquet"))

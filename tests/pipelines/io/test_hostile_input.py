@@ -110,7 +110,7 @@ def test_tag_and_lean_cot_skip_fifos_and_lone_surrogates(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("command", ["label", "expand"])
-def test_raw_gsm8k_lines_say_to_run_seeds_import(tmp_path: Path, command: str) -> None:
+def test_raw_gsm8k_lines_say_to_run_seeds_import(tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     flag = "--seeds" if command == "expand" else "--input"
     extra = ["--simulations", "2", "--branching", "2", "--max-depth", "3"] if command == "expand" else ["--n", "2"]
@@ -119,7 +119,11 @@ def test_raw_gsm8k_lines_say_to_run_seeds_import(tmp_path: Path, command: str) -
     letters = dead_letters(out)
     assert len(letters) == 8 and {d["reason"] for d in letters} == {"invalid_raw_gsm8k"}
     assert "reverse-o1 seeds import --format gsm8k" in letters[0]["error"]
-    assert_balanced(out)
+    data = assert_balanced(out)
+    assert data["stages"][f"{command}/seeds"]["dead_reasons"] == {"invalid_raw_gsm8k": 8}
+    err = capsys.readouterr().err  # the console says it too, once
+    assert "dead letters by reason: invalid_raw_gsm8k 8" in err
+    assert err.count("hint: these lines are raw GSM8K, not seeds: convert them with reverse-o1 seeds import") == 1
 
 
 def test_prm800k_lines_get_their_own_hint(tmp_path: Path) -> None:

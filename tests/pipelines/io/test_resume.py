@@ -21,14 +21,19 @@ def prm(i: int) -> dict:
     return {"id": f"p{i}", "prompt": "P", "completions": ["a"], "labels": [True]}
 
 
-def test_existing_ids_are_read_by_the_pipeline_and_a_corrupt_shard_is_not_trusted(tmp_path: Path) -> None:
+def test_existing_ids_are_read_by_the_pipeline_and_a_corrupt_shard_is_set_aside(tmp_path: Path) -> None:
     out = str(tmp_path)
     write_rows([sft(1), sft(2)], "sft", f"{out}/sft/old-a.parquet")
     write_rows([sft(3)], "sft", f"{out}/sft/old-b.parquet")
     (tmp_path / "sft" / "cut.parquet").write_bytes(b"PAR1 truncated")
     with BeamTestPipeline() as p:
-        ids = p | resume.ExistingIds(out, "sft")
+        ids = p | resume.ExistingIds(out, "sft", "run9")
         assert_that(ids, equal_to([frozenset({"r1", "r2", "r3"})]))
+    assert sorted(f.name for f in (tmp_path / "sft").iterdir()) == ["old-a.parquet", "old-b.parquet"]
+    assert (tmp_path / ".corrupt" / "sft" / "cut.parquet").read_bytes() == b"PAR1 truncated"
+    [record] = resume.set_aside_records(out, "run9")
+    assert record["shard"] == f"{out}/sft/cut.parquet" and "magic bytes" in str(record["reason"])
+    assert resume.set_aside_records(out, "another-run") == []
 
 
 def test_existing_ids_of_an_empty_output_is_an_empty_set(tmp_path: Path) -> None:

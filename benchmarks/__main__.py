@@ -9,8 +9,8 @@ from importlib import import_module
 from benchmarks.report import Report
 
 #: in the order ``make bench`` runs them; the cheap, model-free ones first
-BENCHES = ("sandbox", "extraction", "resume_graph", "cluster_overhead", "rollout_economy", "tagging", "pipeline_overhead",
-           "expand_search", "lean_cot")
+BENCHES = ("sandbox", "extraction", "resume_graph", "cluster_overhead", "rollout_economy", "tagging_accuracy", "tagging",
+           "pipeline_overhead", "expand_search", "lean_cot")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,9 +4,12 @@ Each factor gets a score: 3 for a cue at the start of the step (after any list m
 one in its last 80 characters ("..., which holds."), 1 for one elsewhere (only the first 2,000
 characters are read), plus its signals: ``arithmetic`` 2 (an operation on numbers, a LaTeX
 operator, a chain of equalities), ``code`` 3 (a code block or tactic lines), ``plan`` 2 (several
-numbered items, "First ... then"), ``first_step`` 1 and ``last_step`` 1. The best score wins; on
-a tie the factor with more cue weight, then the one listed first. Nothing scoring means the
-vocabulary's default.
+numbered items, "First ... then"), ``first_step`` 1 and ``last_step`` 1, plus the weights of the
+built-in rules of ``generators.tagging.rulebook`` that match (for the default factor names: plans
+announced but not carried out, conclusions only where the chain ends, ...). "Last" is the final
+prose step: a trailing tactic block or code block after the informal proof is not where the
+chain concludes. The best score wins; on a tie the factor with more cue weight, then the one
+listed first. Nothing scoring means the vocabulary's default.
 
 A decision is *unsure* when the best score is under 2 (no cue at the start, no strong signal)
 or beats the runner-up by less than 1: the ``both`` tier asks the LLM about exactly those.
@@ -19,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from generators.tagging.base import StepTagger, TagDecision
+from generators.tagging.rulebook import applies, compile_rules
 from schemas.factors import FactorVocabulary
 from schemas.records import Step
 
@@ -42,6 +46,10 @@ _CODE = re.compile(
     re.MULTILINE,
 )
 _PLAN = re.compile(r"(?:^|\n)\s*(?:\d{1,3}[.)]|\(\d{1,3}\)|[-*•])\s.*(?:\n\s*(?:\d{1,3}[.)]|\(\d{1,3}\)|[-*•])\s)")
+#: a number reached: "= 24", "is 24", "gives 1681"
+_RESULT = re.compile(r"=\s*[-−$\\({]*\d|\b(?:is|are|was|gives?|get|makes?|equals|to)\s+\$?-?\d")
+#: a line of a code or tactic block with no prose ("apply Eq.refl", "simp_all only [...]", a fence)
+_CODE_ONLY_LINE = re.compile(r"\s*(?:(?:```|~~~|[·}\])]).*|[a-z_][\w.!?'₀-₉]*(?:\s.*[^.?\s])?)?\s*\Z")
 _FIRST_THEN = re.compile(r"^\W*(?:first|to start|to begin)\b[\s\S]{0,160}?\b(?:then|next|second|after that|finally)\b",
                          re.IGNORECASE)
 
@@ -82,8 +90,23 @@ def _cue(cue: str) -> _Cue:
     return _Cue(re.compile(cue_pattern(cue), re.IGNORECASE), literal)
 
 
-def signals_of(text: str, index: int, count: int) -> set[str]:
-    """Which built-in detectors fire on a step (its text and place in the CoT)."""
+def code_only(text: str) -> bool:
+    """A tactic or code block without prose, such as the proof after a miniF2F informal solution."""
+    head = text[:HEAD_CHARS]
+    return bool(_CODE.search(head)) and all(_CODE_ONLY_LINE.match(line) for line in head.splitlines())
+
+
+def final_index(texts: Sequence[str]) -> int:
+    """The step where the chain concludes: the last one that is not a trailing code or tactic block."""
+    for i in range(len(texts) - 1, -1, -1):
+        if not code_only(texts[i]):
+            return i
+    return len(texts) - 1
+
+
+def signals_of(text: str, index: int, count: int, final: int | None = None) -> set[str]:
+    """Which built-in detectors fire on a step (its text and place in the CoT; ``final`` defaults to the last)."""
+    final = count - 1 if final is None else final
     head = text[:HEAD_CHARS]
     found = set()
     if _ARITHMETIC.search(head):
@@ -94,7 +117,7 @@ def signals_of(text: str, index: int, count: int) -> set[str]:
         found.add("plan")
     if index == 0 and count > 1:
         found.add("first_step")
-    if index == count - 1 and count > 1:
+    if index == final and count > 1:
         found.add("last_step")
     return found
 
@@ -105,19 +128,26 @@ class RuleTagger(StepTagger):
     def __init__(self, vocabulary: FactorVocabulary):
         self.vocabulary = vocabulary
         self.cues = [(f, [_cue(c) for c in f.cues]) for f in vocabulary.factors]
+        self.rules = compile_rules(vocabulary.names)
 
     @property
     def prompt_version(self) -> str:
         return f"tag_rules/{self.vocabulary.version}"
 
-    def scores(self, text: str, index: int, count: int) -> dict[str, tuple[float, float]]:
-        """Per factor: (total score, the part of it that came from cues)."""
+    def scores(self, text: str, index: int, count: int, final: int | None = None) -> dict[str, tuple[float, float]]:
+        """Per factor: (total score, the part of it that came from cues and rules)."""
+        final = count - 1 if final is None else final
         head = text[:HEAD_CHARS]
         lead = head[_LEAD.match(head).end():]
         tail = text[-2 * TAIL_CHARS:].rstrip()
         tail_from = max(0, len(tail) - TAIL_CHARS)
         lowers = (lead.lower(), tail.lower(), head.lower())
-        signals = signals_of(text, index, count)
+        signals = signals_of(text, index, count, final)
+        result = "arithmetic" in signals or _RESULT.search(head) is not None
+        extra: dict[str, float] = {}
+        for rule in self.rules:
+            if applies(rule, index, final, result) and rule.pattern.search(lead):
+                extra[rule.factor] = extra.get(rule.factor, 0.0) + rule.weight
         scores: dict[str, tuple[float, float]] = {}
         for factor, cues in self.cues:
             cue = 0.0
@@ -127,12 +157,14 @@ class RuleTagger(StepTagger):
                 cue = END_WEIGHT
             elif any(c.within(head, lowers[2]) for c in cues):
                 cue = ANYWHERE_WEIGHT
+            cue += extra.get(factor.name, 0.0)
             signal = sum(SIGNAL_WEIGHTS[s] for s in factor.signals if s in signals)
             scores[factor.name] = (cue + signal, cue)
         return scores
 
-    def decide(self, text: str, index: int, count: int) -> TagDecision:
-        scores = self.scores(text, index, count)
+    def decide(self, text: str, index: int, count: int, final: int | None = None) -> TagDecision:
+        """The factor of one step at ``index`` of ``count``; ``final`` is where the chain concludes (default: the last)."""
+        scores = self.scores(text, index, count, final)
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))  # stable: then vocabulary order
         (best, (top, _cue)), second = ranked[0], (ranked[1][1][0] if len(ranked) > 1 else 0.0)
         if top <= 0:
@@ -141,6 +173,6 @@ class RuleTagger(StepTagger):
         return TagDecision(best, "rules", round((top - second) / top, 3), unsure=unsure)
 
     def tag(self, steps: Sequence[Step], problem: str = "") -> list[TagDecision]:
-        count = len(steps)
-        return [TagDecision(s.factor, "human") if s.factor is not None else self.decide(s.text, i, count)
+        count, final = len(steps), final_index([s.text for s in steps])
+        return [TagDecision(s.factor, "human") if s.factor is not None else self.decide(s.text, i, count, final)
                 for i, s in enumerate(steps)]

@@ -10,6 +10,7 @@ import pytest
 from generators.backends.base import BackendError
 from generators.backends.registry import BackendConfig, create_backend
 from generators.tagging import LLMTagger, RuleTagger, make_tagger, parse_answer
+from generators.tagging.rules import code_only, final_index
 from schemas.factors import load_factors, parse_factors
 from schemas.records import Step
 
@@ -53,6 +54,64 @@ def test_rules_use_position_signals_and_default() -> None:
     code = tagger.decide("```python\ndef f(x):\n    return x + 1\n```", 1, 3)
     assert code.factor == "Compute" and not code.unsure
     assert tagger.decide("rw [h₀] at h₁", 1, 3).factor == "Compute"
+
+
+@pytest.mark.parametrize("text", [
+    "The next step is to find out how many more tokens Sandy will have than any of her siblings.",
+    "The next step is to multiply 900 by 25.",
+    "First, let's find the cost of the pens.",
+    "Next, we find the cost of the notebooks.",
+    "Then we need to work out how long the second leg takes.",
+    "Now we need to compute the area of the triangle.",
+    "Let's find how many apples he gives away in total.",
+    "We need to look at the last two digits only.",
+])
+def test_planning_lines_are_decompose_not_compute(text: str) -> None:
+    decision = RuleTagger(VOCABULARY).decide(text, 2, 6)
+    assert decision.factor == "Decompose", text
+
+
+@pytest.mark.parametrize("text", [
+    "The next step is to multiply 25 by 30: 25 * 30 = 750.",
+    "First find the total practice time per day: 60 minutes + 20 minutes = 80 minutes",
+    "Then multiply that number by 6 to find the total: 2400 * 6 = 14400 pieces",
+])
+def test_a_planned_step_that_reaches_its_result_is_compute(text: str) -> None:
+    assert RuleTagger(VOCABULARY).decide(text, 2, 6).factor == "Compute", text
+
+
+@pytest.mark.parametrize("text, index, factor", [
+    ("1. I need to turn a title into a URL slug: lowercase words joined by hyphens.", 0, "RephraseTarget"),
+    ("We are looking for a two-digit number equal to the square of the sum of its digits.", 0, "RephraseTarget"),
+    ("2. The plan is to normalise the case, drop punctuation, and then join the words with hyphens.", 1, "Decompose"),
+    ("Instead of adding up the sum, we can find the residue of each number.", 1, "Proposer"),
+    ("Let me list the candidates: 18, 27, 36, 45.", 1, "Proposer"),
+    ("Therefore, we have 11 + 11^2 + ... + 11^9 = 459 (mod 100), so 59.", 2, "Compute"),
+    ("Since any positive integer is a multiple of 5 plus its last digit, only the last digit matters.", 0, "Compute"),
+    ("4. An empty list should simply give an empty result, and the loop already does that.", 3, "Verify"),
+    ("Two pointers would avoid the copy, but that doesn't help here.", 2, "Refute"),
+    ("Hmm, I misread the question: it asks for the perimeter, so 2 * (4 + 5) = 18 instead.", 2, "SelfCorrect"),
+    ("In total, Anna ate 4 + 8 + 2 = 14 apples.", 5, "Conclude"),
+    ("6. The function returns the list of pieces.", 5, "Conclude"),
+    ("Maybe the answer is 7 * 6 * 5 = 210.", 1, "Proposer"),
+])
+def test_each_factor_from_the_rulebook(text: str, index: int, factor: str) -> None:
+    assert RuleTagger(VOCABULARY).decide(text, index, 6).factor == factor, text
+
+
+def test_the_chain_concludes_before_a_trailing_tactic_block() -> None:
+    steps = [Step("When you divide 139 steps by 11 steps, you get 12 with a remainder of 7."),
+             Step("Therefore, Tim lands on step 7."), Step("simp_all only [one_div]\nlinarith")]
+    assert final_index([s.text for s in steps]) == 1 and code_only(steps[2].text) and not code_only(steps[1].text)
+    assert [d.factor for d in RuleTagger(VOCABULARY).tag(steps)] == ["Compute", "Conclude", "Compute"]
+    mid = RuleTagger(VOCABULARY).tag([Step("Thus x - p = (2 - p) - p = 2 - 2p."), Step("The answer is 2 - 2p.")])
+    assert [d.factor for d in mid] == ["Compute", "Conclude"]
+
+
+def test_rulebook_skips_factors_a_custom_vocabulary_lacks() -> None:
+    vocabulary = parse_factors({"default": "Note", "factors": [{"name": "Note", "description": "anything"}]})
+    assert RuleTagger(vocabulary).rules == ()
+    assert RuleTagger(vocabulary).decide("The next step is to find out the total.", 1, 3).factor == "Note"
 
 
 def test_human_factors_are_kept() -> None:

@@ -7,18 +7,22 @@ the repository's tests that call it) → ``original_tests`` (the untouched funct
 tests in the sandbox, else the tests are broken and the function is filtered) → ``code_cot``
 (reverse CoT, the hindsight filter, then the round trip: code written from the task and the CoT
 alone, run against the same tests) → tag → ``DIR/sft``. The assistant turn is the tagged CoT,
-then the original code in a fenced block; ``verified`` is the round trip's result.
+then the original code in a fenced block; ``verified`` is the round trip's result. A function
+whose every CoT sample the hindsight filter rejected is filtered as ``no_forward_cot:REASON``;
+each rejected sample is a ``rejected:REASON`` stat; rows record the filter's version.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import apache_beam as beam
 
 from generators.backends.handle import BackendHandle
 from generators.code import ReverseCoTWriter, RoundTripWriter, answer_of, problem_of
+from generators.code.hindsight import FILTER_VERSION as HINDSIGHT_FILTER
 from generators.prompts import template
 from pipelines.config import RunConfig
 from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles, local_function
@@ -47,6 +51,12 @@ def row_id(fn: CodeFunction, settings: CodeSettings) -> str:
 
 def function_order(fn: CodeFunction) -> tuple[str, str, str]:
     return (fn.repo.uri, fn.path, fn.symbol)
+
+
+def no_cot_reason(rejected: Counter[str]) -> str:
+    """The filter reason of a function whose every CoT sample was rejected: ``no_forward_cot:REASON``
+    with the hindsight filter's commonest reason (``copied_code``, ``restates_signature``...)."""
+    return "no_forward_cot" + "".join(f":{reason}" for reason, _ in rejected.most_common(1))
 
 
 class OriginalTestsFn(Stage):
@@ -106,8 +116,8 @@ class CodeCoTFn(Stage):
         for reason, count in cot.rejected.items():
             self.stat(f"rejected:{reason}", count)
         self.stat("generated_tokens", cot.generated_tokens)
-        if not cot.steps:
-            return Filtered("no_forward_cot")
+        if not cot.steps:  # every sample rejected: the funnel says why (the commonest reason, first seen on a tie)
+            return Filtered(no_cot_reason(cot.rejected))
         back = RoundTripWriter(backend, self.settings).write(fn, cot.steps)
         self.stat("generated_tokens", back.generated_tokens)
         verdict: CodeVerdict | None = None
@@ -123,7 +133,8 @@ class CodeCoTFn(Stage):
             return Filtered("roundtrip_failed")
         self.stat("verified", int(verified))
         self.progress.update()
-        detail = {"original": checked.original, "roundtrip": roundtrip, "sandbox": self.verifier.sandbox.name}
+        detail = {"original": checked.original, "roundtrip": roundtrip, "sandbox": self.verifier.sandbox.name,
+                  "filter": HINDSIGHT_FILTER}
         return SFTRow(
             id=checked.row_id, source_kind="code",
             source=Source(uri=fn.repo.uri, commit=fn.repo.commit, path=fn.path, symbol=fn.symbol, license=fn.repo.license),

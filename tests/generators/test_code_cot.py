@@ -1,8 +1,10 @@
 """Reverse code CoT pieces: the hindsight filter, step splitting, the round-trip code parser,
-the task text, and the writers against a scripted test double (not a model)."""
+the task text, the writers against a scripted test double (not a model), and the code_cot stage's
+filter reason when every sample is rejected."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from generators.backends.base import Completion, GenRequest, LLMBackend
@@ -17,7 +19,10 @@ from generators.code import (
 )
 from generators.code.hindsight import code_without_docstring, longest_copied_run
 from generators.code.reverse_cot import split_steps
-from schemas.code import CodeFunction, RepoSnapshot, TestRef
+from pipelines.code_cot import CodeCoTFn, no_cot_reason
+from pipelines.io.stage import Filtered
+from pipelines.settings import CodeSettings, ModelSettings, SandboxSettings
+from schemas.code import CheckedFunction, CodeFunction, RepoSnapshot, TestRef
 
 CLAMP = '''def clamp(value, low, high):
     """Limit ``value`` to the closed range [low, high]."""
@@ -70,20 +75,24 @@ def test_reasoning_about_the_given_code_is_rejected() -> None:
 
 
 def test_ordinary_forward_words_are_not_hindsight() -> None:
-    """"code", "implementation" and "given function" are ordinary words in a plan."""
+    """"code", "implementation" and "given function" are ordinary words in a plan (these one-liners
+    may fail the filter for other reasons: they are too short to be reasoning)."""
     typed = "def merge(left: list[int], right: list[int]) -> list[int]:\n    \"\"\"Merge.\"\"\"\n    return left + right\n"
     for text in ("I will apply the given function to each element.", "I look up the code in the table.",
                  "If this code is a valid HTTP status, return it.", "The implementation will use a dict.",
                  "The existing function `normalize` helps here.", "The code first loops over items",
                  "merge(left: list[int], right: list[int]) -> list[int] takes two sorted lists."):
-        expected = "refers_to_code" if text.startswith("The code first") else None  # narration of existing code
-        assert hindsight_reason(text, typed) == expected, text
+        narrates = text.startswith("The code first")  # narration of existing code
+        assert (hindsight_reason(text, typed) == "refers_to_code") == narrates, text
+    assert hindsight_reason("merge(left: list[int], right: list[int]) -> list[int] takes two sorted lists and walks "
+                            "both with an index each, always taking the smaller head, then appends the leftovers.",
+                            typed) is None
 
 
-def test_copying_the_code_is_rejected_but_restating_the_docstring_is_not() -> None:
+def test_copying_the_code_is_rejected_but_restating_the_docstring_is_not_copying() -> None:
     pasted = "1. Write: if low > high: raise ValueError(\"low must not exceed high\") return max(low, min(value, high))"
-    assert hindsight_reason(pasted, CLAMP) == "copies_code"
-    assert hindsight_reason("1. Limit ``value`` to the closed range [low, high] as the task says.", CLAMP) is None
+    assert hindsight_reason(pasted, CLAMP) == "copied_code"
+    assert hindsight_reason("1. Limit ``value`` to the closed range [low, high] as the task says.", CLAMP) == "restates_signature"
     assert hindsight_reason("   ", CLAMP) == "empty"
     assert longest_copied_run("max(low, min(value, high))", CLAMP) >= 10
     assert '"""' not in code_without_docstring(CLAMP)
@@ -138,3 +147,24 @@ def test_round_trip_prompt_never_contains_the_original_body() -> None:
     assert out.code == "def clamp(value, low, high):\n    return value" and out.reason is None
     prompt = backend.requests[0].messages[-1][1]
     assert "1. Keep the value in range." in prompt and "max(low" not in prompt and "raise ValueError" not in prompt
+
+
+class _Handle:
+    """Stands in for ``BackendHandle``: the stage asks it for the backend."""
+
+    def __init__(self, backend: LLMBackend):
+        self.backend = backend
+
+    def get(self) -> LLMBackend:
+        return self.backend
+
+
+def test_a_function_with_every_sample_rejected_is_filtered_by_the_commonest_reason() -> None:
+    body = "if low > high:\n    raise ValueError('low must not exceed high')\nreturn max(low, min(value, high))"
+    backend = ListBackend([("For your eyes only", [body, "The function signature: `value`", body])])
+    settings = CodeSettings(ModelSettings("scripted", "list"), CodeCoTSettings(samples=3), SandboxSettings(None, False, 4.0, 256),
+                            None, False)
+    stage = CodeCoTFn(_Handle(backend), settings)  # type: ignore[arg-type]
+    assert stage.run(CheckedFunction(clamp_fn(), "passed", "id")) == Filtered("no_forward_cot:copied_code")
+    assert no_cot_reason(Counter({"restates_signature": 1, "copied_code": 1})) == "no_forward_cot:restates_signature"
+    assert no_cot_reason(Counter()) == "no_forward_cot"

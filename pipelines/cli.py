@@ -83,7 +83,7 @@ def _choices(action: argparse.Action, names: Sequence[str]) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("common options (also from --config FILE.yaml)")
     g.add_argument("--config", help="YAML file of options; flags given here win")
-    g.add_argument("--out", help="output directory (default out/run)")
+    g.add_argument("--out", help="output directory (required; local, gs:// or s3://)")
     g.add_argument("--backend", choices=list(BACKENDS),
                    help="LLM backend (default transformers; 'scripted' is a test double)")
     g.add_argument("--model", help="model name or path (default: the embedded SmolLM2-135M-Instruct)")
@@ -102,6 +102,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--shared-filesystem", dest="shared_filesystem", action="store_true", default=None,
                    help="the runner's workers see this machine's local paths (else a local --out/--input is refused "
                         "on a runner whose workers have their own disk)")
+    g.add_argument("--quiet", action="store_true", default=None, help="no progress bars (drawn only on a terminal)")
     g.add_argument("--factors", help="thought-factor vocabulary YAML (default: the built-in one)")
     _choices(g.add_argument("--tagger", help="how steps get their factor (default rules)"), RegistryNames(_tagger_tiers))
 
@@ -319,6 +320,10 @@ def _run_pipeline(name: str, config: RunConfig, build: Callable[..., Any], unkno
 
     if runs_here(pipeline_options(unknown)):  # else the threads are sized on each worker
         config = with_worker_threads(config, unknown)
+    if config.quiet:  # the DirectRunner's worker processes inherit it
+        from pipelines.io.progress import NO_PROGRESS
+
+        os.environ[NO_PROGRESS] = "1"
     try:
         summary = run_command(name, config, build, unknown, model_name=model_name)
     except (PlacementError, *cannot_run) as exc:
@@ -486,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if isinstance(exc, typed_errors()):  # the user's to fix: one line
             print(f"{PROG} {args.command}: error: {exc}".splitlines()[0], file=sys.stderr)
-            return 2
+            return int(getattr(exc, "exit_code", 2))
         if args.debug:
             raise
         return internal_error(PROG, args.command, exc, argv)

@@ -25,7 +25,7 @@ class RunConfig(BaseModel):
 
     # where
     input: list[str] = Field(default_factory=list)
-    out: str = "out/run"
+    out: str | None = None  # required by every pipeline command (see REQUIRED)
     limit: int | None = Field(default=None, ge=1)
     # model
     backend: str = "transformers"
@@ -71,6 +71,7 @@ class RunConfig(BaseModel):
     rows_per_shard: int = Field(default=16, ge=1)
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
     shared_filesystem: bool = False  # the workers see the launcher's local paths (NFS, a one-machine cluster)
+    quiet: bool = False  # no progress bars (they are drawn only on a terminal anyway)
 
     @field_validator("backend")
     @classmethod
@@ -91,6 +92,8 @@ class RunConfig(BaseModel):
 
     def require(self, command: str) -> RunConfig:
         """This config, if it names what ``command`` needs (else one ``ConfigError`` line)."""
+        if command in REQUIRED and not self.out:
+            raise ConfigError(f"{command} needs --out DIR, the output folder (or out: in --config)")
         for needs, message in REQUIRED.get(command, ()):
             if not needs(self):
                 raise ConfigError(message)

@@ -28,6 +28,7 @@ CANNOT_RUN = (
     ("verifiers.sandbox.base", "SandboxUnavailable"),
     ("schemas.factors", "FactorFileError"),
     ("pipelines.runner", "StageFailed"),  # every input of a stage failed on the backend: server down, model missing
+    ("pipelines.runner", "NothingWritten"),  # the run wrote no rows (exit 3: its ``exit_code``)
 )
 
 

@@ -90,7 +90,7 @@ class LeanCoTFn(Stage):
         generator = GeneratorInfo(self.model.backend, backend.model_name, self.settings.temperature, self.settings.seed,
                                   PROMPT_VERSION)
         source = Source(uri=theorem.url, commit=theorem.commit, path=theorem.file_path, symbol=theorem.full_name,
-                        license=theorem.license)
+                        license=theorem.license, dataset_license=theorem.dataset_license)
         self._stats(thoughts, cot.generated_tokens)
         self.stat(f"verifier:{verdict.verifier}")
         self.stat("tactics", len(theorem.tactics))

@@ -41,6 +41,13 @@ class StageFailed(RuntimeError):
     failed (one line, exit 2, as ``pipelines.errors.CANNOT_RUN``), its manifest and dead letters written."""
 
 
+class NothingWritten(RuntimeError):
+    """The run finished but wrote no rows (every input rejected or filtered, or none there): one
+    line naming the reasons, exit 3 (its manifest and dead letters are written)."""
+
+    exit_code = 3
+
+
 @dataclass
 class RunContext:
     """What a pipeline builder needs besides the config: where, which run, what exists."""
@@ -74,6 +81,7 @@ class RunSummary:
     manifest: dict[str, Any]
     wall_seconds: float
     failure: str | None = None  # every input of a stage failed on the backend: why, in one line
+    nothing: str | None = None  # the run wrote no rows: why, in one line
 
 
 # A builder adds its transforms to the pipeline and returns the dead-letter PCollections.
@@ -98,6 +106,8 @@ def pipeline_options(beam_args: list[str] | None) -> PipelineOptions:
 def run_command(command: str, config: RunConfig, build: Builder, beam_args: list[str] | None = None,
                 model_name: str | None = None) -> RunSummary:
     out_dir = config.out
+    if not out_dir:
+        raise ConfigError(f"{command} needs --out DIR")
     options = pipeline_options(beam_args)
     share = placement.workers_share_disk(options, config.shared_filesystem)
     placement.check_paths(options, {"--out": [out_dir], "--input": list(config.input)}, config.shared_filesystem)
@@ -137,7 +147,28 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
         stats, resume.count_dead_letters(out_dir), notes, extra,
     )
     card.write(out_dir, data)
-    return RunSummary(command, out_dir, data, wall, failure)
+    nothing = None if failure else nothing_written(out_dir, ctx.run_id, stages)
+    return RunSummary(command, out_dir, data, wall, failure, nothing)
+
+
+def nothing_written(out_dir: str, run_id: str, stages: dict[str, dict[str, Any]]) -> str | None:
+    """Why this run wrote no rows (nor found any already written), in one line; None when it did."""
+    if any(entry.get("resumed", 0) for entry in stages.values()):
+        return None
+    if any(fs.parquet_footer(p).num_rows for kind in resume.KINDS for p in resume.run_shards(out_dir, kind, run_id)):
+        return None
+    reasons: Counter[str] = Counter()
+    for entry in stages.values():
+        reasons.update(entry.get("filtered", {}))
+        reasons.update(entry.get("dead_reasons", {}) or ({"dead_lettered": entry["dead_lettered"]}
+                                                          if entry.get("dead_lettered") else {}))
+    read = max((entry["read"] for entry in stages.values()), default=0)
+    if not read:
+        return "no rows written: the input held no records"
+    top = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common(4))
+    more = f" and {len(reasons) - 4} more reasons" if len(reasons) > 4 else ""
+    return (f"no rows written: every input was rejected or filtered ({top}{more}); "
+            f"see {fs.join(out_dir, 'dead_letter')} and the manifest")
 
 
 def set_aside_note(command: str, out_dir: str, records: list[dict[str, Any]]) -> str:

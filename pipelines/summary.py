@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pipelines.runner import RunSummary, StageFailed
+from pipelines.io import fs
+from pipelines.runner import NothingWritten, RunSummary, StageFailed
 
 
 def table(rows: list[list[Any]], header: list[str]) -> str:
@@ -52,20 +53,43 @@ def dead_letter_lines(manifest: dict[str, Any], command: str | None = None, top:
     return [f"dead letters by reason: {shown}"] + [f"hint: {HINTS[r]}" for r, _ in ranked if r in HINTS]
 
 
+def last_line(summary: RunSummary) -> str:
+    """What the folder holds and what this run set aside, and where, e.g. ``DIR: 12 SFT rows (2 verified,
+    17%) in DIR/sft, 0 PRM rows; this run: 3 filtered, 1 dead letter (DIR/dead_letter); 69.0 s``."""
+    out = summary.manifest["outputs"]
+    mine = [e for s, e in summary.manifest["stages"].items() if s.startswith(summary.command + "/") or s == "output"]
+    filtered = sum(sum(e["filtered"].values()) for e in mine)
+    dead = sum(e["dead_lettered"] for e in mine)
+    parts = []
+    for kind, label in (("sft", "SFT"), ("prm", "PRM")):
+        rows = out.get(f"{kind}_rows", 0)
+        text = f"{rows} {label} row{'' if rows == 1 else 's'}"
+        if kind == "sft" and rows:
+            verified = out.get("sft_verified", 0)
+            text += f" ({verified} verified, {verified / rows:.0%})"
+        if rows:
+            text += f" in {fs.join(summary.out_dir, kind)}"
+        parts.append(text)
+    where = f" ({fs.join(summary.out_dir, 'dead_letter')})" if dead else ""
+    return (f"{summary.out_dir}: {', '.join(parts)}; this run: {filtered} filtered, {dead} dead "
+            f"letter{'' if dead == 1 else 's'}{where}; {summary.wall_seconds:.1f} s")
+
+
 def print_summary(summary: RunSummary) -> None:
     """The stage table and the output counts, then this command's manifest notes on stderr (what
     could not be done here, such as Lean verification or isolation weaker than bubblewrap, or a
     damaged shard set aside). A run in which a stage failed whole on the backend then raises
     ``StageFailed``: the CLI prints its one line and exits 2, after the table."""
     m = summary.manifest
-    print(stage_table(m, summary.command))
-    out = m["outputs"]
-    print(f"\n{summary.out_dir}: {out['prm_rows']} PRM rows, {out['sft_rows']} SFT rows, "
-          f"{out['dead_letters']} dead letters; {summary.wall_seconds:.1f} s")
+    print(stage_table(m, summary.command), flush=True)
     for line in dead_letter_lines(m, summary.command):
         print(line, file=sys.stderr)
     for note in m.get("notes", []):
         if note.startswith(summary.command + ":"):
             print(note, file=sys.stderr)
+    sys.stderr.flush()
+    print("\n" + last_line(summary), flush=True)
     if summary.failure:
         raise StageFailed(summary.failure)
+    if summary.nothing:
+        raise NothingWritten(summary.nothing)

@@ -23,7 +23,6 @@ from generators.prompts import template
 from generators.tagging import segment, split_answer
 from generators.tagging.llm import TEMPLATE
 from pipelines.config import RunConfig
-from pipelines.io import fs
 from pipelines.io.read import DEAD, RawRecord, ReadRecords
 from pipelines.io.shards import WriteShards
 from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
@@ -33,7 +32,8 @@ from pipelines.settings import tagging_settings
 from pipelines.tagging import TagSFTRows
 from schemas.factors import FactorVocabulary
 from schemas.ids import content_id
-from schemas.records import GeneratorInfo, SFTRow, Source, Step
+from schemas.provenance import source_uri
+from schemas.records import SOURCE_FIELDS, GeneratorInfo, SFTRow, Source, Step
 from schemas.tags import TagError, looks_tagged, parse_think
 from verifiers.math_answer import extract_answer
 
@@ -41,7 +41,6 @@ PROBLEM_COLUMNS = ("problem", "question", "prompt", "instruction", "query", "inp
                    "statement", "formal_statement")
 ANSWER_COLUMNS = ("answer", "final_answer", "gold_answer", "target")
 NAME_COLUMNS = ("id", "name", "task_id", "full_name")
-SOURCE_FIELDS = ("uri", "commit", "path", "symbol", "license")
 
 
 class TagInputError(ValueError):
@@ -179,10 +178,11 @@ class ParseFn(Stage):
         given = value.get("source") if isinstance(value.get("source"), dict) else {}
         fields = {k: given.get(k) if isinstance(given.get(k), str) else None for k in SOURCE_FIELDS}
         name = next((str(value[c]) for c in NAME_COLUMNS if isinstance(value.get(c), (str, int))), None)
-        fields["uri"] = fields["uri"] or fs.uri_of(record.path)
+        fields["uri"] = source_uri(fields["uri"] or record.path)
         fields["path"] = fields["path"] or record.ref
         fields["symbol"] = fields["symbol"] or name
-        fields["license"] = fields["license"] or (value["license"] if isinstance(value.get("license"), str) else None)
+        fields["license"] = (fields["license"] or (value["license"] if isinstance(value.get("license"), str) else None)
+                             or record.license)
         return Source(**fields)
 
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines.io import fs
 from pipelines.io.read import DEAD, RawRecord
 from pipelines.io.stage import Pending, Rejected, Stage
 from pipelines.io.unique import KeepFirst
-from schemas.records import Source, Step, Trajectory
+from schemas.provenance import source_uri
+from schemas.records import SOURCE_FIELDS, Source, Step, Trajectory
 from schemas.seeds import SeedError, seed_from_obj
 
 
@@ -28,16 +28,17 @@ def to_trajectory(record: RawRecord) -> Trajectory:
     """A seed line (``id, problem, answer, steps``) or a row with ``source_kind`` (SFT/PRM-like)."""
     value = record.value
     if isinstance(value, dict) and "source_kind" in value:
-        return _from_row(value, record.ref)
+        return _from_row(value, record)
     try:
         seed = seed_from_obj(value, line=record.order[1], ref=record.ref)
     except SeedError as err:
         raise TrajectoryError(f"invalid_{err.reason.split('[')[0].split('.')[0]}", str(err)) from None
-    source = Source(uri=fs.uri_of(record.path), path=record.ref, symbol=seed.id)
+    source = Source(uri=source_uri(record.path), path=record.ref, symbol=seed.id, license=record.license)
     return Trajectory(seed.id, seed.problem, seed.steps, seed.answer, seed.answer, "seed", source, record.ref)
 
 
-def _from_row(row: dict[str, Any], ref: str) -> Trajectory:
+def _from_row(row: dict[str, Any], record: RawRecord) -> Trajectory:
+    ref = record.ref
     steps = row.get("steps") if "steps" in row else [{"text": t} for t in row.get("completions") or []]
     problem = row.get("problem") or row.get("prompt")
     gold = row.get("gold_answer") or row.get("answer")
@@ -48,7 +49,12 @@ def _from_row(row: dict[str, Any], ref: str) -> Trajectory:
     if gold is None or not str(gold).strip():
         raise TrajectoryError("no_gold_answer", "gold_answer/answer: missing, cannot label without a gold answer")
     src = row.get("source") if isinstance(row.get("source"), dict) else {}
-    source = Source(**{k: src.get(k) for k in ("uri", "commit", "path", "symbol", "license")} | {"uri": src.get("uri") or ref})
+    fields = {k: src.get(k) if isinstance(src.get(k), str) else None for k in SOURCE_FIELDS}
+    # a row names its own source (normalised again: an older row may hold a relative path), else its file does
+    fields["uri"] = source_uri(fields["uri"] or record.path)
+    fields["path"] = fields["path"] or ref
+    fields["license"] = fields["license"] or record.license
+    source = Source(**fields)
     kind = row.get("source_kind") if row.get("source_kind") in ("code", "lean", "seed") else "seed"
     return Trajectory(
         id=str(row.get("id") or ref),

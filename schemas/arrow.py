@@ -11,6 +11,7 @@ SOURCE_TYPE = pa.struct(
         ("path", pa.string()),
         ("symbol", pa.string()),
         ("license", pa.string()),
+        ("dataset_license", pa.string()),  # nullable; added after 0.1.0 (see schemas.records.Source)
     ]
 )
 

@@ -18,7 +18,8 @@ TestKind = Literal["doctest", "function"]
 class RepoSnapshot:
     """A repository's files at one revision, materialised in a local directory.
 
-    ``uri`` is what the user named (a path or a git URL); ``commit`` the resolved commit SHA
+    ``uri`` names the repository (``pipelines.io.repos.repo_uri``: a git URL without credentials, a
+    local repository's ``origin`` remote, else an absolute ``file://`` URI); ``commit`` the resolved commit SHA
     (None for a plain directory); ``root`` the local directory holding exactly those files
     (a ``git archive`` of the commit in the cache, or the plain directory itself);
     ``license`` an SPDX id when a licence file was recognised, ``"see FILE"`` when one exists

@@ -40,5 +40,6 @@ class LeanTheorem:
     informal_statement: str | None = None  # natural-language statement (miniF2F informal_prefix)
     informal_solution: str | None = None  # a leading /- ... -/ comment of a whole proof
     proof: str | None = None  # the whole tactic proof as written (whole-proof shape)
-    license: str | None = None
+    license: str | None = None  # the traced repository's (see schemas.records.Source)
+    dataset_license: str | None = None  # the input file's, e.g. LeanDojo Benchmark's CC-BY-2.0
     ref: str = ""  # FILE:LINE or FILE#INDEX it was read from

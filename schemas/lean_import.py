@@ -11,9 +11,13 @@ import re
 from typing import Any
 
 from schemas.lean import LeanTactic, LeanTheorem
+from schemas.provenance import known_repo_license, source_uri
 from schemas.refs import ref_path
 
-LEANDOJO_LICENSE = "CC-BY-2.0"  # LeanDojo Benchmark data; the traced repos keep their own licences
+# Licences: a theorem's ``license`` is its repository's (``known_repo_license`` of its url, else the
+# record's own ``license`` field, else unknown); ``dataset_license`` is the input file's, as the reader
+# found it beside the file (``pipelines.io.licenses``): LeanDojo Benchmark's CC-BY-2.0 only where the
+# file says so, never assumed from its format.
 _DOC_COMMENT = re.compile(r"^\s*/--?\s*(.*?)\s*-/\s*$", re.S)
 _CONTINUATIONS = ("<;>", ")", "]", "}", "⟩")
 
@@ -73,9 +77,10 @@ def _tactic(item: Any, i: int) -> LeanTactic:
     return LeanTactic(tactic, before, after, annotated, premises)
 
 
-def theorem_from_leandojo(obj: Any, ref: str = "") -> LeanTheorem:
+def theorem_from_leandojo(obj: Any, ref: str = "", dataset_license: str | None = None) -> LeanTheorem:
     """One LeanDojo Benchmark theorem (``url``, ``commit``, ``file_path``, ``full_name``, ``start``,
-    ``end``, ``traced_tactics``) to a ``LeanTheorem``; ``annotated_tactic`` is optional."""
+    ``end``, ``traced_tactics``) to a ``LeanTheorem``; ``annotated_tactic`` is optional.
+    ``dataset_license``: the licence of the file it was read from, when known."""
     if not isinstance(obj, dict):
         raise LeanImportError("wrong_type", f"expected a LeanDojo theorem object, got {type(obj).__name__}")
     full_name, url = _str(obj, "full_name"), _str(obj, "url")
@@ -87,6 +92,7 @@ def theorem_from_leandojo(obj: Any, ref: str = "") -> LeanTheorem:
     if not traced:
         raise LeanImportError("no_tactics", "traced_tactics: empty (a term-mode proof, or nothing traced)")
     assert full_name is not None and url is not None
+    url = source_uri(url)
     return LeanTheorem(
         full_name=full_name,
         tactics=tuple(_tactic(t, i) for i, t in enumerate(traced)),
@@ -97,17 +103,21 @@ def theorem_from_leandojo(obj: Any, ref: str = "") -> LeanTheorem:
         start=_pos(obj, "start"),
         end=_pos(obj, "end"),
         formal_statement=_str(obj, "theorem_statement", False),
-        license=_str(obj, "license", False) or LEANDOJO_LICENSE,
+        license=_str(obj, "license", False) or known_repo_license(url),
+        dataset_license=_str(obj, "dataset_license", False) or dataset_license,
         ref=ref,
     )
 
 
-def theorem_from_whole_proof(obj: Any, ref: str = "", url: str | None = None, license: str | None = None) -> LeanTheorem:
+def theorem_from_whole_proof(obj: Any, ref: str = "", url: str | None = None, license: str | None = None,
+                             dataset_license: str | None = None) -> LeanTheorem:
     """One miniF2F-style line (``name``, ``informal_prefix``, ``formal_statement``, ``formal_proof``).
 
     The proof is split into tactic steps (``split_tactics``); a leading ``/- ... -/`` comment is
     kept as the informal solution. ``url`` is the record's, else ``url`` (the reader gives its
-    file's URI), else the ``ref``'s file (``file://`` + it unless it is a URI already).
+    file's URI), else the ``ref``'s file (``source_uri`` of it). ``license``: the record's, else its
+    url's known repository's, else ``license`` (the reader gives its file's: the file holds the
+    proofs themselves); ``dataset_license``: the file's.
     """
     if not isinstance(obj, dict):
         raise LeanImportError("wrong_type", f"expected a whole-proof object, got {type(obj).__name__}")
@@ -124,22 +134,20 @@ def theorem_from_whole_proof(obj: Any, ref: str = "", url: str | None = None, li
     doc = _DOC_COMMENT.match(prefix) if prefix else None
     informal_statement = (doc.group(1) if doc else prefix.strip()) if prefix else None
     assert name is not None
+    where = source_uri(_str(obj, "url", False) or url or ref_path(ref))
     return LeanTheorem(
         full_name=name,
         tactics=tuple(LeanTactic(t) for t in tactics),
         shape="whole_proof",
-        url=_str(obj, "url", False) or url or _file_uri(ref_path(ref)),
+        url=where,
         formal_statement=statement,
         informal_statement=informal_statement or None,
         informal_solution=informal,
         proof=proof,
-        license=_str(obj, "license", False) or license,
+        license=_str(obj, "license", False) or known_repo_license(where) or license,
+        dataset_license=_str(obj, "dataset_license", False) or dataset_license,
         ref=ref,
     )
-
-
-def _file_uri(path: str) -> str:
-    return path if "://" in path else "file://" + path
 
 
 def _strip_comments(text: str) -> str:

@@ -28,13 +28,27 @@ class Step:
 
 @dataclass(frozen=True)
 class Source:
-    """Where a row came from: a file of a repository, a seed file line, a Lean theorem."""
+    """Where a row came from: a file of a repository, a seed file line, a Lean theorem.
+
+    ``uri``: ``schemas.provenance.source_uri``'s normal form (a repository's origin URL without
+    credentials, a remote input as itself, else an absolute ``file://`` URI), ``commit`` the commit
+    of a repository. ``license``: the SPDX id of what the row's content comes from (the repository's
+    licence for code and for a Lean theorem of a known repository, else the input file's), ``"see
+    URI"`` for a licence file that is not recognised, None when unknown. ``dataset_license``: the
+    licence of the input file the row was read from when that is a work of its own, distinct from
+    the content (a LeanDojo Benchmark file: CC-BY-2.0, while its theorems keep mathlib's Apache-2.0);
+    None otherwise.
+    """
 
     uri: str
     commit: str | None = None
     path: str | None = None
     symbol: str | None = None
     license: str | None = None
+    dataset_license: str | None = None
+
+
+SOURCE_FIELDS = ("uri", "commit", "path", "symbol", "license", "dataset_license")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,10 @@ the last user in the process lets go, and the next ``get()`` builds a fresh one.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
+import time
 from typing import Any
 
 from apache_beam.utils import shared
@@ -22,6 +25,19 @@ from generators.backends.registry import BackendConfig, create_backend
 _lock = threading.Lock()
 _users: dict[str, int] = {}  # tag → DoFns of this process holding the backend
 _generation: dict[str, int] = {}  # tag → how many times it was closed (a closed backend is never handed out)
+
+
+def _loaded(config: BackendConfig) -> LLMBackend:
+    """``create_backend``, saying so on a terminal: the first load of the embedded model converts
+    it (about 30 s), a silent wait a user would take for a hang."""
+    if not (sys.stderr.isatty() and not os.environ.get("REVERSE_O1_NO_PROGRESS")):
+        return create_backend(config)
+    started = time.monotonic()
+    print(f"reverse-o1: loading the {config.backend} backend ({config.model or 'default model'})...", file=sys.stderr,
+          flush=True)
+    backend = create_backend(config)
+    print(f"reverse-o1: backend ready in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+    return backend
 
 
 class BackendHandle:
@@ -39,7 +55,7 @@ class BackendHandle:
             with _lock:
                 generation = _generation.get(tag, 0)
                 _users[tag] = _users.get(tag, 0) + 1
-            self._backend = self._shared.acquire(lambda: create_backend(self.config), tag=f"{tag}#{generation}")
+            self._backend = self._shared.acquire(lambda: _loaded(self.config), tag=f"{tag}#{generation}")
         return self._backend
 
     def release(self) -> None:

@@ -8,6 +8,12 @@ shape); a directory is either a repo traced by ``lean_dojo`` (it holds ``*.trace
 folder whose ``.json``/``.jsonl`` files are all read (``random/train.json``...). A record is
 routed by its keys (``traced_tactics`` → LeanDojo, ``formal_proof`` → whole proof), else by its
 file. Every record ends as a theorem, a filtered count or a dead letter, never a crash.
+
+Licences (``pipelines.io.licenses``, looked up on the launcher): a file's licence becomes its
+theorems' ``dataset_license`` (and, for whole proofs, which are the file's own content, their
+``license`` too); a LeanDojo theorem's ``license`` is its repository's (``schemas.provenance.KNOWN_REPOS``),
+a traced repo's the licence file at its root. A LeanDojo-format file gets CC-BY-2.0 only where a
+licence file or ``REUSE.toml`` beside it says so.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import apache_beam as beam
 
 from pipelines.io import fs, lean_traced
 from pipelines.io.dead_letter import DeadLetter
+from pipelines.io.licenses import LicenseFinder, file_licenses
 from pipelines.io.read import (
     BLANK,
     DEAD,
@@ -36,6 +43,7 @@ from pipelines.io.read import (
 )
 from schemas.lean import LeanTheorem
 from schemas.lean_import import LeanImportError, theorem_from_leandojo, theorem_from_whole_proof
+from schemas.provenance import source_uri
 from schemas.seeds import sniff_encoding
 
 SUFFIXES = (".json", ".jsonl")
@@ -55,20 +63,23 @@ def expand_lean_inputs(inputs: list[str]) -> list[tuple[str, str]]:
     return [f for f in found if not (f in seen or seen.add(f))]
 
 
-def _convert(stage: str, value: Any, ref: str, default: str, url: str) -> LeanTheorem | DeadLetter:
-    """``url``: the file's URI, for a whole proof that names none (a LeanDojo theorem always does)."""
+def _convert(stage: str, value: Any, ref: str, default: str, url: str, license: str | None = None) -> LeanTheorem | DeadLetter:
+    """``url``: the file's URI, for a whole proof that names none (a LeanDojo theorem always does);
+    ``license``: the file's licence."""
     try:
         if isinstance(value, dict) and "traced_tactics" in value:
-            return theorem_from_leandojo(value, ref)
+            return theorem_from_leandojo(value, ref, license)
         if isinstance(value, dict) and "formal_proof" in value:
-            return theorem_from_whole_proof(value, ref, url)
-        return theorem_from_leandojo(value, ref) if default == "leandojo" else theorem_from_whole_proof(value, ref, url)
+            return theorem_from_whole_proof(value, ref, url, license, license)
+        if default == "leandojo":
+            return theorem_from_leandojo(value, ref, license)
+        return theorem_from_whole_proof(value, ref, url, license, license)
     except LeanImportError as exc:
         return DeadLetter.of(stage, exc.reason, ref, str(exc), value)
 
 
-def _item(stage: str, value: Any, ref: str, default: str, order: Order, url: str) -> Item:
-    converted = _convert(stage, value, ref, default, url)
+def _item(stage: str, value: Any, ref: str, default: str, order: Order, url: str, license: str | None = None) -> Item:
+    converted = _convert(stage, value, ref, default, url, license)
     return converted if isinstance(converted, DeadLetter) else (order, converted)
 
 
@@ -192,10 +203,11 @@ class ArraySplitter:
         return None
 
 
-def iter_json(stage: str, index: int, path: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[Item]:
+def iter_json(stage: str, index: int, path: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+              license: str | None = None) -> Iterator[Item]:
     """A LeanDojo JSON array, one theorem at a time (a top-level object is one theorem); each
     element is split off, bounded, and decoded on its own (see ``ArraySplitter``)."""
-    count, url = 0, fs.uri_of(path)
+    count, url = 0, source_uri(path)
     splitter = ArraySplitter(max_record_bytes)
     with fs.open_read(path) as handle:
         chunk = handle.read(CHUNK)
@@ -213,7 +225,8 @@ def iter_json(stage: str, index: int, path: str, max_record_bytes: int = DEFAULT
                     yield DeadLetter.of(stage, piece.reason, ref, piece.error)
                 else:
                     value = decode_json(piece, ref, stage)
-                    yield value if isinstance(value, DeadLetter) else _item(stage, value, ref, "leandojo", (index, count), url)
+                    yield value if isinstance(value, DeadLetter) else _item(stage, value, ref, "leandojo", (index, count), url,
+                                                                            license)
                 count += 1
             chunk = handle.read(CHUNK)
     cut = splitter.finish()
@@ -221,36 +234,49 @@ def iter_json(stage: str, index: int, path: str, max_record_bytes: int = DEFAULT
         yield DeadLetter.of(stage, cut.reason, f"{path}#{count}", f"after {count} theorems: {cut.error}")
 
 
-def iter_jsonl(stage: str, index: int, path: str, max_record_bytes: int) -> Iterator[Item]:
+def iter_jsonl(stage: str, index: int, path: str, max_record_bytes: int, license: str | None = None) -> Iterator[Item]:
     """Whole-proof lines (or LeanDojo theorems, one a line)."""
-    url = fs.uri_of(path)
+    url = source_uri(path)
     for number, ref, value in jsonl_values(path, stage, max_record_bytes):
         if value is BLANK or isinstance(value, DeadLetter):
             yield value
         else:
-            yield _item(stage, value, ref, "whole_proof", (index, number), url)
+            yield _item(stage, value, ref, "whole_proof", (index, number), url, license)
 
 
-def iter_traced(stage: str, index: int, path: str) -> Iterator[Item]:
-    for number, got in enumerate(lean_traced.load_traced_theorems(path)):
+def iter_traced(stage: str, index: int, path: str, license: str | None = None) -> Iterator[Item]:
+    for number, got in enumerate(lean_traced.load_traced_theorems(path, license)):
         yield ((index, number), got) if isinstance(got, LeanTheorem) else DeadLetter.of(stage, "no_tactics", *got)
 
 
-def iter_source(stage: str, index: int, kind: str, path: str, max_record_bytes: int) -> Iterator[Item]:
+def iter_source(stage: str, index: int, kind: str, path: str, max_record_bytes: int,
+                license: str | None = None) -> Iterator[Item]:
     if kind == "traced":
-        yield from iter_traced(stage, index, path)
+        yield from iter_traced(stage, index, path, license)
     elif path.endswith(".json"):
-        yield from iter_json(stage, index, path, max_record_bytes)
+        yield from iter_json(stage, index, path, max_record_bytes, license)
     else:
-        yield from iter_jsonl(stage, index, path, max_record_bytes)
+        yield from iter_jsonl(stage, index, path, max_record_bytes, license)
+
+
+def source_licenses(sources: list[tuple[str, str]], inputs: list[str]) -> dict[str, str | None]:
+    """``{path: licence}`` per Lean source: a file's by ``file_licenses``, a traced repo's from its root."""
+    found = file_licenses([path for kind, path in sources if kind == "file"], inputs)
+    finder = LicenseFinder()
+    found.update({path: finder.folder_license(path) for kind, path in sources if kind == "traced"})
+    return found
 
 
 class ReadLeanFn(RecordReader):
-    """``(index, kind, path)`` of a Lean source → ``(order, LeanTheorem)`` items."""
+    """``(index, kind, path)`` of a Lean source → ``(order, LeanTheorem)`` items; ``licenses``: per path."""
+
+    def __init__(self, stage: str, max_record_bytes: int, limit: int | None, licenses: dict[str, str | None] | None = None):
+        super().__init__(stage, max_record_bytes, limit)
+        self.licenses = licenses or {}
 
     def records(self, element: tuple[int, str, str]) -> Iterator[Item]:
         index, kind, path = element
-        return iter_source(self.stage, index, kind, path, self.max_record_bytes)
+        return iter_source(self.stage, index, kind, path, self.max_record_bytes, self.licenses.get(path))
 
 
 class ReadLeanTheorems(beam.PTransform):
@@ -267,13 +293,14 @@ class ReadLeanTheorems(beam.PTransform):
         self.sources = expand_lean_inputs(inputs)
         if any(kind == "traced" for kind, _ in self.sources):
             lean_traced.require_toolchain()
+        self.licenses = source_licenses(self.sources, inputs)
         self.stage, self.max_record_bytes, self.limit = stage, max_record_bytes, limit
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
         read = (
             pbegin
             | "Sources" >> beam.Create([(i, kind, path) for i, (kind, path) in enumerate(self.sources)])
-            | "ReadLean" >> beam.ParDo(ReadLeanFn(self.stage, self.max_record_bytes, self.limit)).with_outputs(
+            | "ReadLean" >> beam.ParDo(ReadLeanFn(self.stage, self.max_record_bytes, self.limit, self.licenses)).with_outputs(
                 DEAD, main="theorems")
         )
         theorems = read.theorems | "Select" >> SelectFirst(self.stage, self.limit, item_order, value=_theorem)

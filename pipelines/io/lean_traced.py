@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.lean import LeanTactic, LeanTheorem
+from schemas.provenance import known_repo_license, source_uri
 
 TRACE_SUFFIX = ".trace.xml"  # what lean_dojo's TracedRepo.save_to_disk writes beside each traced .lean file
 
@@ -58,8 +59,10 @@ def _pos(pos: Any) -> tuple[int, int] | None:
     return (int(line), int(column))
 
 
-def theorem_from_traced(traced: Any, ref: str) -> LeanTheorem | None:
-    """One ``lean_dojo.TracedTheorem`` to a ``LeanTheorem`` (None when it has no traced tactic)."""
+def theorem_from_traced(traced: Any, ref: str, license: str | None = None) -> LeanTheorem | None:
+    """One ``lean_dojo.TracedTheorem`` to a ``LeanTheorem`` (None when it has no traced tactic).
+    Its ``license`` is its repository's: known by its url, else ``license`` (the traced repo's
+    licence file); it has no ``dataset_license`` (no published dataset in between)."""
     tactics = []
     for tac in traced.get_traced_tactics():
         annotated, premises = None, ()
@@ -72,11 +75,13 @@ def theorem_from_traced(traced: Any, ref: str) -> LeanTheorem | None:
     if not tactics:
         return None
     theorem = traced.theorem
+    url = source_uri(str(theorem.repo.url))
     return LeanTheorem(
         full_name=theorem.full_name,
         tactics=tuple(tactics),
         shape="traced_repo",
-        url=theorem.repo.url,
+        url=url,
+        license=known_repo_license(url) or license,
         commit=theorem.repo.commit,
         file_path=str(theorem.file_path),
         start=_pos(getattr(traced, "start", None)),
@@ -85,15 +90,16 @@ def theorem_from_traced(traced: Any, ref: str) -> LeanTheorem | None:
     )
 
 
-def load_traced_theorems(path: str) -> Iterator[LeanTheorem | tuple[str, str]]:
-    """Theorems of a traced repo on disk; ``(ref, why)`` for a theorem without traced tactics."""
+def load_traced_theorems(path: str, license: str | None = None) -> Iterator[LeanTheorem | tuple[str, str]]:
+    """Theorems of a traced repo on disk; ``(ref, why)`` for a theorem without traced tactics.
+    ``license``: the licence file's at the repo's root, for a repository not in ``KNOWN_REPOS``."""
     require_toolchain()
     from lean_dojo import TracedRepo
 
     repo = TracedRepo.load_from_disk(path)
     for i, traced in enumerate(repo.get_traced_theorems()):
         ref = f"{path}#{i}"
-        theorem = theorem_from_traced(traced, ref)
+        theorem = theorem_from_traced(traced, ref, license)
         yield theorem if theorem is not None else (ref, "no traced tactics (term-mode proof)")
 
 

@@ -6,15 +6,19 @@ are named ``COMMAND/STAGE`` and a new run of a command replaces only that comman
 
 from __future__ import annotations
 
+import logging
 import platform
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
 from pipelines.io import fs
 from pipelines.io.counters import balanced
-from pipelines.io.resume import OutputStats
+from pipelines.io.resume import FOOTER_THREADS, KINDS, OutputStats, shard_files
 
+LICENSE_SOURCES = 200  # sources listed by name in the manifest (and the card); the rest are counted
+log = logging.getLogger(__name__)
 PACKAGES = ("reverse-o1", "apache-beam", "torch", "transformers", "pyarrow", "datasets", "math-verify", "openai")
 
 
@@ -57,6 +61,49 @@ def tagging_counts(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {"tiers": dict(sorted(tiers.items())), "llm_fallbacks": fallbacks}
 
 
+def _shard_sources(path: str) -> Counter[tuple[str, str | None, str | None, str]]:
+    """``(uri, license, dataset_license, kind)`` → rows, of one shard (only those columns are read)."""
+    columns = ["source_kind", "source.uri", "source.license", "source.dataset_license"]
+    try:
+        table = fs.read_parquet(path, columns=columns)
+    except Exception:  # a shard written before dataset_license existed (or unreadable: counted as nothing)
+        try:
+            table = fs.read_parquet(path, columns=columns[:3])
+        except Exception as exc:
+            log.warning("manifest: cannot read the sources of %s: %s", path, exc)
+            return Counter()
+    names = table.column_names
+    get = {name: table.column(name).to_pylist() for name in names}
+    rows = zip(*(get.get(c, [None] * table.num_rows) for c in ("uri", "license", "dataset_license", "source_kind")),
+               strict=True)
+    return Counter((str(uri), lic, dlic, str(kind)) for uri, lic, dlic, kind in rows)
+
+
+def license_counts(out_dir: str) -> dict[str, Any]:
+    """The licences of every row the directory holds (SFT and PRM), for the manifest and the card:
+    ``licenses`` (licence → rows; ``null`` for rows whose licence is unknown), ``dataset_licenses``
+    (the same for ``source.dataset_license``, where set) and ``sources`` (per source URI and licence
+    pair: kind and rows; the first ``LICENSE_SOURCES`` by rows, ``sources_left_out`` saying how many
+    more). Read from the shards' ``source`` columns alone."""
+    paths = [p for kind in KINDS for p in shard_files(out_dir, kind)]
+    total: Counter[tuple[str, str | None, str | None, str]] = Counter()
+    with ThreadPoolExecutor(max_workers=min(FOOTER_THREADS, max(1, len(paths)))) as pool:
+        for counts in pool.map(_shard_sources, paths):
+            total.update(counts)
+    licenses: Counter[str | None] = Counter()
+    datasets: Counter[str] = Counter()
+    for (_uri, lic, dlic, _kind), n in total.items():
+        licenses[lic] += n
+        if dlic is not None:
+            datasets[dlic] += n
+    ordered = sorted(total.items(), key=lambda kv: (-kv[1], kv[0][0], str(kv[0][1]), str(kv[0][2])))
+    sources = [{"uri": uri, "source_kind": kind, "license": lic, "dataset_license": dlic, "rows": n}
+               for (uri, lic, dlic, kind), n in ordered[:LICENSE_SOURCES]]
+    return {"licenses": {str(k) if k is not None else "null": v for k, v in sorted(licenses.items(), key=lambda kv: str(kv[0]))},
+            "dataset_licenses": dict(sorted(datasets.items())), "sources": sources,
+            "sources_left_out": max(0, len(ordered) - LICENSE_SOURCES)}
+
+
 def load(out_dir: str) -> dict[str, Any]:
     path = fs.join(out_dir, "manifest.json")
     try:
@@ -97,8 +144,9 @@ def update(
         "versions": package_versions(),
         "wall_seconds": round(sum(r["wall_seconds"] for r in runs.values()), 3),
         "outputs": {"sft_rows": stats.rows["sft"], "prm_rows": stats.rows["prm"], "dead_letters": dead_letters,
-                    "shards": stats.shards},
+                    "shards": stats.shards, "sft_verified": stats.verified["sft"]},
         "factors": factor_counts(stats) | tagging_counts(all_stages),
+        "licenses": license_counts(out_dir),
         "runs": runs,
         "notes": sorted({n for r in runs.values() for n in r.get("notes", [])}),
         # damaged shards moved to DIR/.corrupt by the latest run of each command, with the reason

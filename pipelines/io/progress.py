@@ -1,18 +1,29 @@
-"""Progress bars for long local runs (tqdm on stderr, quiet when stderr is not a terminal)."""
+"""Progress bars for long local runs: tqdm on stderr, only where stderr is a terminal and
+``--quiet`` was not given (the CLI sets ``REVERSE_O1_NO_PROGRESS`` for the workers it starts).
+
+The stage kernel (``stage.py``) keeps one bar per stage, counting the elements it reads; on a
+cluster, stderr is no terminal and nothing is drawn.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 
+NO_PROGRESS = "REVERSE_O1_NO_PROGRESS"
+
+
+def enabled() -> bool:
+    return sys.stderr.isatty() and not os.environ.get(NO_PROGRESS)
+
 
 class Progress:
     def __init__(self, description: str, unit: str = "item"):
         self._bar = None
-        if sys.stderr.isatty() and not os.environ.get("REVERSE_O1_NO_PROGRESS"):
+        if enabled():
             from tqdm import tqdm
 
-            self._bar = tqdm(desc=f"{description} [pid {os.getpid()}]", unit=unit, file=sys.stderr, leave=False)
+            self._bar = tqdm(desc=description, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
 
     def update(self, n: int = 1) -> None:
         if self._bar is not None:

@@ -16,6 +16,7 @@ import apache_beam as beam
 
 from pipelines.io import fs
 from pipelines.io.dead_letter import DeadLetter
+from pipelines.io.licenses import file_licenses
 from pipelines.io.stage import DEAD, Filtered, Pending, Stage
 from schemas.seeds import encoding_message, sniff_encoding
 
@@ -28,13 +29,15 @@ class RawRecord:
     """A decoded input value with where it came from; ``order`` sorts inputs stably.
 
     ``ref`` is ``path:LINE`` (JSONL) or ``path#INDEX`` (JSON, Parquet), see ``schemas.refs``;
-    ``path`` is the file it was read from, given by the reader (never parsed back out of ``ref``).
+    ``path`` is the file it was read from, given by the reader (never parsed back out of ``ref``);
+    ``license`` the file's licence as found beside it (``pipelines.io.licenses``), None when unknown.
     """
 
     ref: str
     value: Any
     order: tuple[int, int]
     path: str
+    license: str | None = None
 
 
 def expand_inputs(inputs: list[str], suffixes: tuple[str, ...] = SUFFIXES) -> list[str]:
@@ -54,6 +57,16 @@ def expand_inputs(inputs: list[str], suffixes: tuple[str, ...] = SUFFIXES) -> li
             files.append(name)
     seen: set[str] = set()
     return [f for f in files if not (f in seen or seen.add(f))]
+
+
+def unknown_suffix(path: str) -> str | None:
+    """The suffix of a file named with one that is not a format read here (``.csv``, ``.txt``,
+    ``.gz``...), else None: files without a suffix are read as JSONL."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem or not suffix.isalnum():
+        return None
+    return None if f".{suffix.lower()}" in SUFFIXES else f".{suffix}"
 
 
 class _Blank:
@@ -216,12 +229,21 @@ class RecordReader(Stage):
 
 
 class ReadFileFn(RecordReader):
-    """``(index, path)`` of a JSONL, JSON or Parquet file → ``RawRecord``s."""
+    """``(index, path)`` of a JSONL, JSON or Parquet file → ``RawRecord``s; ``licenses``: per path."""
+
+    def __init__(self, stage: str, max_record_bytes: int, limit: int | None, licenses: dict[str, str | None] | None = None):
+        super().__init__(stage, max_record_bytes, limit)
+        self.licenses = licenses or {}
 
     def records(self, element: tuple[int, str]) -> Iterator[RawRecord | DeadLetter | _Blank]:
         return self._records(*element)
 
     def _records(self, index: int, path: str) -> Iterator[RawRecord | DeadLetter | _Blank]:
+        if (suffix := unknown_suffix(path)) is not None:
+            yield DeadLetter.of(self.stage, "unknown_format", fs.uri_of(path),
+                                f"{suffix} is not a format reverse-o1 reads (JSONL: .jsonl/.ndjson, JSON: .json, Parquet: "
+                                ".parquet); a file without a suffix is read as JSONL")
+            return
         if path.endswith(".parquet"):
             yield from self._parquet(index, path)
         elif path.endswith(".json"):
@@ -231,7 +253,8 @@ class ReadFileFn(RecordReader):
 
     def _jsonl(self, index: int, path: str) -> Iterator[RawRecord | DeadLetter | _Blank]:
         for number, ref, value in jsonl_values(path, self.stage, self.max_record_bytes):
-            yield value if value is BLANK or isinstance(value, DeadLetter) else RawRecord(ref, value, (index, number), path)
+            yield value if value is BLANK or isinstance(value, DeadLetter) else RawRecord(ref, value, (index, number), path,
+                                                                                          self.licenses.get(path))
 
     def _json(self, index: int, path: str) -> Iterator[RawRecord | DeadLetter]:
         limit = self.max_record_bytes * 1000
@@ -256,7 +279,8 @@ class ReadFileFn(RecordReader):
         for i, item in enumerate(value):  # a hostile item is its own dead letter, not the whole file's
             ref = f"{path}#{i}"
             problem = check_value(item, strings)
-            yield DeadLetter.of(self.stage, *problem, ref, item) if problem else RawRecord(ref, item, (index, i), path)
+            yield (DeadLetter.of(self.stage, *problem, ref, item) if problem
+                   else RawRecord(ref, item, (index, i), path, self.licenses.get(path)))
 
     def _parquet(self, index: int, path: str) -> Iterator[RawRecord | DeadLetter]:
         number = 0
@@ -265,7 +289,8 @@ class ReadFileFn(RecordReader):
                 for row in batch.to_pylist():  # Arrow strings are UTF-8 and the schema bounds depth: ids only
                     ref = f"{path}#{number}"
                     problem = check_value(row, strings=False, depth=False)
-                    yield DeadLetter.of(self.stage, *problem, ref, row) if problem else RawRecord(ref, row, (index, number), path)
+                    yield (DeadLetter.of(self.stage, *problem, ref, row) if problem
+                           else RawRecord(ref, row, (index, number), path, self.licenses.get(path)))
                     number += 1
 
 
@@ -280,6 +305,7 @@ class ReadRecords(beam.PTransform):
                  limit: int | None = None):
         super().__init__()
         self.files = expand_inputs(inputs)
+        self.licenses = file_licenses(self.files, inputs)  # on the launcher, once per folder
         self.stage = stage
         self.max_record_bytes = max_record_bytes
         self.limit = limit
@@ -288,7 +314,7 @@ class ReadRecords(beam.PTransform):
         read = (
             pbegin
             | "Files" >> beam.Create(list(enumerate(self.files)))
-            | "ReadFiles" >> beam.ParDo(ReadFileFn(self.stage, self.max_record_bytes, self.limit)).with_outputs(
+            | "ReadFiles" >> beam.ParDo(ReadFileFn(self.stage, self.max_record_bytes, self.limit, self.licenses)).with_outputs(
                 DEAD, main="records"
             )
         )

@@ -22,6 +22,11 @@ local repository, and the sandbox mounts a local directory); inputs and outputs 
 ``list_files`` walks a snapshot without following symlinks. Each entry it yields is a file or
 a pruned directory (a vendored or gitignored directory counts once, with a trailing ``/``);
 ``.git`` is skipped silently (it is not part of the snapshot's content).
+
+A snapshot's ``uri`` (what rows record as ``source.uri``, and what their ids hash) is ``repo_uri``:
+a URL as given, without credentials; a local git repository's ``origin`` remote (credentials
+stripped; the commit is ``commit``), else its absolute ``file://`` URI; a plain directory's absolute
+``file://`` URI. The clone itself is made from what the user named (a token in it still works).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from collections.abc import Iterator
 import pathspec
 
 from schemas.code import RepoSnapshot, SourceFile
+from schemas.provenance import source_uri, spdx_from_text
 
 GIT_TIMEOUT = 600
 DEFAULT_MAX_FILE_BYTES = 1_000_000
@@ -83,6 +89,24 @@ def is_url(uri: str) -> bool:
     if os.path.exists(uri):
         return False
     return "://" in uri or re.match(r"^(?:[\w.+-]+@)?[\w.-]+:(?!//)", uri) is not None
+
+
+def repo_uri(uri: str) -> str:
+    """The snapshot URI of what the user named (see the module docstring): a URL without credentials,
+    a local repository's ``origin`` (``remote.origin.url`` of its own config, read, never run), else
+    the local path as an absolute ``file://`` URI."""
+    if is_url(uri):
+        return source_uri(uri)
+    path = os.path.abspath(uri)
+    if is_git_repo(path):
+        try:
+            origin = git(["config", "--get", "remote.origin.url"], cwd=path, timeout=30).strip()
+        except RepoError:  # no origin remote
+            origin = ""
+        if origin:
+            # a relative local remote is relative to the repository, not to where the command runs
+            return source_uri(origin if is_url(origin) or os.path.isabs(origin) else os.path.join(path, origin))
+    return source_uri(path)
 
 
 def uri_hash(uri: str) -> str:
@@ -132,7 +156,7 @@ def materialise(spec: str, cache_dir: str) -> RepoSnapshot:
         if not is_git_repo(source):
             if rev is not None:
                 raise RepoError(f"{uri}: not a git repository, cannot check out {rev}")
-            return RepoSnapshot(uri=uri, commit=None, root=source, license=detect_license(source))
+            return RepoSnapshot(uri=repo_uri(uri), commit=None, root=source, license=detect_license(source))
         try:  # resolved in the source itself: its HEAD now (after a branch switch, on a detached HEAD)
             sha = git(["rev-parse", "--verify", "--end-of-options", wanted], cwd=source).strip()
         except RepoError:
@@ -140,7 +164,7 @@ def materialise(spec: str, cache_dir: str) -> RepoSnapshot:
     parent = os.path.join(cache_dir, "repos", uri_hash(source))
     if sha is not None and os.path.isdir(os.path.join(parent, sha)):  # exported before: no fetch needed
         root = os.path.join(parent, sha)
-        return RepoSnapshot(uri=uri, commit=sha, root=root, license=detect_license(root))
+        return RepoSnapshot(uri=repo_uri(uri), commit=sha, root=root, license=detect_license(root))
     clone = _clone(source, cache_dir)
     try:
         if sha is None:
@@ -150,7 +174,7 @@ def materialise(spec: str, cache_dir: str) -> RepoSnapshot:
     except RepoError:
         raise missing from None
     root = _archive(clone, sha, parent)
-    return RepoSnapshot(uri=uri, commit=sha, root=root, license=detect_license(root))
+    return RepoSnapshot(uri=repo_uri(uri), commit=sha, root=root, license=detect_license(root))
 
 
 def _has_commit(clone: str, sha: str) -> bool:
@@ -223,31 +247,6 @@ def _archive(clone: str, sha: str, parent: str) -> str:
 
 # --- licences -------------------------------------------------------------------------------
 
-def _spdx(text: str) -> str | None:
-    t = " ".join(text.split()).lower()
-    if "python software foundation license" in t:
-        return "PSF-2.0"
-    if "gnu lesser general public license" in t or "gnu library general public license" in t:
-        return "LGPL-3.0" if "version 3" in t else "LGPL-2.1"
-    if "gnu affero general public license" in t:
-        return "AGPL-3.0"
-    if "gnu general public license" in t:
-        return "GPL-3.0" if "version 3" in t else "GPL-2.0" if "version 2" in t else None
-    if "mozilla public license" in t and "2.0" in t:
-        return "MPL-2.0"
-    if "apache license" in t and "version 2.0" in t:
-        return "Apache-2.0"
-    if "free and unencumbered software released into the public domain" in t:
-        return "Unlicense"
-    if "permission to use, copy, modify, and/or distribute this software for any purpose" in t:
-        return "ISC"
-    if "permission is hereby granted, free of charge" in t or t.startswith("mit license"):
-        return "MIT"
-    if "redistribution and use in source and binary forms" in t:
-        return "BSD-3-Clause" if ("neither the name" in t or "endorse or promote" in t) else "BSD-2-Clause"
-    return None
-
-
 def detect_license(root: str) -> str | None:
     """SPDX id of the root licence file, ``"see FILE"`` when unrecognised, None when there is none."""
     try:
@@ -262,7 +261,7 @@ def detect_license(root: str) -> str | None:
                     text = handle.read(200_000).decode("utf-8", "replace")
             except OSError:
                 return f"see {name}"
-            return _spdx(text) or f"see {name}"
+            return spdx_from_text(text) or f"see {name}"
     return None
 
 

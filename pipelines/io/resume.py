@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.io import fs
-from pipelines.io.shards import FACTORS_KEY, UNTAGGED, write_rows
+from pipelines.io.shards import FACTORS_KEY, UNTAGGED, VERIFIED_KEY, write_rows
 
 KINDS = ("sft", "prm")
 CORRUPT_DIR = ".corrupt"  # DIR/.corrupt/KIND/NAME: shards set aside, each with NAME.json
@@ -186,6 +186,7 @@ class OutputStats:
     """What the directory holds, from the shards' footers: rows per kind and SFT steps per factor."""
 
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    verified: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))  # rows with verified=True
     factors: dict[str, Counter[str]] = field(default_factory=dict)  # source kind -> factor -> steps
     shards: int = 0
     set_aside: list[dict[str, object]] = field(default_factory=list)  # shards whose footer was damaged
@@ -213,10 +214,20 @@ def output_stats(out_dir: str, run_id: str | None = None) -> OutputStats:
     for kind, path, footer in footers:
         stats.shards += 1
         stats.rows[kind] += footer.num_rows
+        stats.verified[kind] += _footer_verified(path, footer)
         if kind == "sft":
             for source_kind, counts in _footer_factors(path, footer).items():
                 stats.factors.setdefault(source_kind, Counter()).update(counts)
     return stats
+
+
+def _footer_verified(path: str, footer: object) -> int:
+    raw = (footer.metadata or {}).get(VERIFIED_KEY.encode())  # type: ignore[attr-defined]
+    if raw is not None:
+        return int(raw)
+    if "verified" not in footer.schema.to_arrow_schema().names:  # type: ignore[attr-defined]
+        return 0
+    return sum(1 for v in fs.read_parquet(path, columns=["verified"]).column("verified").to_pylist() if v is True)
 
 
 def _footer_factors(path: str, footer: object) -> dict[str, dict[str, int]]:

@@ -26,18 +26,22 @@ from schemas.arrow import SCHEMAS
 from schemas.ids import content_id
 
 FACTORS_KEY = "reverse_o1.factors"
+VERIFIED_KEY = "reverse_o1.verified"  # rows with verified=True, for the run's last line without reading rows
 UNTAGGED = "(untagged)"
 
 
 def shard_metadata(kind: str, rows: list[dict[str, Any]]) -> dict[str, str]:
-    """Footer metadata: steps per (source kind, factor) of an SFT shard."""
+    """Footer metadata: verified rows, and the steps per (source kind, factor) of an SFT shard."""
+    meta = {}
+    if "verified" in SCHEMAS[kind].names:
+        meta[VERIFIED_KEY] = str(sum(1 for row in rows if row.get("verified") is True))
     if kind != "sft":
-        return {}
+        return meta
     counts: dict[str, Counter[str]] = {}
     for row in rows:
         per_kind = counts.setdefault(str(row.get("source_kind")), Counter())
         per_kind.update((UNTAGGED if step.get("factor") is None else step["factor"]) for step in row.get("steps") or [])
-    return {FACTORS_KEY: json.dumps({k: dict(v) for k, v in sorted(counts.items())}, sort_keys=True)}
+    return meta | {FACTORS_KEY: json.dumps({k: dict(v) for k, v in sorted(counts.items())}, sort_keys=True)}
 
 
 def write_rows(rows: list[dict[str, Any]], kind: str, path: str, tmp_root: str | None = None) -> None:

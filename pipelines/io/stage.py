@@ -32,6 +32,7 @@ import apache_beam as beam
 
 from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
+from pipelines.io.progress import Progress
 
 DEAD = "dead"
 
@@ -102,10 +103,27 @@ class Stage(beam.DoFn):
 
     # --- the kernel ---------------------------------------------------------------------------
 
+    def _tick(self) -> None:
+        """One more element read: the stage's progress bar (made on the first one; see ``progress.py``)."""
+        bar = self.__dict__.get("_bar")
+        if bar is None:
+            bar = self.__dict__["_bar"] = Progress(self.stage, unit="item")
+        bar.update()
+
+    def finish_bundle(self) -> None:
+        """The bar goes with its bundle (subclasses' own ``teardown`` need not remember it)."""
+        bar = self.__dict__.pop("_bar", None)
+        if bar is not None:
+            bar.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_bar"}  # a bar stays in its process
+
     def process(self, element, **side):  # unannotated: Beam would type-check the side inputs as one dict
         if self.per_item:
             yield from self._each(element, side)
             return
+        self._tick()
         self.counters.read()
         try:
             outcome = self.run(element, **side)
@@ -118,6 +136,7 @@ class Stage(beam.DoFn):
         try:
             for outcome in self.run(element, **side):
                 if self.counts_read:
+                    self._tick()
                     self.counters.read()
                 yield from self._settle(element, outcome)
         except Exception as exc:  # the rest of the element: one dead letter

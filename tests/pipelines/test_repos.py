@@ -67,7 +67,7 @@ def test_plain_directory_is_read_in_place(tmp_path: Path) -> None:
     (root / "LICENSE").write_text(MIT)
     (root / "m.py").write_text("x = 1\n")
     snap = materialise(str(root), str(tmp_path / "cache"))
-    assert snap == RepoSnapshot(str(root), None, str(root), "MIT")
+    assert snap == RepoSnapshot(f"file://{root}", None, str(root), "MIT")  # an absolute file:// URI, whatever was named
     with pytest.raises(RepoError, match="not a git repository"):
         materialise(f"{root}@v1", str(tmp_path / "cache"))
 
@@ -220,3 +220,20 @@ def test_a_local_repo_is_read_at_its_current_head_every_time(tmp_path: Path) -> 
     snap = materialise(str(src), cache)
     assert snap.commit == detached and Path(snap.root, "a.py").read_text() == "x = 3\n"
     assert materialise(f"{src}@{detached}", cache).commit == detached
+
+
+def test_snapshot_uri_is_the_origin_without_credentials_or_an_absolute_file_uri(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.io.repos import repo_uri
+
+    repo = make_repo(tmp_path / "repo", {"a.py": "A = 1\n"})
+    monkeypatch.chdir(tmp_path)
+    assert repo_uri("repo") == f"file://{repo}"  # no origin: where it is, absolutely
+    git(repo, "remote", "add", "origin", "https://user:tok3n@example.com/o/r.git")
+    snap = materialise("repo", str(tmp_path / "cache"))
+    assert snap.uri == "https://example.com/o/r.git" and snap.commit == git(repo, "rev-parse", "HEAD")
+    git(repo, "remote", "set-url", "origin", "git@github.com:o/r.git")  # the scp form holds no secret: kept
+    assert repo_uri(str(repo)) == "git@github.com:o/r.git"
+    git(repo, "remote", "set-url", "origin", "../upstream")  # relative to the repository
+    assert repo_uri("repo") == f"file://{tmp_path / 'upstream'}"
+    assert repo_uri("https://ghp_abc@github.com/o/r.git") == "https://github.com/o/r.git"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from schemas.lean_import import LEANDOJO_LICENSE, LeanImportError, split_tactics, theorem_from_leandojo, theorem_from_whole_proof
+from schemas.lean_import import LeanImportError, split_tactics, theorem_from_leandojo, theorem_from_whole_proof
 
 LEAN = Path(__file__).resolve().parents[1] / "fixtures" / "lean"
 MATHLIB = json.loads((LEAN / "leandojo4_mathlib_8thm.json").read_text(encoding="utf-8"))
@@ -29,7 +30,13 @@ def test_leandojo_mathlib_fields_and_states() -> None:
     assert first.tactics[0].state_before.endswith("⊢ ↑I = ↑J ↔ I = J")
     assert first.tactics[0].state_after == "no goals"
     assert all(tac.annotated is None and tac.premises == () for t in theorems for tac in t.tactics)  # no annotated_tactic here
-    assert {t.license for t in theorems} == {LEANDOJO_LICENSE} == {"CC-BY-2.0"} and {t.shape for t in theorems} == {"leandojo"}
+    # mathlib4's own licence; the benchmark's (CC-BY-2.0) only when the reader found it beside the file
+    assert {t.license for t in theorems} == {"Apache-2.0"} and {t.shape for t in theorems} == {"leandojo"}
+    assert {t.dataset_license for t in theorems} == {None}
+    assert theorem_from_leandojo(MATHLIB[0], "f.json#0", dataset_license="CC-BY-2.0").dataset_license == "CC-BY-2.0"
+    unknown = dict(MATHLIB[0], url="https://user:tok@example.com/me/lean-stuff.git")
+    assert (theorem_from_leandojo(unknown).license, theorem_from_leandojo(unknown).url) == (
+        None, "https://example.com/me/lean-stuff.git")
     assert theorems[3].ref == "f.json#3"
 
 
@@ -82,15 +89,15 @@ def test_whole_proof_fields_and_informal_solution() -> None:
     assert theorem.informal_solution.endswith("\\end{align*}")
     assert theorem.formal_statement.startswith("theorem mathd_algebra_182 (y : ℂ)")
     assert theorem.proof == MINIF2F["mathd_algebra_182"]["formal_proof"]
-    assert theorem.url == "file://m.jsonl" and theorem.ref == "m.jsonl:1"
+    assert theorem.url == f"file://{os.path.abspath('m.jsonl')}" and theorem.ref == "m.jsonl:1"  # never relative
     assert theorem_from_whole_proof(MINIF2F["mathd_algebra_182"], "m.jsonl:1", license="MIT").license == "MIT"
     assert theorem_from_whole_proof(MINIF2F["mathd_algebra_182"], "m.jsonl:1", url="memfs://x/m.jsonl").url == "memfs://x/m.jsonl"
 
 
 @pytest.mark.parametrize(("ref", "url"), [("s3://b/in/x.jsonl:3", "s3://b/in/x.jsonl"), ("s3://b/in/x.json#0", "s3://b/in/x.json"),
-                                          ("/data/run:2/m.jsonl:4", "file:///data/run:2/m.jsonl"), ("m.json#2", "file://m.json")])
+                                          ("/data/run:2/m.jsonl:4", "file:///data/run:2/m.jsonl"), ("m.json#2", "file://CWD/m.json")])
 def test_whole_proof_url_defaults_to_the_refs_file(ref: str, url: str) -> None:
-    assert theorem_from_whole_proof(MINIF2F["mathd_algebra_182"], ref).url == url
+    assert theorem_from_whole_proof(MINIF2F["mathd_algebra_182"], ref).url == url.replace("CWD", os.getcwd())
 
 
 def test_split_real_proofs() -> None:

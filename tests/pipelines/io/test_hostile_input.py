@@ -89,7 +89,7 @@ def test_tag_and_lean_cot_skip_fifos_and_lone_surrogates(tmp_path: Path) -> None
     (folder / "rows.jsonl").write_text('{"id": "t1", "question": "Q?", "text": "One.\\ud800 Two."}\nnull\n', encoding="utf-8")
     _fifo(folder / "pipe.jsonl")
     out = tmp_path / "tag"
-    assert run(["tag", "--input", folder, "--column", "text", "--out", out]) == 0
+    assert run(["tag", "--input", folder, "--column", "text", "--out", out]) == 3  # nothing usable: exit 3, one line
     assert _reasons(out) == {"rows.jsonl:1": "invalid_unicode", "rows.jsonl:2": "not_an_object",
                              "pipe.jsonl": "not_a_regular_file"}
     assert_balanced(out)
@@ -103,7 +103,7 @@ def test_tag_and_lean_cot_skip_fifos_and_lone_surrogates(tmp_path: Path) -> None
     out = tmp_path / "lean_out"
     policy = scripted(default="A thought.")
     assert run(["lean-cot", "--input", lean, _fifo(tmp_path / "alone.json"), "--out", out, "--backend", "scripted",
-                "--model", policy]) == 0
+                "--model", policy]) == 3
     assert _reasons(out) == {"proofs.jsonl:1": "invalid_unicode", "deep.json#0": "too_deep", "utf16.json": "utf16_input",
                              "pipe.jsonl": "not_a_regular_file", "alone.json": "not_a_regular_file"}
     assert_balanced(out)
@@ -115,7 +115,7 @@ def test_raw_gsm8k_lines_say_to_run_seeds_import(tmp_path: Path, command: str, c
     flag = "--seeds" if command == "expand" else "--input"
     extra = ["--simulations", "2", "--branching", "2", "--max-depth", "3"] if command == "expand" else ["--n", "2"]
     raw = SAMPLES / "gsm8k" / "gsm8k_demo.jsonl"
-    assert run([command, flag, raw, "--out", out, "--backend", "scripted", "--model", scripted(), *extra]) == 0
+    assert run([command, flag, raw, "--out", out, "--backend", "scripted", "--model", scripted(), *extra]) == 3
     letters = dead_letters(out)
     assert len(letters) == 8 and {d["reason"] for d in letters} == {"invalid_raw_gsm8k"}
     assert "reverse-o1 seeds import --format gsm8k" in letters[0]["error"]
@@ -131,7 +131,7 @@ def test_prm800k_lines_get_their_own_hint(tmp_path: Path) -> None:
     path = tmp_path / "prm.jsonl"
     path.write_text(json.dumps(line) + "\n", encoding="utf-8")
     out = tmp_path / "out"
-    assert run(["label", "--input", path, "--out", out, "--backend", "scripted", "--model", scripted()]) == 0
+    assert run(["label", "--input", path, "--out", out, "--backend", "scripted", "--model", scripted()]) == 3
     [letter] = dead_letters(out)
     assert letter["reason"] == "invalid_raw_prm800k" and "--format prm800k" in letter["error"]
 
@@ -208,7 +208,7 @@ def test_a_depth_bomb_stays_within_bounded_memory(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                           cwd=SAMPLES.parent, timeout=300)
     peak_kb, code = done.stdout.split()[-2:]
-    assert code == "0"
+    assert code == "3"  # it wrote nothing: the run's one line says why
     assert int(peak_kb) < 2 * 1024 * 1024, f"peak RSS {int(peak_kb) // 1024} MiB"
     assert _reasons(out) == {"bomb.json#0": "too_deep"}
     assert_balanced(out)

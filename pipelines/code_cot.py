@@ -31,7 +31,6 @@ from pipelines.io.repos import materialise
 from pipelines.io.shards import WriteShards
 from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
 from pipelines.io.staging import LocalSnapshots, default_cache_dir, stage_snapshot
-from pipelines.progress import Progress
 from pipelines.runner import RunContext
 from pipelines.settings import CodeSettings, code_settings, tagging_settings
 from pipelines.tagging import TagSFTRows
@@ -101,7 +100,6 @@ class CodeCoTFn(Stage):
     def setup(self) -> None:
         self.verifier = self.code.sandbox.verifier()
         self.snapshots = LocalSnapshots(self.code.worker_cache())  # this worker's cache
-        self.progress = Progress("code-cot", unit="function")
 
     def ref(self, checked: CheckedFunction) -> str:
         return checked.fn.ref
@@ -132,7 +130,6 @@ class CodeCoTFn(Stage):
         if self.code.only_verified and not verified:
             return Filtered("roundtrip_failed")
         self.stat("verified", int(verified))
-        self.progress.update()
         detail = {"original": checked.original, "roundtrip": roundtrip, "sandbox": self.verifier.sandbox.name,
                   "filter": HINDSIGHT_FILTER}
         return SFTRow(
@@ -145,7 +142,6 @@ class CodeCoTFn(Stage):
         )
 
     def teardown(self) -> None:
-        self.progress.close()
         self.handle.release()
 
 

@@ -29,7 +29,6 @@ from pipelines.io import fs
 from pipelines.io.read import DEAD, ReadRecords
 from pipelines.io.shards import WriteShards
 from pipelines.io.stage import RESUMED, Emit, Filtered, Rejected, Stage
-from pipelines.progress import Progress
 from pipelines.runner import RunContext
 from pipelines.settings import ExpandSettings, expand_settings, tagging_settings
 from pipelines.tagging import TagSFTRows
@@ -84,7 +83,6 @@ class ExpandFn(Stage):
         from verifiers.math_answer import MathVerifier
 
         self.verifier = MathVerifier()
-        self.progress = Progress("expand (mcts)", unit="seed")
 
     def preview(self, seed: Trajectory) -> str:
         return seed.id
@@ -109,13 +107,11 @@ class ExpandFn(Stage):
             self.stat(name, value)
         self.stat("roots", len(results))
         self.stat("verified_trajectories", sum(f.correct for r in results for f in r.found))
-        self.progress.update()
         generator = GeneratorInfo(model.backend, backend.model_name, mcts.temperature, mcts.seed, mcts.prompt_version)
         return SearchDone(seed, key, cuts, roots, results, generator)
 
     def teardown(self) -> None:
         self.verifier.close()
-        self.progress.close()
         self.handle.release()
 
 

@@ -18,7 +18,6 @@ from pipelines.config import RunConfig
 from pipelines.io.read import DEAD, ReadRecords
 from pipelines.io.shards import WriteShards
 from pipelines.io.stage import RESUMED, Stage
-from pipelines.progress import Progress
 from pipelines.runner import RunContext
 from pipelines.settings import ModelSettings, label_settings, model_settings
 from pipelines.trajectories import ToTrajectories
@@ -53,7 +52,6 @@ class LabelFn(Stage):
     def setup(self) -> None:
         self.verifier = MathVerifier()
         self.labeller: StepLabeller | None = None
-        self.progress = Progress(f"label ({self.method})", unit="solution")
 
     def _labeller(self) -> StepLabeller:
         if self.labeller is None:  # the model loads on first use, not for an all-resumed run
@@ -76,7 +74,6 @@ class LabelFn(Stage):
         self.stat("backend_calls", labels.backend_calls)
         if self.method == "binary":
             self.stat("probes", len(labels.probes))
-        self.progress.update()
         generator = GeneratorInfo(self.model.backend, labeller.backend.model_name, self.settings.temperature,
                                   self.settings.seed, template(self.settings.template).id)
         return PRMRow(
@@ -96,7 +93,6 @@ class LabelFn(Stage):
 
     def teardown(self) -> None:
         self.verifier.close()
-        self.progress.close()
         self.handle.release()
 
 

@@ -23,7 +23,6 @@ from pipelines.io.lean_read import ReadLeanTheorems
 from pipelines.io.read import DEAD
 from pipelines.io.shards import WriteShards
 from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
-from pipelines.progress import Progress
 from pipelines.runner import RunContext
 from pipelines.settings import LeanSettings, lean_settings, tagging_settings
 from pipelines.tagging import TagSFTRows
@@ -58,7 +57,6 @@ class LeanCoTFn(Stage):
 
     def setup(self) -> None:
         self.verifier = LeanVerifier()
-        self.progress = Progress("lean-cot", unit="theorem")
 
     def _row_id(self, theorem: LeanTheorem) -> str:
         content = [theorem.url, theorem.commit, theorem.file_path, theorem.full_name, [t.tactic for t in theorem.tactics]]
@@ -95,7 +93,6 @@ class LeanCoTFn(Stage):
         self.stat(f"verifier:{verdict.verifier}")
         self.stat("tactics", len(theorem.tactics))
         self.stat("final_answers", cot.final_answer is not None)
-        self.progress.update()
         return SFTRow(
             id=row_id, source_kind="lean", source=source, problem=problem_of(theorem), steps=steps, answer=proof,
             messages=[], verified=verdict.verified, verifier=verdict.verifier, verifier_detail=verdict.detail,
@@ -114,7 +111,6 @@ class LeanCoTFn(Stage):
                 self.stat(f"skipped:{reason}")
 
     def teardown(self) -> None:
-        self.progress.close()
         self.handle.release()
 
 

@@ -104,7 +104,7 @@ class Stage(beam.DoFn):
     # --- the kernel ---------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        """One more element read: the stage's progress bar (made on the first one; see ``progress.py``)."""
+        """One more element done: the stage's progress bar (made on the first one; see ``progress.py``)."""
         bar = self.__dict__.get("_bar")
         if bar is None:
             bar = self.__dict__["_bar"] = Progress(self.stage, unit="item")
@@ -123,13 +123,14 @@ class Stage(beam.DoFn):
         if self.per_item:
             yield from self._each(element, side)
             return
-        self._tick()
         self.counters.read()
         try:
             outcome = self.run(element, **side)
         except Exception as exc:  # one bad element must not stop the run
+            self._tick()
             yield self._dead_letter(element, exc)
             return
+        self._tick()  # done with it: the bar counts finished elements
         yield from self._settle(element, outcome)
 
     def _each(self, element: Any, side: dict[str, Any]) -> Iterator[Any]:

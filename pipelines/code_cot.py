@@ -15,6 +15,7 @@ each rejected sample is a ``rejected:REASON`` stat; rows record the filter's ver
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from typing import Any
 
@@ -25,11 +26,12 @@ from generators.code import ReverseCoTWriter, RoundTripWriter, answer_of, proble
 from generators.code.hindsight import FILTER_VERSION as HINDSIGHT_FILTER
 from generators.prompts import template
 from pipelines.config import RunConfig
+from pipelines.io import fs
 from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles, local_function
 from pipelines.io.read import DEAD, SelectFirst
-from pipelines.io.repos import materialise
-from pipelines.io.shards import WriteShards
-from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
+from pipelines.io.repos import materialise, walk_plain
+from pipelines.io.shards import WriteReports, WriteShards
+from pipelines.io.stage import REPORT, RESUMED, Filtered, Rejected, Stage
 from pipelines.io.staging import LocalSnapshots, default_cache_dir, stage_snapshot
 from pipelines.runner import RunContext
 from pipelines.settings import CodeSettings, code_settings, tagging_settings
@@ -37,7 +39,7 @@ from pipelines.tagging import TagSFTRows
 from schemas.code import CheckedFunction, CodeFunction
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, SFTRow, Source, Step
-from verifiers.code import CodeVerdict
+from verifiers.code import CodeVerdict, outcome_kind, safe_name
 
 PROMPT_VERSION = f"{template('code_reverse_cot').id}+{template('code_from_plan').id}"
 VERIFIER = "code_roundtrip"
@@ -82,8 +84,18 @@ class OriginalTestsFn(Stage):
         verdict = self.verifier.verify_function(fn)
         self.stat(f"sandbox:{verdict.result.sandbox}")
         if not verdict.passed:
-            return Filtered(f"original_{verdict.result.status}")
+            return Filtered(f"original_{verdict.result.status}", report=original_failure(fn, verdict))
         return CheckedFunction(fn, verdict.detail(), ident)
+
+
+def original_failure(fn: CodeFunction, verdict: CodeVerdict) -> dict[str, Any]:
+    """What ``DIR/reports/original_tests/`` says of a function whose own tests fail: where it is,
+    how the run ended and the first test that did not pass (names and exception types only, as in a row)."""
+    bad = next(((name, outcome) for name, outcome in verdict.tests.items() if outcome != "ok"), None)
+    return {"repo": fn.repo.uri, "commit": fn.repo.commit, "path": fn.path, "symbol": fn.symbol,
+            "status": verdict.result.status, "stopped": verdict.result.stopped,
+            "failing_test": safe_name(bad[0]) if bad else None, "outcome": outcome_kind(bad[1]) if bad else None,
+            "tests": [safe_name(f"{t.kind}:{t.path}::{t.name}") for t in fn.tests], "detail": verdict.detail()}
 
 
 class CodeCoTFn(Stage):
@@ -153,6 +165,13 @@ def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
     # With workers on other machines, --repo-cache names their cache; the launcher clones into its own.
     cache = settings.worker_cache() if ctx.workers_share_disk else default_cache_dir()
     snapshots = [materialise(spec, cache) for spec in config.repo]  # a bad spec or revision fails the command
+    avoid = [p for p in (ctx.out_dir, cache, config.repo_cache, default_cache_dir()) if p and fs.is_local(p)]
+    for i, snapshot in enumerate(snapshots):
+        if snapshot.commit is None:
+            snapshots[i], files, python = walk_plain(snapshot, avoid)
+            skipped = f"; skipped inside it: {', '.join(snapshots[i].skip)}" if snapshots[i].skip else ""
+            print(f"code-cot: {snapshot.root} is a plain folder, not a git repository: {files} file{'s' * (files != 1)}, "
+                  f"{python} Python (vendored folders not counted){skipped}", file=sys.stderr, flush=True)
     if not ctx.workers_share_disk:  # the workers fetch each snapshot's tar from the output's staging folder
         snapshots = [stage_snapshot(s, ctx.staging_dir) for s in snapshots]
     files = pipeline | "Read" >> ReadRepositoryFiles(snapshots, max_file_bytes=config.max_file_bytes,
@@ -162,7 +181,8 @@ def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
     if config.limit is not None:
         functions = functions | "Select" >> SelectFirst("select", config.limit, function_order, count_read=True)
     checked = functions | "OriginalTests" >> beam.ParDo(
-        OriginalTestsFn(settings), done=ctx.existing("sft")).with_outputs(DEAD, main="passed")
+        OriginalTestsFn(settings), done=ctx.existing("sft")).with_outputs(DEAD, REPORT, main="passed")
+    _ = checked[REPORT] | "ReportOriginal" >> WriteReports(ctx.out_dir, "original_tests", ctx.run_id)
     written = checked.passed | "CodeCoT" >> beam.ParDo(CodeCoTFn(ctx.backend, settings)).with_outputs(DEAD, main="rows")
     tagged = written.rows | "Tag" >> TagSFTRows(tagging_settings(config), ctx.backend)
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)

@@ -75,6 +75,17 @@ def last_line(summary: RunSummary) -> str:
             f"letter{'' if dead == 1 else 's'}{where}; {summary.wall_seconds:.1f} s")
 
 
+def report_lines(summary: RunSummary) -> list[str]:
+    """Where the filtered inputs that have a report are listed (functions whose own tests fail)."""
+    failed = sum(n for stage, e in summary.manifest["stages"].items() if stage.startswith(summary.command + "/")
+                 for reason, n in e["filtered"].items() if reason.startswith("original_"))
+    if not failed:
+        return []
+    where = fs.join(summary.out_dir, "reports", "original_tests")
+    return [f"note: {failed} function{'s' * (failed != 1)} failed {'their' if failed != 1 else 'its'} own tests before any "
+            f"CoT was written; each is listed with the failing test in {where}"]
+
+
 def print_summary(summary: RunSummary) -> None:
     """The stage table and the output counts, then this command's manifest notes on stderr (what
     could not be done here, such as Lean verification or isolation weaker than bubblewrap, or a
@@ -82,7 +93,7 @@ def print_summary(summary: RunSummary) -> None:
     ``StageFailed``: the CLI prints its one line and exits 2, after the table."""
     m = summary.manifest
     print(stage_table(m, summary.command), flush=True)
-    for line in dead_letter_lines(m, summary.command):
+    for line in dead_letter_lines(m, summary.command) + report_lines(summary):
         print(line, file=sys.stderr)
     for note in m.get("notes", []):
         if note.startswith(summary.command + ":"):

@@ -27,6 +27,8 @@ class RepoSnapshot:
     filesystem path) of a tar of exactly those files, staged for workers that cannot see ``root``
     (``pipelines.io.staging.stage_snapshot`` / ``ensure_local``). Neither ``root`` nor ``archive``
     is part of any row's identity: a snapshot is ``(uri, commit)`` wherever its files lie.
+    ``skip`` lists folders of a plain directory, relative to ``root``, that are not walked: the
+    run's own output and caches, when they lie inside it (filtered ``output_or_cache``).
     """
 
     uri: str
@@ -34,6 +36,7 @@ class RepoSnapshot:
     root: str
     license: str | None = None
     archive: str | None = None
+    skip: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

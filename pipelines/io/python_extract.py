@@ -10,7 +10,8 @@ Def-level reasons: ``async``, ``no_docstring``, ``no_return``, ``generator``, ``
 ``redefined`` (a later top-level def of the same name wins), ``in_test_file``, ``risky:<name>``
 (a risky module reached through the module's own import aliases, or a risky builtin).
 File-level reasons: ``syntax_error``, ``python2`` (a syntax error on code that looks like
-Python 2), ``recursion`` (nested too deeply to parse), and from ``decode_source``
+Python 2), ``newer_python`` (valid code in syntax newer than this interpreter's, such as 3.14's
+``except A, B:``; see ``newer_syntax``), ``recursion`` (nested too deeply to parse), and from ``decode_source``
 ``not_utf8`` / ``bad_encoding``.
 """
 
@@ -77,6 +78,25 @@ def decode_source(raw: bytes) -> str:
 
 def looks_like_python2(text: str) -> bool:
     return any(p.search(text) for p in PY2_PATTERNS)
+
+
+#: syntax this interpreter (3.11) cannot parse, found on the line of the error: (pattern, what it is)
+NEWER_SYNTAX = [
+    # 3.14's `except A, B:` names exception classes; Python 2's `except X, e:` binds a lowercase name
+    (re.compile(r"^\s*except\s*\*?\s*[\w.]+\s*,\s*(?:[A-Z][\w]*|[\w]+\.[\w.]+)(?:\s*,\s*[\w.]+)*\s*:"),
+     "Python 3.14: except without parentheses (PEP 758)"),
+    (re.compile(r"^\s*type\s+[A-Za-z_]\w*\s*(?:\[.*\])?\s*="), "Python 3.12: a type alias statement (PEP 695)"),
+    (re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+[A-Za-z_]\w*\s*\["), "Python 3.12: type parameters (PEP 695)"),
+]
+
+
+def newer_syntax(exc: SyntaxError) -> str | None:
+    """What newer Python a syntax error points at (``except A, B:``, ``type X = ...``, ``def f[T]``,
+    PEP 701 f-strings), or None: such a file is valid code this interpreter cannot read, not a broken one."""
+    if str(exc.msg).startswith("f-string"):
+        return "Python 3.12: f-string syntax (PEP 701)"
+    line = exc.text or ""
+    return next((what for pattern, what in NEWER_SYNTAX if pattern.match(line)), None)
 
 
 def is_test_file(path: str) -> bool:
@@ -281,6 +301,8 @@ def parse(text: str, path: str) -> tuple[ast.Module | None, str | None]:
     except (SyntaxError, ValueError) as exc:
         if "too many nested" in str(exc) or "too complex" in str(exc):
             return None, "recursion"
+        if isinstance(exc, SyntaxError) and newer_syntax(exc):
+            return None, "newer_python"
         return None, "python2" if looks_like_python2(text) else "syntax_error"
 
 

@@ -31,6 +31,7 @@ stripped; the commit is ``commit``), else its absolute ``file://`` URI; a plain 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -328,7 +329,9 @@ def iter_files(snapshot: RepoSnapshot, max_file_bytes: int = DEFAULT_MAX_FILE_BY
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if name == ".git":
                 continue
-            if os.path.islink(os.path.join(dirpath, name)):
+            if plain and rel in snapshot.skip:
+                yield entry(rel + "/"), None, "output_or_cache"
+            elif os.path.islink(os.path.join(dirpath, name)):
                 yield entry(rel), None, "symlink"
             elif is_vendored_dir(name):
                 yield entry(rel + "/"), None, "vendored"
@@ -388,3 +391,26 @@ def list_files(snapshot: RepoSnapshot, max_file_bytes: int = DEFAULT_MAX_FILE_BY
     """
     for file, _raw, reason in iter_files(snapshot, max_file_bytes):
         yield file, reason
+
+
+def walk_plain(snapshot: RepoSnapshot, avoid: list[str]) -> tuple[RepoSnapshot, int, int]:
+    """A plain directory's snapshot with ``skip`` set to the folders of ``avoid`` (local paths: the
+    run's output, the caches) that lie inside it, and its file and Python file counts outside them,
+    for the notice the command prints before it starts (a folder given by mistake, such as ``/tmp``,
+    shows at once how big it is)."""
+    if snapshot.commit is not None:
+        return snapshot, 0, 0
+    root = os.path.realpath(snapshot.root)
+    skip = []
+    for path in avoid:
+        real = os.path.realpath(path)
+        if real != root and real.startswith(root.rstrip("/") + "/"):
+            skip.append(os.path.relpath(real, root).replace(os.sep, "/"))
+    files = python = 0
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        dirnames[:] = [d for d in dirnames if d != ".git" and not is_vendored_dir(d)
+                       and (d if rel_dir == "." else f"{rel_dir}/{d}") not in skip]
+        files += len(filenames)
+        python += sum(1 for n in filenames if n.endswith(".py"))
+    return dataclasses.replace(snapshot, skip=tuple(sorted(skip))), files, python

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.io import fs
-from pipelines.io.shards import FACTORS_KEY, UNTAGGED, VERIFIED_KEY, write_rows
+from pipelines.io.shards import FACTORS_KEY, REPORTS, UNTAGGED, VERIFIED_KEY, write_rows
 
 KINDS = ("sft", "prm")
 CORRUPT_DIR = ".corrupt"  # DIR/.corrupt/KIND/NAME: shards set aside, each with NAME.json
@@ -176,6 +176,9 @@ def remove_stale_dead_letters(out_dir: str, command: str, run_id: str) -> int:
     """
     stale = [m.path for m in fs.list_files(fs.join(out_dir, "dead_letter"), ".jsonl")
              if fs.basename(m.path).startswith(command + "-") and not fs.basename(m.path).startswith(run_id + "-")]
+    # reports of what earlier runs filtered (DIR/reports/NAME/): this run redid those inputs too
+    stale += [m.path for m in fs.list_files(fs.join(out_dir, REPORTS), ".jsonl", recursive=True)
+              if fs.basename(m.path).startswith(command + "-") and not fs.basename(m.path).startswith(run_id + "-")]
     fs.delete(stale)
     prepare(out_dir)
     return len(stale)

@@ -26,7 +26,8 @@ from schemas.arrow import SCHEMAS
 from schemas.ids import content_id
 
 FACTORS_KEY = "reverse_o1.factors"
-VERIFIED_KEY = "reverse_o1.verified"  # rows with verified=True, for the run's last line without reading rows
+VERIFIED_KEY = "reverse_o1.verified"
+REPORTS = "reports"  # rows with verified=True, for the run's last line without reading rows
 UNTAGGED = "(untagged)"
 
 
@@ -105,6 +106,30 @@ class WriteDeadLetterFn(_BufferedWriter):
         path = fs.join(self.out_dir, "dead_letter", name)
         fs.write_text(path, "\n".join(lines) + "\n", self.out_dir)
         return path
+
+
+class WriteReportFn(_BufferedWriter):
+    def __init__(self, out_dir: str, name: str, run_id: str, rows_per_shard: int):
+        super().__init__(out_dir, rows_per_shard)
+        self.name, self.run_id = name, run_id
+
+    def flush(self, records: list[Any]) -> str:
+        lines = [json.dumps(r, ensure_ascii=False, sort_keys=True, default=str) for r in records]
+        path = fs.join(self.out_dir, REPORTS, self.name, f"{self.run_id}-{content_id(lines, length=12)}.jsonl")
+        fs.write_text(path, "\n".join(lines) + "\n", self.out_dir)
+        return path
+
+
+class WriteReports(beam.PTransform):
+    """Records a stage filtered with a ``report`` → ``DIR/reports/NAME/RUN-*.jsonl`` (what was left
+    out and why, in more detail than a count: e.g. functions whose own tests fail)."""
+
+    def __init__(self, out_dir: str, name: str, run_id: str, rows_per_shard: int = 256):
+        super().__init__()
+        self.fn = WriteReportFn(out_dir, name, run_id, rows_per_shard)
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        return records | beam.ParDo(self.fn)
 
 
 class WriteShards(beam.PTransform):

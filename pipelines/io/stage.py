@@ -35,11 +35,14 @@ from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.progress import Progress
 
 DEAD = "dead"
+REPORT = "report"  # the tagged output of ``Filtered.report`` records
 
 
 @dataclass(frozen=True)
 class Filtered:
     reason: str
+    #: a JSON-able record of what was filtered, for a report file (``WriteReports``) beside the counts
+    report: Any = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,8 @@ class Stage(beam.DoFn):
     def _settle(self, element: Any, outcome: Any) -> Iterator[Any]:
         if isinstance(outcome, Filtered):
             self.counters.filtered(outcome.reason)
+            if outcome.report is not None:
+                yield beam.pvalue.TaggedOutput(REPORT, outcome.report)
         elif outcome is RESUMED:
             self.counters.resumed()
         elif isinstance(outcome, Rejected):

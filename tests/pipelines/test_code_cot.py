@@ -84,11 +84,22 @@ def test_code_cot_on_a_git_repository(tinytext_repo: Path, tmp_path: Path) -> No
     assert rows["mean"]["source"]["path"] == "tinytext/numbers.py"  # tested only by tests/test_words.py
     loaded = datasets.load_dataset(str(out), "sft", cache_dir=str(tmp_path / "hf"))["train"]
     assert loaded.num_rows == len(rows) and set(loaded.column_names) >= {"messages", "verified", "source"}
+    # the functions whose own tests fail are listed, with the failing test
+    reported = {r["symbol"]: r for r in _reports(out)}
+    assert set(reported) == {"percent", "countdown"}
+    assert reported["percent"]["failing_test"] == "doctest percent" and reported["percent"]["status"] == "failed"
+    assert reported["countdown"]["status"] == "timeout" and reported["countdown"]["commit"] == commit
 
-    # rerun: everything already written is resumed, nothing duplicated
+    # rerun: everything already written is resumed, nothing duplicated (and the report is redone, not doubled)
     assert code_cot(out, f"{tinytext_repo}@HEAD") == 0
     again = assert_balanced(out)["stages"]["code-cot/original_tests"]
     assert again["resumed"] == len(rows) and len(sft_rows(out)) == len(rows)
+    assert sorted(r["symbol"] for r in _reports(out)) == ["countdown", "percent"]
+
+
+def _reports(out: Path) -> list[dict]:
+    return [json.loads(line) for path in sorted((out / "reports" / "original_tests").glob("*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def test_only_verified_and_limit(tinytext_repo: Path, tmp_path: Path) -> None:

@@ -204,6 +204,12 @@ def test_risky_names_through_import_aliases() -> None:
     ("try:\n    pass\nexcept ValueError, e:\n    pass\n", "python2"),
     ("x = `1`\n", "python2"),
     ("mode = 0777\n", "python2"),
+    # valid code in syntax newer than 3.11: not "broken", and not Python 2 either
+    ("def f(x):\n    try:\n        return int(x)\n    except ValueError, TypeError:\n        return 0\n", "newer_python"),
+    ("try:\n    pass\nexcept OSError, socket.timeout:\n    pass\n", "newer_python"),
+    ("type Pair = tuple[int, int]\n", "newer_python"),
+    ("def first[T](xs: list[T]) -> T:\n    return xs[0]\n", "newer_python"),
+    ("d = {'a': 1}\ns = f'{d['a']}'\n", "newer_python"),
     ("x = " + "(" * 300 + "1" + ")" * 300 + "\n", "recursion"),
     ("x = " + "-" * 100_000 + "1\n", "recursion"),
 ])

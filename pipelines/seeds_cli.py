@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from schemas.seed_import import IMPORTERS, SeedImportError
@@ -49,6 +50,20 @@ def validate(path: str, factors_file: str | None = None) -> int:
     return 1 if problems else 0
 
 
+def carry_license(source: str, output: str) -> str | None:
+    """Seeds made from a licensed file keep its licence: a REUSE sidecar ``OUTPUT.license`` naming
+    it (the readers look for one), written where the source's licence is a recognised SPDX id."""
+    from pipelines.io.licenses import LicenseFinder
+    from schemas.provenance import source_uri
+
+    found = LicenseFinder().license_of(os.path.abspath(source))
+    if not found or found.startswith("see "):
+        return None
+    with open(output + ".license", "w", encoding="utf-8") as handle:
+        handle.write(f"SPDX-License-Identifier: {found}\nSPDX-FileComment: converted from {source_uri(source)}\n")
+    return found
+
+
 def import_file(fmt: str, path: str, output: str | None) -> int:
     """Convert every line; lines that can't be converted are reported as FILE:LINE: reason."""
     convert = IMPORTERS[fmt]
@@ -80,5 +95,7 @@ def import_file(fmt: str, path: str, output: str | None) -> int:
     finally:
         if output:
             sink.close()
+    if output and written:
+        carry_license(path, output)
     print(f"imported {written} seed(s) from {path}, {failed} line(s) skipped", file=sys.stderr)
     return 0 if written and not failed else (1 if not written else 0)

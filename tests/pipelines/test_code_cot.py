@@ -214,11 +214,14 @@ def test_dead_letters_stay_empty_on_a_clean_run(tinytext_repo: Path, tmp_path: P
 @pytest.mark.model
 def test_code_cot_with_the_embedded_model(tinytext_repo: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert run(["code-cot", "--repo", f"{tinytext_repo}@HEAD", "--out", out, "--limit", "2", "--max-new-tokens", "96",
+    # four functions: the 135M model's CoTs often copy the code (the hindsight filter rejects those),
+    # so two could leave nothing to write (exit 3)
+    assert run(["code-cot", "--repo", f"{tinytext_repo}@HEAD", "--out", out, "--limit", "4", "--max-new-tokens", "96",
                 "--cot-samples", "2", "--threads", "1", "--repo-cache", tmp_path / "cache"]) == 0
     data = assert_balanced(out)
     stage = data["stages"]["code-cot/code_cot"]
     assert stage["read"] >= 1 and stage["stats"]["generated_tokens"] > 0
+    assert sft_rows(out)
     for row in sft_rows(out):
         assert row["generator"]["model"] and row["steps"] and row["answer"].startswith("```python")
         detail = json.loads(row["verifier_detail"])

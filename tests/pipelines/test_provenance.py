@@ -146,3 +146,16 @@ def test_code_cot_on_a_plain_relative_directory_gives_a_file_uri(tmp_path: Path,
     assert run(args) == 0
     rows = sft_rows(out)
     assert rows and {r["source"]["uri"] for r in rows} == {f"file://{tmp_path}/plain"}
+
+
+def test_imported_seeds_keep_the_sources_licence(tmp_path: Path) -> None:
+    """``seeds import -o F`` writes a REUSE sidecar ``F.license`` (the GSM8K sample is MIT), so
+    rows made from the seeds anywhere still say MIT."""
+    seeds = tmp_path / "elsewhere" / "seeds.jsonl"
+    seeds.parent.mkdir()
+    assert run(["seeds", "import", "--format", "gsm8k", SAMPLES / "gsm8k" / "gsm8k_demo.jsonl", "-o", seeds]) == 0
+    assert (tmp_path / "elsewhere" / "seeds.jsonl.license").read_text().startswith("SPDX-License-Identifier: MIT\n")
+    out = tmp_path / "out"
+    assert run(["label", "--input", seeds, "--out", out, "--backend", "scripted", "--model", scripted(), "--n", "2",
+                "--limit", "2"]) == 0
+    assert {r["source"]["license"] for r in prm_rows(out)} == {"MIT"}

@@ -9,6 +9,8 @@ batch, so a caller that sends the same requests together gets the same results.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import threading
 from collections.abc import Sequence
 
@@ -48,6 +50,10 @@ class TransformersBackend(LLMBackend):
 
         self.config = config
         self._torch = torch
+        if not sys.stderr.isatty() or os.environ.get("REVERSE_O1_NO_PROGRESS"):
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # its "Loading weights" bar would fill logs and CI output
         torch.set_num_threads(config.threads or worker_threads())
         path = resolve_model(config.model)
         self._model_name = EMBEDDED_MODEL if path != config.model else str(config.model)

@@ -171,7 +171,7 @@ def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
             snapshots[i], files, python = walk_plain(snapshot, avoid)
             skipped = f"; skipped inside it: {', '.join(snapshots[i].skip)}" if snapshots[i].skip else ""
             print(f"code-cot: {snapshot.root} is a plain folder, not a git repository: {files} file{'s' * (files != 1)}, "
-                  f"{python} Python (vendored folders not counted){skipped}", file=sys.stderr, flush=True)
+                  f"{python} Python (vendored and ignored ones left out){skipped}", file=sys.stderr, flush=True)
     if not ctx.workers_share_disk:  # the workers fetch each snapshot's tar from the output's staging folder
         snapshots = [stage_snapshot(s, ctx.staging_dir) for s in snapshots]
     files = pipeline | "Read" >> ReadRepositoryFiles(snapshots, max_file_bytes=config.max_file_bytes,

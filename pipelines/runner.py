@@ -155,7 +155,7 @@ def nothing_written(out_dir: str, run_id: str, stages: dict[str, dict[str, Any]]
     """Why this run wrote no rows (nor found any already written), in one line; None when it did."""
     if any(entry.get("resumed", 0) for entry in stages.values()):
         return None
-    if any(fs.parquet_footer(p).num_rows for kind in resume.KINDS for p in resume.run_shards(out_dir, kind, run_id)):
+    if resume.run_rows(out_dir, run_id):
         return None
     reasons: Counter[str] = Counter()
     for entry in stages.values():

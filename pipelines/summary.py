@@ -7,6 +7,7 @@ from typing import Any
 
 from pipelines.io import fs
 from pipelines.runner import NothingWritten, RunSummary, StageFailed
+from schemas.seeds import ICONV_COMMAND, IMPORT_COMMAND
 
 
 def table(rows: list[list[Any]], header: list[str]) -> str:
@@ -29,12 +30,10 @@ def stage_table(manifest: dict[str, Any], command: str | None = None) -> str:
 
 #: what to do about a dead-letter reason that usually means the input is of another kind
 HINTS = {
-    "invalid_raw_gsm8k": "these lines are raw GSM8K, not seeds: convert them with "
-                         "reverse-o1 seeds import --format gsm8k FILE -o seeds.jsonl",
-    "invalid_raw_prm800k": "these lines are raw PRM800K, not seeds: convert them with "
-                           "reverse-o1 seeds import --format prm800k FILE -o seeds.jsonl",
-    "utf16_input": "the input is UTF-16: convert it to UTF-8 (iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8)",
-    "utf32_input": "the input is UTF-32: convert it to UTF-8 (iconv -f UTF-32 -t UTF-8 FILE > FILE.utf8)",
+    **{f"invalid_raw_{fmt}": f"these lines are raw {name}, not seeds: convert them with {IMPORT_COMMAND.format(fmt=fmt)}"
+       for fmt, name in (("gsm8k", "GSM8K"), ("prm800k", "PRM800K"))},
+    **{f"{family}_input": f"the input is {name}: convert it to UTF-8 ({ICONV_COMMAND.format(encoding=name)})"
+       for family, name in (("utf16", "UTF-16"), ("utf32", "UTF-32"))},
 }
 
 

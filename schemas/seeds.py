@@ -86,7 +86,8 @@ class SeedError(ValueError):
 
 _INDEX = re.compile(r"\[\d+\]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-IMPORT_HINT = "convert it with: reverse-o1 seeds import --format {fmt} FILE -o seeds.jsonl"
+IMPORT_COMMAND = "reverse-o1 seeds import --format {fmt} FILE -o seeds.jsonl"
+IMPORT_HINT = "convert it with: " + IMPORT_COMMAND
 _BOMS = ((b"\x00\x00\xfe\xff", "UTF-32BE"), (b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\xfe\xff", "UTF-16BE"),
          (b"\xff\xfe", "UTF-16LE"))
 
@@ -109,8 +110,11 @@ def sniff_encoding(head: bytes) -> str | None:
     return None
 
 
+ICONV_COMMAND = "iconv -f {encoding} -t UTF-8 FILE > FILE.utf8"
+
+
 def encoding_message(encoding: str) -> str:
-    return f"file is {encoding}, not UTF-8: convert it, e.g. iconv -f {encoding} -t UTF-8 FILE > FILE.utf8"
+    return f"file is {encoding}, not UTF-8: convert it, e.g. {ICONV_COMMAND.format(encoding=encoding)}"
 
 
 def foreign_shape(obj: dict[str, Any]) -> str | None:

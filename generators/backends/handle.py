@@ -11,7 +11,6 @@ the last user in the process lets go, and the next ``get()`` builds a fresh one.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -20,6 +19,7 @@ from typing import Any
 from apache_beam.utils import shared
 
 from generators.backends.base import LLMBackend
+from generators.backends.console import show_progress
 from generators.backends.registry import BackendConfig, create_backend
 
 _lock = threading.Lock()
@@ -30,7 +30,7 @@ _generation: dict[str, int] = {}  # tag → how many times it was closed (a clos
 def _loaded(config: BackendConfig) -> LLMBackend:
     """``create_backend``, saying so on a terminal: the first load of the embedded model converts
     it (about 30 s), a silent wait a user would take for a hang."""
-    if not (sys.stderr.isatty() and not os.environ.get("REVERSE_O1_NO_PROGRESS")):
+    if not show_progress():
         return create_backend(config)
     started = time.monotonic()
     print(f"reverse-o1: loading the {config.backend} backend ({config.model or 'default model'})...", file=sys.stderr,

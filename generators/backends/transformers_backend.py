@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import threading
 from collections.abc import Sequence
 
 from generators.backends.base import BackendError, Completion, GenRequest, LLMBackend, apply_stop
+from generators.backends.console import show_progress
 from generators.backends.registry import BackendConfig
 from generators.backends.smollm import EMBEDDED_MODEL, resolve_model
 
@@ -32,7 +32,6 @@ def worker_threads() -> int:
     runner: the launcher's cores say nothing of the workers'). Decided here, on the worker:
     ``$REVERSE_O1_THREADS``, else the worker's cores split among its SDK processes
     (``$REVERSE_O1_WORKER_PROCESSES``; Dataflow and Flink run one per core by default)."""
-    import os
 
     cores = os.cpu_count() or 1
     if os.environ.get("REVERSE_O1_THREADS", "").isdigit():
@@ -50,7 +49,7 @@ class TransformersBackend(LLMBackend):
 
         self.config = config
         self._torch = torch
-        if not sys.stderr.isatty() or os.environ.get("REVERSE_O1_NO_PROGRESS"):
+        if not show_progress():
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()  # its "Loading weights" bar would fill logs and CI output

@@ -7,20 +7,17 @@ cluster, stderr is no terminal and nothing is drawn.
 
 from __future__ import annotations
 
-import os
 import sys
 
-NO_PROGRESS = "REVERSE_O1_NO_PROGRESS"
+from generators.backends.console import NO_PROGRESS, show_progress
 
-
-def enabled() -> bool:
-    return sys.stderr.isatty() and not os.environ.get(NO_PROGRESS)
+__all__ = ["NO_PROGRESS", "Progress"]
 
 
 class Progress:
     def __init__(self, description: str, unit: str = "item"):
         self._bar = None
-        if enabled():
+        if show_progress():
             from tqdm import tqdm
 
             self._bar = tqdm(desc=description, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)

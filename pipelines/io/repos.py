@@ -303,49 +303,56 @@ def is_generated(path: str, raw: bytes) -> bool:
     return GENERATED_MARKERS.search(head) is not None
 
 
-def iter_files(snapshot: RepoSnapshot, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-               ) -> Iterator[tuple[SourceFile, bytes | None, str | None]]:
-    """``(file, raw bytes, None)`` per kept Python file, ``(entry, None, reason)`` per filtered entry,
-    in a stable order (sorted walk). See ``list_files`` for the reasons."""
+def _walk(snapshot: RepoSnapshot) -> Iterator[tuple[str, str, str | None]]:
+    """``(full path, rel, None)`` per file to look at and ``(full path, rel, reason)`` per entry
+    left out (``unreadable``, ``output_or_cache``, ``symlink``, ``vendored``, ``gitignored``; a
+    left-out folder's ``rel`` ends with ``/``), in a stable order (sorted walk). The one walk of a
+    snapshot: ``iter_files`` reads what it yields, ``walk_plain`` counts it."""
     root = snapshot.root
     plain = snapshot.commit is None
     ignores = _Ignores()
     errors: list[OSError] = []
-
-    def entry(rel: str, size: int = 0) -> SourceFile:
-        return SourceFile(snapshot, rel, size)
-
     for dirpath, dirnames, filenames in os.walk(root, topdown=True, onerror=errors.append, followlinks=False):
         while errors:
             err = errors.pop()
-            rel_err = os.path.relpath(err.filename or dirpath, root).replace(os.sep, "/")
-            yield entry(rel_err + "/"), None, "unreadable"
+            yield err.filename or dirpath, os.path.relpath(err.filename or dirpath, root).replace(os.sep, "/") + "/", "unreadable"
         rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
         rel_dir = "" if rel_dir == "." else rel_dir
         if plain:
             ignores.load(root, rel_dir)
         keep: list[str] = []
         for name in sorted(dirnames):
-            rel = f"{rel_dir}/{name}" if rel_dir else name
+            rel, full = (f"{rel_dir}/{name}" if rel_dir else name), os.path.join(dirpath, name)
             if name == ".git":
                 continue
             if plain and rel in snapshot.skip:
-                yield entry(rel + "/"), None, "output_or_cache"
-            elif os.path.islink(os.path.join(dirpath, name)):
-                yield entry(rel), None, "symlink"
+                yield full, rel + "/", "output_or_cache"
+            elif os.path.islink(full):
+                yield full, rel, "symlink"
             elif is_vendored_dir(name):
-                yield entry(rel + "/"), None, "vendored"
+                yield full, rel + "/", "vendored"
             elif plain and ignores.ignored(rel, True):
-                yield entry(rel + "/"), None, "gitignored"
+                yield full, rel + "/", "gitignored"
             else:
                 keep.append(name)
         dirnames[:] = keep
         for name in sorted(filenames):
             rel = f"{rel_dir}/{name}" if rel_dir else name
-            yield _file(os.path.join(dirpath, name), rel, snapshot, plain and ignores.ignored(rel, False), max_file_bytes)
+            yield os.path.join(dirpath, name), rel, "gitignored" if plain and ignores.ignored(rel, False) else None
     while errors:
         err = errors.pop()
-        yield entry(os.path.relpath(err.filename or root, root).replace(os.sep, "/") + "/"), None, "unreadable"
+        yield err.filename or root, os.path.relpath(err.filename or root, root).replace(os.sep, "/") + "/", "unreadable"
+
+
+def iter_files(snapshot: RepoSnapshot, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+               ) -> Iterator[tuple[SourceFile, bytes | None, str | None]]:
+    """``(file, raw bytes, None)`` per kept Python file, ``(entry, None, reason)`` per filtered entry,
+    in a stable order (sorted walk). See ``list_files`` for the reasons."""
+    for full, rel, reason in _walk(snapshot):
+        if reason is None or (reason == "gitignored" and not rel.endswith("/")):  # a file: _file reads or filters it
+            yield _file(full, rel, snapshot, reason == "gitignored", max_file_bytes)
+        else:
+            yield SourceFile(snapshot, rel, 0), None, reason
 
 
 def _file(full: str, rel: str, snapshot: RepoSnapshot, ignored: bool, max_file_bytes: int
@@ -395,7 +402,8 @@ def list_files(snapshot: RepoSnapshot, max_file_bytes: int = DEFAULT_MAX_FILE_BY
 
 def walk_plain(snapshot: RepoSnapshot, avoid: list[str]) -> tuple[RepoSnapshot, int, int]:
     """A plain directory's snapshot with ``skip`` set to the folders of ``avoid`` (local paths: the
-    run's output, the caches) that lie inside it, and its file and Python file counts outside them,
+    run's output, the caches) that lie inside it, and the counts of the files and Python files the
+    run will look at (vendored, ignored and skipped folders left out),
     for the notice the command prints before it starts (a folder given by mistake, such as ``/tmp``,
     shows at once how big it is)."""
     if snapshot.commit is not None:
@@ -406,11 +414,6 @@ def walk_plain(snapshot: RepoSnapshot, avoid: list[str]) -> tuple[RepoSnapshot, 
         real = os.path.realpath(path)
         if real != root and real.startswith(root.rstrip("/") + "/"):
             skip.append(os.path.relpath(real, root).replace(os.sep, "/"))
-    files = python = 0
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        dirnames[:] = [d for d in dirnames if d != ".git" and not is_vendored_dir(d)
-                       and (d if rel_dir == "." else f"{rel_dir}/{d}") not in skip]
-        files += len(filenames)
-        python += sum(1 for n in filenames if n.endswith(".py"))
-    return dataclasses.replace(snapshot, skip=tuple(sorted(skip))), files, python
+    snapshot = dataclasses.replace(snapshot, skip=tuple(sorted(skip)))
+    kept = [rel for _full, rel, reason in _walk(snapshot) if reason is None]
+    return snapshot, len(kept), sum(1 for rel in kept if rel.endswith(".py"))

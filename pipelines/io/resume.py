@@ -267,9 +267,14 @@ def run_dead_letters(out_dir: str, run_id: str) -> Iterator[dict[str, object]]:
                     yield json.loads(line)
 
 
+def run_rows(out_dir: str, run_id: str) -> int:
+    """Rows in this run's shards, from their footers."""
+    return sum(fs.parquet_footer(p).num_rows for kind in KINDS for p in run_shards(out_dir, kind, run_id))
+
+
 def run_output_stage(out_dir: str, run_id: str) -> dict[str, object]:
     """For a runner that returns no metrics: one ``output`` stage counted from what this run left
     on the filesystem, its shards' rows (written) and its dead letters, so the manifest still adds up."""
-    rows = sum(fs.parquet_footer(p).num_rows for kind in KINDS for p in run_shards(out_dir, kind, run_id))
+    rows = run_rows(out_dir, run_id)
     dead = count_dead_letters(out_dir, run_id)
     return {"read": rows + dead, "written": rows, "filtered": {}, "dead_lettered": dead, "resumed": 0, "stats": {}}

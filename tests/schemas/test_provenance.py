@@ -82,3 +82,35 @@ def test_the_samples_carry_their_licences() -> None:
     files = [str(SAMPLES / "gsm8k" / "gsm8k_demo.jsonl"), str(SAMPLES / "gsm8k" / "gsm8k_demo_seeds.jsonl"),
              str(SAMPLES / "lean" / "leandojo4_mathlib_3thm.json"), str(SAMPLES / "lean" / "minif2f_valid_3.jsonl")]
     assert list(file_licenses(files, files).values()) == ["MIT", "MIT", "CC-BY-2.0", "MIT"]
+
+
+def test_hostile_licence_files_never_fail_a_run(tmp_path: Path) -> None:
+    """Broken or wrong-typed REUSE.toml, a binary or non-UTF-8 LICENSE, an empty sidecar, a FIFO
+    where a LICENSE would be: each lookup gives an answer (a fallback or None), never an exception."""
+    cases = {
+        "toml": {"REUSE.toml": b"version = 1\n[[annotations]\npath = ",
+                 "LICENSE": b"MIT License\n\nPermission is hereby granted"},
+        "types": {"REUSE.toml": b'annotations = "x"\n[[other]]\npath = 3\n'},
+        "entries": {"REUSE.toml": b'version = 1\n[[annotations]]\npath = 7\nSPDX-License-Identifier = ["MIT"]\n'},
+        "binary": {"LICENSE": b"\x00\xff\xfe" * 1000},
+        "latin1": {"COPYING": "Licence libre \xe9crite en latin-1".encode("latin-1")},
+        "sidecar": {"f.jsonl.license": b""},
+    }
+    files = []
+    for name, contents in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        for entry, raw in contents.items():
+            (folder / entry).write_bytes(raw)
+        (folder / "f.jsonl").write_text("{}\n")
+        files.append(str(folder / "f.jsonl"))
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "LICENSE")
+    (fifo / "f.jsonl").write_text("{}\n")
+    files.append(str(fifo / "f.jsonl"))
+    got = file_licenses(files, files)
+    assert got[files[0]] == "MIT"  # the broken REUSE.toml is ignored, the LICENSE beside it still read
+    assert got[files[1]] is None and got[files[2]] is None and got[files[5]] is None
+    for path in (files[3], files[4], files[6]):  # a licence file that is not one of the known texts
+        assert got[path] is not None and got[path].startswith("see file://"), got

@@ -104,19 +104,20 @@ def _write(path: str, value: str) -> None:
         handle.write(value)
 
 
-def _read_int(path: str, key: str | None = None) -> int:
+def _read_int(path: str, key: str | None = None) -> int | None:
+    """The number in a cgroup file (or on its ``key`` line); None when the file or key is not there."""
     try:
         with open(path, encoding="ascii") as handle:
             text = handle.read()
     except OSError:
-        return 0
+        return None
     if key is None:
-        return int(text.strip() or 0) if text.strip().isdigit() else 0
+        return int(text.strip()) if text.strip().isdigit() else None
     for line in text.splitlines():
         name, _, value = line.partition(" ")
         if name == key and value.strip().isdigit():
             return int(value)
-    return 0
+    return None
 
 
 @dataclass
@@ -141,16 +142,11 @@ class RunCgroup:
     def _kills(self) -> int:
         memory = self.folders[0]
         if self.hierarchy.version == 2:
-            return _read_int(os.path.join(memory, "memory.events"), "oom_kill")
-        control = os.path.join(memory, "memory.oom_control")
-        try:
-            with open(control, encoding="ascii") as handle:
-                counted = "oom_kill " in handle.read()
-        except OSError:
-            counted = False
-        if counted:
-            return _read_int(control, "oom_kill")
-        return _read_int(os.path.join(memory, "memory.failcnt"))  # kernels before 4.13: times the limit was hit
+            return _read_int(os.path.join(memory, "memory.events"), "oom_kill") or 0
+        kills = _read_int(os.path.join(memory, "memory.oom_control"), "oom_kill")
+        if kills is not None:
+            return kills
+        return _read_int(os.path.join(memory, "memory.failcnt")) or 0  # kernels before 4.13: times the limit was hit
 
     def start(self) -> None:
         """Mark the start of a run (kills counted from here)."""
@@ -166,11 +162,6 @@ class RunCgroup:
                 return not handle.read().strip()
         except OSError:
             return False
-
-    def peak_bytes(self) -> int:
-        memory = self.folders[0]
-        name = "memory.peak" if self.hierarchy.version == 2 else "memory.max_usage_in_bytes"
-        return _read_int(os.path.join(memory, name))
 
     def remove(self) -> None:
         """rmdir every folder, killing what is left in it first (never raises)."""

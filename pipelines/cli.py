@@ -103,8 +103,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
                    help="the runner's workers see this machine's local paths (else a local --out/--input is refused "
                         "on a runner whose workers have their own disk)")
     g.add_argument("--quiet", action="store_true", default=None, help="no progress bars (drawn only on a terminal)")
+    g.add_argument("--test-fraction", dest="test_fraction", type=float,
+                   help="put this fraction of the problems (whole: every row made from one) in a test split "
+                        "(default 0: all train; a rerun into DIR keeps DIR's split)")
+    g.add_argument("--split-seed", dest="split_seed", type=int, help="which problems go to test (default 0)")
     g.add_argument("--factors", help="thought-factor vocabulary YAML (default: the built-in one)")
     _choices(g.add_argument("--tagger", help="how steps get their factor (default rules)"), RegistryNames(_tagger_tiers))
+
+
+def _sft_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the commands that write SFT rows."""
+    parser.add_argument("--only-verified", dest="only_verified", action="store_true", default=None,
+                        help="write only SFT rows whose answer was verified (default: keep them too, verified=false; "
+                             "PRM rows keep both)")
 
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
@@ -144,6 +155,7 @@ def make_parser() -> argparse.ArgumentParser:
     expand.add_argument("--max-depth", dest="max_depth", type=int, help="steps the tree may add below a root (default 12)")
     expand.add_argument("--factor-actions", dest="factor_actions", action="store_true", default=None,
                         help="the search picks each step's thought factor as part of the action")
+    _sft_options(expand)
     _common(expand)
 
     lean = sub.add_parser("lean-cot", help="math CoT from Lean proofs (LeanDojo JSON, whole-proof JSONL, a traced repo)")
@@ -152,6 +164,7 @@ def make_parser() -> argparse.ArgumentParser:
     lean.add_argument("--lean-repo", dest="lean_repo", help="URL@COMMIT to trace with lean_dojo (needs Lean and the network)")
     lean.add_argument("--thought-samples", dest="thought_samples", type=int,
                       help="candidate thoughts per tactic; the first that does not leak the tactic is kept (default 2)")
+    _sft_options(lean)
     _common(lean)
 
     code = sub.add_parser("code-cot", help="code CoT reverse-generated from functions of git repositories -> SFT rows")
@@ -163,14 +176,14 @@ def make_parser() -> argparse.ArgumentParser:
     code.add_argument("--max-file-bytes", dest="max_file_bytes", type=int, help="skip larger source files (default 1000000)")
     code.add_argument("--cot-samples", dest="cot_samples", type=int,
                       help="candidate CoTs per function; the first without hindsight is kept (default 2)")
-    code.add_argument("--only-verified", dest="only_verified", action="store_true", default=None,
-                      help="write only rows whose round trip passed the tests (default: keep them, verified=false)")
     _sandbox_options(code)
+    _sft_options(code)
     _common(code)
 
     tag = sub.add_parser("tag", help="segment and tag existing CoT text (JSONL or Parquet) -> SFT rows")
     tag.add_argument("--input", nargs="+", action="extend", help="JSONL or Parquet files or dirs")
     tag.add_argument("--column", help="the column holding the CoT text")
+    _sft_options(tag)
     _common(tag)
 
     export = sub.add_parser("export", help="convert a run's output to other formats")
@@ -180,6 +193,22 @@ def make_parser() -> argparse.ArgumentParser:
     shepherd.add_argument("dir", help="an output directory of label or expand")
     shepherd.add_argument("--output", "-o", help="write here (default DIR/math_shepherd.jsonl; - for stdout)")
     shepherd.add_argument("--task", default="GSM8K", help="the task column (default GSM8K)")
+    pairs = export_sub.add_parser("pairs", help="preference pairs (TRL): verified vs unverified trajectories, and step "
+                                                "pairs from expand's trees -> DIR/pairs_trajectory, DIR/pairs_step")
+    pairs.add_argument("dir", help="an output directory")
+    pairs.add_argument("--kind", choices=["both", "trajectory", "step"], default="both")
+    pairs.add_argument("--min-margin", dest="min_margin", type=float, default=0.5,
+                       help="step pairs: least Q gap (Q in [-1, 1]) between chosen and rejected (default 0.5)")
+    pairs.add_argument("--per-prefix", dest="per_prefix", type=int, default=1,
+                       help="step pairs per tree node: the K best against the K worst candidates (default 1)")
+    pairs.add_argument("--max-pairs-per-problem", dest="max_pairs_per_problem", type=int, default=4,
+                       help="trajectory pairs per problem (default 4)")
+    sft_export = export_sub.add_parser("sft", help="the SFT rows as a config of their own (DIR/sft_verified)")
+    sft_export.add_argument("dir", help="an output directory")
+    sft_export.add_argument("--verified", action="store_true", help="only rows with verified=true (-> DIR/sft_verified)")
+    orl = export_sub.add_parser("openrlhf", help="PRM rows for OpenRLHF's train_prm (<= 0.9.5): input, value -> DIR/openrlhf")
+    orl.add_argument("dir", help="an output directory of label or expand")
+    orl.add_argument("--soft", action="store_true", help="soft labels (floats) as value, for --reward_tokens + -")
 
     seeds = sub.add_parser("seeds", help="annotator tools: validate, import, template")
     seeds_sub = seeds.add_subparsers(dest="seeds_command", metavar="ACTION")
@@ -210,9 +239,15 @@ def make_parser() -> argparse.ArgumentParser:
                             help="refuse larger code or test files (default 1000000)")
     _sandbox_options(code_check)
 
+    from pipelines import tokenizer_cli
+
+    tokenizer = sub.add_parser("tokenizer", help="a tokenizer (and model) with the tag vocabulary as special tokens")
+    tokenizer_cli.add_arguments(tokenizer)
+
     demo = sub.add_parser("demo", help="run every pipeline on the bundled samples with the embedded model")
     demo.add_argument("--problems", type=int, default=None, help="GSM8K problems to label (default 3)")
     demo.add_argument("--n", type=int, help="completions per step (default 4 in the demo)")
+    _sft_options(demo)
     _common(demo)
 
     parser.add_argument("--debug", action="store_true", default=False, help=DEBUG_HELP)
@@ -381,6 +416,18 @@ def cmd_tag(args: argparse.Namespace, unknown: list[str]) -> int:
 def cmd_export(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.export import export_math_shepherd
 
+    if args.export_format == "pairs":
+        from pipelines.export_pairs import export_pairs
+
+        return export_pairs(args.dir, args.kind, args.min_margin, args.per_prefix, args.max_pairs_per_problem)
+    if args.export_format == "sft":
+        from pipelines.export_sft import export_sft
+
+        return export_sft(args.dir, args.verified)
+    if args.export_format == "openrlhf":
+        from pipelines.export_openrlhf import export_openrlhf
+
+        return export_openrlhf(args.dir, args.soft)
     if args.output and args.output != "-" and os.path.isdir(args.output):  # a missing parent is made
         raise ConfigError(f"--output {args.output}: is a directory")
     return export_math_shepherd(args.dir, args.output, args.task)
@@ -452,6 +499,12 @@ def verify_code(args: argparse.Namespace) -> int:
     return 0 if verdict.passed else 1
 
 
+def cmd_tokenizer(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines import tokenizer_cli
+
+    return tokenizer_cli.run(args)
+
+
 def cmd_demo(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.demo import run_demo
 
@@ -468,6 +521,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
     "export": cmd_export,
     "seeds": cmd_seeds,
     "verify": cmd_verify,
+    "tokenizer": cmd_tokenizer,
     "demo": cmd_demo,
 }
 
@@ -479,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = make_parser()
     args, unknown = parser.parse_known_args(argv)
-    not_beam = unknown if args.command in ("seeds", "verify", "export") else unknown_to_beam(unknown)
+    not_beam = unknown if args.command in ("seeds", "verify", "export", "tokenizer") else unknown_to_beam(unknown)
     if not_beam:
         parser.error(f"unrecognized arguments: {' '.join(not_beam)} (not a reverse-o1 option nor a Beam pipeline option)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

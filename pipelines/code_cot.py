@@ -185,6 +185,6 @@ def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
     _ = checked[REPORT] | "ReportOriginal" >> WriteReports(ctx.out_dir, "original_tests", ctx.run_id)
     written = checked.passed | "CodeCoT" >> beam.ParDo(CodeCoTFn(ctx.backend, settings)).with_outputs(DEAD, main="rows")
     tagged = written.rows | "Tag" >> TagSFTRows(tagging_settings(config), ctx.backend)
-    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
+    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
     return [extracted[DEAD], checked[DEAD], written[DEAD], tagged[DEAD]]
 

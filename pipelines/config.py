@@ -67,6 +67,9 @@ class RunConfig(BaseModel):
     factors: str | None = None
     tagger: Literal["rules", "llm", "both"] = "rules"
     column: str | None = None
+    # splits (every command that writes rows): whole problems to train or test
+    test_fraction: float | None = Field(default=None, ge=0.0, lt=1.0)  # None: as DIR was split before, else 0
+    split_seed: int | None = None
     # I/O
     rows_per_shard: int = Field(default=16, ge=1)
     max_record_bytes: int = Field(default=1_000_000, ge=1024)

@@ -3,8 +3,8 @@
 GSM8K slice → seeds (``seeds import``) → ``label --method shepherd`` → ``expand`` (MCTS from
 the first cut of two seeds) → ``label --method binary`` on the trajectories the search got
 wrong, with their seed's gold answer → ``lean-cot`` on two bundled Lean theorems → ``code-cot``
-on a bundled Python package committed to a fresh git repository → ``out/demo/``; then a summary
-table. Each step runs on
+on a bundled Python package committed to a fresh git repository → ``out/demo/``; then the
+preference pairs (``export pairs``) and a summary table. Each step runs on
 Beam's DirectRunner; the whole demo is sized for a few minutes on 2 CPU cores.
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 from pipelines.code_cot import build_code_cot
 from pipelines.config import ConfigError, build_config, with_worker_threads
 from pipelines.expand import build_expand
+from pipelines.export_pairs import export_pairs
 from pipelines.io import fs
 from pipelines.io.resume import shard_files
 from pipelines.label import build_label
@@ -81,6 +82,9 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
           f"tests of the original in the sandbox, reverse CoT, then the round trip")
     summary = run_command("code-cot", code, build_code_cot, beam_args)
     manifest = summary.manifest
+    print("\ndemo: preference pairs for DPO (`reverse-o1 export pairs`): verified vs unverified trajectories, and "
+          "candidate steps of one tree node, higher Q chosen")
+    export_pairs(out, "both", 0.5, 1, 4)
     print()
     print(stage_table(manifest))
     print()

@@ -1,7 +1,8 @@
 """``reverse-o1 expand``: MCTS from every cut of human-annotated solutions → SFT and PRM rows.
 
 read → seeds (unique, valid) → expand (one seed's cuts searched in lockstep; every complete
-trajectory becomes an SFT row, verified or not, and a PRM row with ``method=mcts``) → tag
+trajectory becomes an SFT row, verified or not, and a PRM row with ``method=mcts`` whose ``nodes``
+give, per step, the tree node it is: id, parent id, Q and visits, for ``export pairs``) → tag
 (thought factors, rendered messages) → Parquet shards under ``DIR/sft`` and ``DIR/prm``.
 
 Resume works per seed: after searching a seed, the ids of its rows are recorded under
@@ -24,6 +25,7 @@ from apache_beam.pvalue import TaggedOutput
 from generators.backends.handle import BackendHandle
 from generators.search import MCTSExpander, MCTSSettings, SearchRoot, trajectory_labels
 from generators.search.mcts import Found, SearchResult
+from generators.search.tree import Node
 from pipelines.config import RunConfig
 from pipelines.io import fs
 from pipelines.io.read import DEAD, ReadRecords
@@ -35,7 +37,7 @@ from pipelines.tagging import TagSFTRows
 from pipelines.trajectories import ToTrajectories
 from schemas.factors import load_factors
 from schemas.ids import content_id
-from schemas.records import GeneratorInfo, PRMRow, SFTRow, Trajectory
+from schemas.records import GeneratorInfo, PRMRow, SFTRow, Trajectory, TreeNode
 
 STATE_DIR = ".state/expand"
 PRM = "prm"
@@ -147,7 +149,7 @@ class TrajectoryRowsFn(Stage):
                     continue
                 seen.add(ident)
                 sft = self._sft_row(seed, steps, found, ident, generator)
-                prm = self._prm_row(seed, steps, cut, result, found, ident, generator)
+                prm = self._prm_row(seed, steps, cut, result, found, ident, generator, done.key)
                 sft_ids.append(sft.id)
                 prm_ids.append(prm.id)
                 outputs = ([sft] if sft.id not in sft_done else []) + ([TaggedOutput(PRM, prm)] if prm.id not in prm_done else [])
@@ -165,13 +167,31 @@ class TrajectoryRowsFn(Stage):
         )
 
     def _prm_row(self, seed: Trajectory, steps: list, cut: int, result: SearchResult, found: Found, ident: str,
-                 generator: GeneratorInfo) -> PRMRow:
+                 generator: GeneratorInfo, key: str) -> PRMRow:
         labels = trajectory_labels(cut, result.root, found)
         return PRMRow(
             prompt=seed.problem, completions=[s.text for s in steps], labels=labels.hard, soft_labels=labels.soft,
             rollouts=labels.rollouts, correct_rollouts=labels.correct, method="mcts", answer_correct=found.correct,
             id=content_id("prm", ident), source_kind=seed.source_kind, source=seed.source, generator=generator,
+            nodes=tree_nodes(key, cut, result.root, found, len(steps)),
         )
+
+
+def node_id(key: str, cut: int, node: Node) -> str:
+    """A tree node's id: the seed's search (``key`` hashes seed and settings), the cut, the node's path."""
+    return content_id("node", key, cut, list(node.path), length=16)
+
+
+def tree_nodes(key: str, cut: int, root: Node, found: Found, n_steps: int) -> list[TreeNode | None]:
+    """Per step of a trajectory, the tree node it is: the root at the cut's last human step (when the
+    cut has one), then each tree step; None for the earlier human steps and the rollout's steps."""
+    nodes: list[TreeNode | None] = [None] * n_steps
+    if cut:
+        nodes[cut - 1] = TreeNode(node_id(key, cut, root), None, root.q, root.visits)
+    for j, node in enumerate(found.node.lineage()):
+        parent = node.parent if node.parent is not None else root
+        nodes[cut + j] = TreeNode(node_id(key, cut, node), node_id(key, cut, parent), node.q, node.visits)
+    return nodes
 
 
 def state_path(out_dir: str, key: str) -> str:
@@ -199,6 +219,6 @@ def build_expand(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) ->
     found = searched.done | "Trajectories" >> beam.ParDo(
         TrajectoryRowsFn(settings.mcts, ctx.out_dir), **done).with_outputs(DEAD, PRM, main="sft")
     tagged = found.sft | "Tag" >> TagSFTRows(tagging_settings(config), ctx.backend)
-    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
-    _ = found[PRM] | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard)
+    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
+    _ = found[PRM] | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard, ctx.split)
     return [read[DEAD], seeds[DEAD], searched[DEAD], found[DEAD], tagged[DEAD]]

@@ -80,7 +80,7 @@ def _rows(shards: list[str]) -> Iterator[dict[str, Any]]:
             raise RuntimeError(f"{path}: unreadable PRM shard ({type(exc).__name__}: {exc})".splitlines()[0]) from exc
 
 
-def _skip_reason(row: dict[str, Any], seen: set[str]) -> str | None:
+def skip_reason(row: dict[str, Any], seen: set[str]) -> str | None:
     steps, labels = row.get("completions"), row.get("labels")
     if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
         return "no_problem"
@@ -99,7 +99,7 @@ def _write(rows: Iterator[dict[str, Any]], handle: TextIO, task: str, skipped: c
     seen: set[str] = set()
     written = 0
     for row in rows:
-        reason = _skip_reason(row, seen)
+        reason = skip_reason(row, seen)
         if reason:
             skipped[reason] += 1
             continue

@@ -103,5 +103,5 @@ def build_label(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> 
         LabelFn(ctx.backend, config.method, label_settings(config), model_settings(config)),
         done=ctx.existing("prm"),
     ).with_outputs(DEAD, main="rows")
-    _ = labelled.rows | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard)
+    _ = labelled.rows | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard, ctx.split)
     return [read[DEAD], parsed[DEAD], labelled[DEAD]]

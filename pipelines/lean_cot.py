@@ -128,5 +128,5 @@ def build_lean_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
         LeanCoTFn(ctx.backend, lean_settings(config)), done=ctx.existing("sft")
     ).with_outputs(DEAD, main="rows")
     tagged = written.rows | "Tag" >> TagSFTRows(tagging_settings(config), ctx.backend)
-    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
+    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
     return [read[DEAD], written[DEAD], tagged[DEAD]]

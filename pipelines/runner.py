@@ -29,7 +29,8 @@ from pipelines.config import ConfigError, RunConfig
 from pipelines.io import card, fs, manifest, placement, resume
 from pipelines.io.counters import read_stage_counts
 from pipelines.io.shards import WriteDeadLetters
-from pipelines.settings import backend_config
+from pipelines.settings import backend_config, split_settings
+from schemas.splits import SplitSettings
 
 BACKEND_ERROR = "backend_error"  # the dead-letter reason of a failed backend call
 # how many tries a backend message counts, which differs between the inputs of one failure
@@ -58,6 +59,7 @@ class RunContext:
     pipeline: beam.Pipeline
     backend: BackendHandle  # the run's one handle: every DoFn that needs the model shares it
     workers_share_disk: bool = True
+    split: SplitSettings = field(default_factory=SplitSettings)  # how rows go to train and test (WriteShards)
     notes: list[str] = field(default_factory=list)
     _existing: dict[str, beam.pvalue.AsSingleton] = field(default_factory=dict)
 
@@ -112,6 +114,7 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
     share = placement.workers_share_disk(options, config.shared_filesystem)
     placement.check_paths(options, {"--out": [out_dir], "--input": list(config.input)}, config.shared_filesystem)
     resume.prepare(out_dir)
+    config = settle_split(out_dir, config)
     started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
     ctx = RunContext(
@@ -121,6 +124,7 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
         pipeline=pipeline,
         backend=BackendHandle(backend_config(config)),
         workers_share_disk=share,
+        split=split_settings(config),
     )
     dead = build(pipeline, config, ctx)
     if dead:
@@ -144,11 +148,31 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
         extra["failure"] = failure
     data = manifest.update(
         out_dir, command, stages, config.model_dump(mode="json"), model_name or config.model_label(), wall,
-        stats, resume.count_dead_letters(out_dir), notes, extra,
+        stats, resume.count_dead_letters(out_dir), notes, extra, split=ctx.split,
     )
     card.write(out_dir, data)
     nothing = None if failure else nothing_written(out_dir, ctx.run_id, stages)
     return RunSummary(command, out_dir, data, wall, failure, nothing)
+
+
+def settle_split(out_dir: str, config: RunConfig) -> RunConfig:
+    """The config with the split ``out_dir`` already has: one split assignment per directory, so a
+    rerun or another command into it can never put one problem's rows on both sides.
+
+    Unset options take the directory's values (its manifest's ``split``); a directory that holds
+    rows refuses other values (``ConfigError``): its rows were assigned by them.
+    """
+    previous = manifest.load(out_dir).get("split") or {}
+    has_rows = any(resume.shard_files(out_dir, kind) for kind in resume.KINDS)
+    old = SplitSettings(float(previous.get("test_fraction") or 0.0), int(previous.get("seed") or 0)) if has_rows else None
+    fraction = config.test_fraction if config.test_fraction is not None else (old.test_fraction if old else 0.0)
+    seed = config.split_seed if config.split_seed is not None else (old.seed if old else 0)
+    new = SplitSettings(fraction, seed)
+    if old is not None and (new.test_fraction, new.seed if new.enabled else 0) != (old.test_fraction,
+                                                                                  old.seed if old.enabled else 0):
+        raise ConfigError(f"{out_dir} already holds rows split with --test-fraction {old.test_fraction} --split-seed "
+                          f"{old.seed}; rerun with those (or leave them out), or write to a new --out")
+    return config.model_copy(update={"test_fraction": fraction, "split_seed": seed})
 
 
 def nothing_written(out_dir: str, run_id: str, stages: dict[str, dict[str, Any]]) -> str | None:

@@ -21,6 +21,7 @@ from generators.search import MCTSSettings
 from generators.tagging import DEFAULT_PARAMS
 from pipelines.config import RunConfig
 from schemas.factors import FactorVocabulary
+from schemas.splits import SplitSettings
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,15 @@ class TaggingSettings:
     factors: str | None
     tier: str
     params: GenerationParams
+    only_verified: bool = False  # --only-verified: unverified rows are filtered (reason ``unverified``) here
 
 
 def tagging_settings(config: RunConfig) -> TaggingSettings:
     """Greedy and short: a factor name is a few tokens."""
     params = replace(DEFAULT_PARAMS, max_new_tokens=min(config.max_new_tokens, DEFAULT_PARAMS.max_new_tokens), seed=config.seed)
-    return TaggingSettings(config.factors, config.tagger, params)
+    return TaggingSettings(config.factors, config.tagger, params, config.only_verified)
+
+
+def split_settings(config: RunConfig) -> SplitSettings:
+    """The split as configured (``runner`` has settled a None against the output's earlier split)."""
+    return SplitSettings(config.test_fraction or 0.0, config.split_seed or 0)

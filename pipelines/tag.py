@@ -202,5 +202,5 @@ def build_tag(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> li
     ).with_outputs(DEAD, main="rows")
     unique = parsed.rows | "Dedupe" >> KeepFirst("dedupe")
     tagged = unique["kept"] | "Tag" >> tagging
-    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard)
+    _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
     return [read[DEAD], parsed[DEAD], unique[DEAD], tagged[DEAD]]

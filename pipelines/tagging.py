@@ -1,6 +1,7 @@
 """``TagSFTRows``: the last transform before any pipeline writes SFT rows.
 
-Every step gets a factor (human factors kept), and ``messages`` become the user problem and the
+With ``--only-verified`` a row whose answer was not verified is filtered here (``unverified``),
+before any tagging work. Every step gets a factor (human factors kept), and ``messages`` become the user problem and the
 tagged hidden CoT followed by the answer. Each row's rendering is parsed back before it goes on,
 so a written row always round-trips to its ``steps``. Statistics go to the stage's counters:
 ``factor:KIND:FACTOR`` (steps per factor and source kind), ``tier:TIER`` (who chose each factor)
@@ -36,8 +37,9 @@ class TagRowsFn(Stage):
     failure = "tag_error"
 
     def __init__(self, vocabulary: FactorVocabulary, tier: str, handle: BackendHandle | None, params: GenerationParams,
-                 stage: str):
+                 stage: str, only_verified: bool = False):
         super().__init__(stage)
+        self.only_verified = only_verified
         self.vocabulary = vocabulary
         self.tier = tier
         self.handle = handle
@@ -60,6 +62,8 @@ class TagRowsFn(Stage):
         return row.source.path or row.source.uri or row.id
 
     def run(self, row: SFTRow) -> Any:
+        if self.only_verified and not row.verified:
+            return Filtered("unverified")
         if not row.steps:
             return Filtered("no_steps")
         unknown = sorted({s.factor for s in row.steps if s.factor is not None and s.factor not in self.vocabulary})
@@ -95,7 +99,7 @@ class TagSFTRows(beam.PTransform):
         super().__init__()
         self.vocabulary = load_factors(settings.factors)
         self.fn = TagRowsFn(self.vocabulary, settings.tier, None if settings.tier == "rules" else handle, settings.params,
-                            stage)
+                            stage, settings.only_verified)
 
     def expand(self, rows: beam.PCollection) -> dict[str, beam.PCollection]:
         out = rows | beam.ParDo(self.fn).with_outputs(DEAD, main="rows")

@@ -25,6 +25,9 @@ GENERATOR_TYPE = pa.struct(
     ]
 )
 
+# A step of an MCTS trajectory that is a node of its search tree (None for other steps): its id,
+# its parent's, its mean value Q in [-1, 1] and visits when the search ended (``expand`` only).
+NODE_TYPE = pa.struct([("id", pa.string()), ("parent", pa.string()), ("q", pa.float64()), ("visits", pa.int64())])
 STEP_TYPE = pa.struct([("text", pa.string()), ("factor", pa.string())])
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
 
@@ -58,7 +61,45 @@ PRM_SCHEMA = pa.schema(
         ("source_kind", pa.string()),
         ("source", SOURCE_TYPE),
         ("generator", GENERATOR_TYPE),
+        ("nodes", pa.list_(NODE_TYPE)),  # nullable; added after 0.1.0 (``expand``'s tree, for step pairs)
     ]
 )
 
 SCHEMAS: dict[str, pa.Schema] = {"sft": SFT_SCHEMA, "prm": PRM_SCHEMA}
+
+# ``reverse-o1 export pairs``: TRL's preference columns first (``prompt``, ``chosen``, ``rejected``), then
+# where each side came from and its value. Trajectory pairs are conversational (lists of messages, as
+# the SFT rows they come from); step pairs are plain text: the problem and the prefix as the prompt,
+# one candidate next step as each completion.
+TRAJECTORY_PAIR_SCHEMA = pa.schema(
+    [
+        ("prompt", pa.list_(MESSAGE_TYPE)),
+        ("chosen", pa.list_(MESSAGE_TYPE)),
+        ("rejected", pa.list_(MESSAGE_TYPE)),
+        ("id", pa.string()),
+        ("chosen_id", pa.string()),  # SFT row ids
+        ("rejected_id", pa.string()),
+        ("chosen_value", pa.float64()),  # 1.0: verified, 0.0: not
+        ("rejected_value", pa.float64()),
+        ("source_kind", pa.string()),
+        ("source", SOURCE_TYPE),
+    ]
+)
+STEP_PAIR_SCHEMA = pa.schema(
+    [
+        ("prompt", pa.string()),
+        ("chosen", pa.string()),
+        ("rejected", pa.string()),
+        ("id", pa.string()),
+        ("chosen_id", pa.string()),  # tree node ids (PRM rows' ``nodes``)
+        ("rejected_id", pa.string()),
+        ("parent_id", pa.string()),
+        ("chosen_value", pa.float64()),  # the nodes' Q in [-1, 1]
+        ("rejected_value", pa.float64()),
+        ("chosen_visits", pa.int64()),
+        ("rejected_visits", pa.int64()),
+        ("margin", pa.float64()),  # chosen_value - rejected_value
+        ("source_kind", pa.string()),
+        ("source", SOURCE_TYPE),
+    ]
+)

@@ -127,6 +127,17 @@ class SFTRow:
         }
 
 
+@dataclass(frozen=True)
+class TreeNode:
+    """A node of an MCTS tree as a PRM row records it: ids (parent None at the root), Q in [-1, 1]
+    and visits when the search ended. Siblings (one parent) are the candidates for one next step."""
+
+    id: str
+    parent: str | None
+    q: float
+    visits: int
+
+
 @dataclass
 class PRMRow:
     """TRL stepwise-supervision columns first (prompt, completions, labels), then ours."""
@@ -143,6 +154,8 @@ class PRMRow:
     source_kind: SourceKind
     source: Source
     generator: GeneratorInfo
+    #: per step, the search-tree node it is (``TreeNode``) or None; None for rows not made by a tree search
+    nodes: list[TreeNode | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly the columns of ``PRM_SCHEMA``, in its order.
@@ -163,4 +176,5 @@ class PRMRow:
             "source_kind": self.source_kind,
             "source": _plain(self.source),
             "generator": _plain(self.generator),
+            "nodes": None if self.nodes is None else [None if n is None else _plain(n) for n in self.nodes],
         }

@@ -3,7 +3,8 @@
 ``--backend scripted --model RULES`` where RULES is a JSON file (or inline JSON) of
 ``{"rules": [[SUBSTRING, REPLY], ...], "default": REPLY, "delay": SECONDS, "load_log": DIR}``.
 The reply of a request is that of the first rule whose substring occurs in its last message;
-a reply of ``"__FAIL__"`` raises ``BackendError`` (a failing server). Each load leaves a
+a reply of ``"__FAIL__"`` raises ``BackendError`` (a failing server). A reply may be a list: the
+i-th completion of a request gets item i (cycling), so that ``n`` samples can differ. Each load leaves a
 marker file in ``load_log`` so tests can count model copies per worker process.
 """
 
@@ -29,8 +30,9 @@ class ScriptedBackend(LLMBackend):
         spec = config.model or "{}"
         text = Path(spec).read_text(encoding="utf-8") if not spec.lstrip().startswith("{") else spec
         script = json.loads(text)
-        self.rules: list[tuple[str, str]] = [(str(a), str(b)) for a, b in script.get("rules", [])]
-        self.default: str = script.get("default", "I do not know.")
+        self.rules: list[tuple[str, str | list[str]]] = [(str(a), b if isinstance(b, list) else str(b))
+                                                          for a, b in script.get("rules", [])]
+        self.default: str | list[str] = script.get("default", "I do not know.")
         self.delay: float = float(script.get("delay", 0.0))
         self.calls = 0
         if script.get("load_log"):
@@ -41,9 +43,10 @@ class ScriptedBackend(LLMBackend):
     def model_name(self) -> str:
         return "scripted"
 
-    def reply(self, request: GenRequest) -> str:
+    def reply(self, request: GenRequest, index: int = 0) -> str:
         last = request.messages[-1][1] if request.messages else ""
-        return next((reply for needle, reply in self.rules if needle in last), self.default)
+        reply = next((reply for needle, reply in self.rules if needle in last), self.default)
+        return str(reply[index % len(reply)]) if isinstance(reply, list) else reply
 
     def generate(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
         self.calls += 1
@@ -51,9 +54,8 @@ class ScriptedBackend(LLMBackend):
         for request in requests:
             if self.delay:
                 time.sleep(self.delay)
-            text = self.reply(request)
-            if text == FAIL:
+            texts = [self.reply(request, i) for i in range(request.params.n)]
+            if FAIL in texts:
                 raise BackendError("scripted failure")
-            tokens = len(text.split())
-            out.append([Completion(text, tokens, "stop", logprob=-float(i + 1)) for i in range(request.params.n)])
+            out.append([Completion(text, len(text.split()), "stop", logprob=-float(i + 1)) for i, text in enumerate(texts)])
         return out

@@ -1,7 +1,9 @@
 """The Hugging Face dataset card (``README.md``) of an output directory.
 
-Its YAML header lists a ``configs:`` entry per shard kind present, so that
-``load_dataset(DIR, "prm")`` works, and a ``license:``: the one licence of every row when they
+Its YAML header lists a ``configs:`` entry per shard kind present and per export (``pairs_step``,
+...), with ``data_files`` per split, so that ``load_dataset(DIR, "prm", split="test")`` works;
+``dataset_info`` (features from the Arrow schemas, rows per split), ``pretty_name``, ``language``,
+``size_categories``, ``task_categories`` and a ``license:``: the one licence of every row when they
 all agree (Hugging Face's lower-case id), else ``other`` with the licences per source listed in the
 body (from the manifest's ``licenses``, read from the rows' ``source.license`` and
 ``source.dataset_license``). The body says what produced the data: per command, the model (only
@@ -16,48 +18,238 @@ from typing import Any
 import yaml
 
 from pipelines.io import fs
+from schemas.splits import SPLITS
 
 DESCRIPTIONS = {
-    "sft": "SFT rows: `messages` (user problem, assistant tagged hidden CoT then answer), `steps`, `verified`.",
+    "sft": "SFT rows in TRL's conversational format: `messages` (the user's problem; the assistant's tagged hidden CoT, "
+           "then the answer), with `steps`, `answer`, `verified`, `verifier`, `verifier_detail`, `source`, `generator`.",
     "prm": "PRM rows in TRL's stepwise-supervision format: `prompt`, `completions`, `labels`; "
-    "plus `soft_labels`, `rollouts`, `correct_rollouts`, `method`.",
+           "plus `soft_labels`, `rollouts`, `correct_rollouts`, `method`, `answer_correct` and, for MCTS rows, `nodes`.",
 }
+# How each command decides ``verified`` (SFT rows), for the card's "Verified rows" section.
+VERIFIED_HOW = {
+    "code-cot": "the function regenerated from the CoT alone passed the repository's own tests in the sandbox (bwrap)",
+    "lean-cot": "Lean checked the proof the CoT ends in (lean_dojo, where a Lean toolchain exists; else every row is "
+                "unverified and `verifier_detail` says why)",
+    "expand": "math-verify found the trajectory's final answer equal to the seed's gold answer",
+    "tag": "copied from the input's `verified` column where it has one (else false: nothing was checked)",
+}
+LABELS_HOW = {
+    "shepherd": "Math-Shepherd: `n` completions from the prefix ending at each step; soft label = fraction that reach "
+                "the gold answer, hard label = any does",
+    "binary": "OmegaPRM-style binary search for the first wrong step (steps before it true, it and after false); "
+              "soft labels where a prefix was probed",
+    "mcts": "from the MCTS tree of `expand`: a tree step's soft label is its node's mean value mapped to [0, 1], its hard "
+            "label whether any evaluation below it reached the gold answer; the last step's label is the answer's verdict",
+}
+SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+         (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"))
+
+
+def size_category(rows: int) -> str:
+    return next((name for limit, name in SIZES if rows < limit), "100M<n<1B")
+
+
+def features_yaml(schema: Any) -> list[dict[str, Any]]:
+    """An Arrow schema as the card's ``dataset_info.features`` (``datasets``' own YAML form)."""
+    from datasets import Features
+
+    return Features.from_arrow_schema(schema)._to_yaml_list()
+
+
+def _split_counts(manifest: dict[str, Any], kind: str) -> dict[str, int]:
+    splits = (manifest.get("splits") or {}).get(kind)
+    if splits:
+        return {k: splits[k] for k in SPLITS if splits.get(k)}
+    rows = (manifest.get("outputs") or {}).get(f"{kind}_rows", 0)
+    return {"train": rows} if rows else {}
+
+
+def configs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """``(config_name, data_files, rows per split, features)`` of every config the folder holds: the
+    shard kinds (one glob per split: with a test split, shard names say their split), then exports."""
+    from schemas.arrow import SCHEMAS
+
+    split_on = bool((manifest.get("split") or {}).get("test_fraction"))
+    out = []
+    for kind in ("sft", "prm"):
+        counts = _split_counts(manifest, kind)
+        if counts:
+            files = {s: f"{kind}/*.{s}.parquet" if split_on else f"{kind}/*.parquet" for s in counts}
+            nbytes = (manifest.get("split_bytes") or {}).get(kind) or {}
+            out.append({"name": kind, "data_files": files, "rows": counts, "features": features_yaml(SCHEMAS[kind]),
+                        "description": DESCRIPTIONS[kind], "bytes": nbytes})
+    for name, export in sorted((manifest.get("exports") or {}).items()):
+        counts = {s: export["rows"][s] for s in SPLITS if (export.get("rows") or {}).get(s)}
+        if counts:
+            out.append({"name": name, "data_files": {s: export["data_files"][s] for s in counts}, "rows": counts,
+                        "features": export.get("features"), "description": export.get("description", ""),
+                        "bytes": export.get("bytes") or {}})
+    return out
+
+
+def header(out_dir: str, manifest: dict[str, Any], found: list[dict[str, Any]]) -> dict[str, Any]:
+    """The card's YAML header: what the Hub and ``datasets`` read."""
+    total = sum(n for c in found for n in c["rows"].values() if c["name"] in ("sft", "prm"))
+    commands = sorted({c.split("-", 1)[0] if c.startswith("label") else c for c in (manifest.get("runs") or {})})
+    info = []
+    for c in found:
+        entry: dict[str, Any] = {"config_name": c["name"]}
+        if c["features"]:
+            entry["features"] = c["features"]
+        entry["splits"] = [{"name": s, "num_bytes": int(c["bytes"].get(s, 0)), "num_examples": n} for s, n in c["rows"].items()]
+        info.append(entry)
+    return {
+        "pretty_name": f"reverse-o1 synthetic chain-of-thought ({', '.join(commands) or 'empty'})",
+        **license_header(manifest.get("licenses") or {}),
+        "language": ["en"],
+        "size_categories": [size_category(total)],
+        "task_categories": ["text-generation"],
+        "tags": ["synthetic", "chain-of-thought", "process-reward-model", "reverse-o1"],
+        "configs": [{"config_name": c["name"], "data_files": [{"split": s, "path": p} for s, p in c["data_files"].items()]}
+                    for c in found],
+        "dataset_info": info,
+    }
 
 
 def render(out_dir: str, manifest: dict[str, Any]) -> str:
-    rows = {k: manifest.get("outputs", {}).get(f"{k}_rows", 0) for k in ("sft", "prm")}
-    kinds = [k for k in ("sft", "prm") if rows[k]]
-    licenses = manifest.get("licenses") or {}
-    header: dict[str, Any] = {
-        "configs": [{"config_name": k, "data_files": [{"split": "train", "path": f"{k}/*.parquet"}]} for k in kinds],
-        **license_header(licenses),
-        "tags": ["synthetic", "chain-of-thought", "process-reward-model", "reverse-o1"],
-        "task_categories": ["text-generation"],
-    }
+    found = configs(manifest)
+    lines = ["---", yaml.safe_dump(header(out_dir, manifest, found), sort_keys=False, allow_unicode=True).strip(), "---",
+             "", "# reverse-o1 dataset", ""]
     version = (manifest.get("versions") or {}).get("reverse-o1")
-    lines = ["---", yaml.safe_dump(header, sort_keys=False).strip(), "---", "", "# reverse-o1 dataset", ""]
     lines += [f"Made by reverse-o1{' ' + version if version else ''} pipelines (versions of every package in "
               "`manifest.json`); counts from `manifest.json`.", ""]
-    lines += ["| config | rows | what |", "|---|---|---|"]
-    lines += [f"| `{k}` | {rows[k]} | {DESCRIPTIONS[k]} |" for k in kinds]
-    lines += ["", "## Load", "", "```python", "from datasets import load_dataset"]
-    lines += [f'{k} = load_dataset("{_name(out_dir)}", "{k}", split="train")' for k in kinds]
-    lines += ["```", "", "## Provenance", ""]
+    lines += ["| config | split | rows | what |", "|---|---|---|---|"]
+    for c in found:
+        lines += [f"| `{c['name']}` | {s} | {n} | {c['description']} |" for s, n in c["rows"].items()]
+    lines += _split_lines(manifest)
+    lines += _load_lines(out_dir, found)
+    lines += _verified_lines(manifest)
+    lines += _label_lines(manifest)
+    lines += ["", "## Provenance", ""]
     for command, run in sorted(manifest.get("runs", {}).items()):
         config = run.get("config", {})
         model = f"; model `{run.get('model')}`" if uses_llm(command, config) and run.get("model") else ""
         lines.append(f"- `{command}`: {run.get('wall_seconds')} s{model}; settings `{_short(command, config)}`")
-    lines += _license_lines(licenses)
+    for name, export in sorted((manifest.get("exports") or {}).items()):
+        settings = ", ".join(f"{k}={v}" for k, v in (export.get("settings") or {}).items())
+        lines.append(f"- `export` → `{name}` at {export.get('at')}{'; settings `' + settings + '`' if settings else ''}")
+    lines += _license_lines(manifest.get("licenses") or {})
     lines += ["", "## Stages (read = written + filtered + dead-lettered)", ""]
     lines += ["| stage | read | written | filtered | dead-lettered |", "|---|---|---|---|---|"]
     for stage, entry in manifest.get("stages", {}).items():
         filtered = ", ".join(f"{k}: {v}" for k, v in sorted(entry["filtered"].items())) or "0"
         lines.append(f"| {stage} | {entry['read']} | {entry['written']} | {filtered} | {entry['dead_lettered']} |")
+    lines += _tag_lines(manifest)
     lines += _factor_lines(manifest.get("factors") or {})
     notes = manifest.get("notes") or []
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def _split_lines(manifest: dict[str, Any]) -> list[str]:
+    split = manifest.get("split") or {}
+    if not split.get("test_fraction"):
+        return ["", "One split, `train` (`--test-fraction F` puts whole problems in a `test` split)."]
+    return ["", "## Splits", "",
+            f"Whole problems go to `test` with probability {split['test_fraction']} (split seed {split.get('seed', 0)}): "
+            "every row made from one problem (a seed and all its trajectories and PRM rows, a Lean theorem, a function of "
+            "a repository in any commit) is in the same split, decided by a hash of the problem alone "
+            "(`schemas/splits.py`), so no test problem is seen in training. Exports keep the split of their rows."]
+
+
+def _load_lines(out_dir: str, found: list[dict[str, Any]]) -> list[str]:
+    """Snippets that run as written from any folder: the folder's absolute path (or its URL)."""
+    where = _where(out_dir)
+    lines = ["", "## Load", "", f"From any folder (this card's folder is `{where}`; change the path if you move it):", "",
+             "```python", "from datasets import load_dataset", ""]
+    for c in found:
+        for s in c["rows"]:
+            var = c["name"] if s == "train" else f"{c['name']}_{s}"
+            lines.append(f'{var} = load_dataset("{where}", "{c["name"]}", split="{s}")')
+    if any(c["name"] == "sft" for c in found):
+        lines += ["", "# only the rows whose answer was verified (see \"Verified rows\")",
+                  'sft_verified = sft.filter(lambda row: row["verified"])']
+    lines += ["```", ""]
+    if found:
+        first = found[0]
+        files = {s: f"{where}/{p}" for s, p in first["data_files"].items()}
+        lines += ["The files alone, without this card (any folder or bucket `datasets` can read):", "", "```python",
+                  "from datasets import load_dataset", "",
+                  f'{first["name"]} = load_dataset("parquet", data_files={files!r})', "```"]
+    return lines
+
+
+def _where(out_dir: str) -> str:
+    if fs.is_local(out_dir):
+        import os.path
+
+        return os.path.abspath(out_dir)
+    return out_dir.rstrip("/")
+
+
+def _verified_lines(manifest: dict[str, Any]) -> list[str]:
+    sft = (manifest.get("generation") or {}).get("sft") or []
+    if not sft:
+        return []
+    rows = sum(e["rows"] for e in sft)
+    verified = sum(e.get("verified", 0) for e in sft)
+    lines = ["", "## Verified rows", "",
+             f"{verified} of {rows} SFT rows have `verified = true`. Unverified rows are kept (wrong answers are the "
+             "rejected side of preference pairs); train on `sft.filter(lambda row: row[\"verified\"])`, write only "
+             "verified rows with `--only-verified`, or export them with `reverse-o1 export sft DIR --verified`.", ""]
+    runs = manifest.get("runs") or {}
+    for command in sorted(runs):
+        how = VERIFIED_HOW.get(command.split("-cot")[0] + "-cot" if command.endswith("-cot") else command)
+        if how:
+            lines.append(f"- made by `{command}`: {how}.")
+    lines += ["", "| verifier | model | prompt version | rows | verified |", "|---|---|---|---|---|"]
+    lines += [f"| {e.get('verifier')} | {e.get('model')} | {e.get('prompt_version')} | {e['rows']} | {e.get('verified', 0)} |"
+              for e in sft]
+    return lines
+
+
+def _label_lines(manifest: dict[str, Any]) -> list[str]:
+    prm = (manifest.get("generation") or {}).get("prm") or []
+    if not prm:
+        return []
+    runs = manifest.get("runs") or {}
+    lines = ["", "## How the step labels were made", ""]
+    for method in sorted({e.get("method") for e in prm if e.get("method")}):
+        lines.append(f"- `{method}`: {LABELS_HOW.get(method, method)}.")
+    for command in sorted(c for c in runs if c.startswith(("label", "expand"))):
+        lines.append(f"- `{command}` settings: `{_short(command, runs[command].get('config', {}))}`.")
+    lines += ["", "| method | model | prompt version | rows |", "|---|---|---|---|"]
+    lines += [f"| {e.get('method')} | {e.get('model')} | {e.get('prompt_version')} | {e['rows']} |" for e in prm]
+    lines += ["", "`labels` are what TRL's stepwise trainers read; they cast labels to int, so `soft_labels` (null where a "
+              "step was never measured) need a trainer of their own or `reverse-o1 export openrlhf DIR --soft`."]
+    return lines
+
+
+def _tag_lines(manifest: dict[str, Any]) -> list[str]:
+    """The tag strings and the factor vocabulary the SFT rows use (a custom ``--factors`` file if a run had one)."""
+    if not (manifest.get("outputs") or {}).get("sft_rows"):
+        return []
+    from schemas.factors import load_factors
+    from schemas.tags import THINK_END, THINK_START
+
+    files = sorted({r.get("config", {}).get("factors") for r in (manifest.get("runs") or {}).values()} - {None})
+    try:
+        vocabulary = load_factors(files[0] if files else None)
+    except Exception:  # the custom file is gone: name what the rows used, from the counts
+        vocabulary = None
+    lines = ["", "## Tags", "",
+             f"The assistant turn of `messages` is `{THINK_START}`, one `<ACT_Factor-Start> TEXT <ACT_Factor-End>` per "
+             f"step, `{THINK_END}`, then the answer (`schemas/tags.py`). `reverse-o1 tokenizer` adds these strings to a "
+             "tokenizer as special tokens.", ""]
+    if vocabulary is None:
+        names = sorted((manifest.get("factors") or {}).get("by_factor", {}))
+        return lines + [f"Factors: {', '.join(f'`{n}`' for n in names)}."]
+    lines += [f"Vocabulary `{vocabulary.version}` ({'built-in' if not files else files[0]}):", "",
+              "| factor | tags | meaning |", "|---|---|---|"]
+    lines += [f"| {f.name} | `<ACT_{f.name}-Start>` `<ACT_{f.name}-End>` | {f.description} |" for f in vocabulary.factors]
+    return lines
 
 
 def _factor_lines(factors: dict[str, Any]) -> list[str]:
@@ -80,19 +272,11 @@ def _factor_lines(factors: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _name(out_dir: str) -> str:
-    """The folder's name as ``load_dataset`` is shown it (a relative local path made absolute first)."""
-    if fs.is_local(out_dir):
-        import os.path
-
-        return os.path.basename(os.path.abspath(out_dir))
-    return fs.basename(out_dir)
-
-
 # Options that say where things go or how fast, not what the rows are: never shown as settings.
 PLUMBING = frozenset({"config", "out", "input", "repo", "lean_repo", "repo_cache", "base_url", "max_batch_size",
                       "max_concurrency", "request_timeout", "max_retries", "threads", "rows_per_shard", "max_record_bytes",
-                      "shared_filesystem", "debug", "quiet", "help"})
+                      "shared_filesystem", "debug", "quiet", "help",
+                      "test_fraction", "split_seed"})  # the folder's split: the card's "Splits" section says it
 # Settings of the LLM: shown only for a run where an LLM wrote (or tagged) the rows.
 LLM_SETTINGS = frozenset({"backend", "model", "temperature", "max_new_tokens", "seed"})
 

@@ -16,6 +16,7 @@ from typing import Any
 from pipelines.io import fs
 from pipelines.io.counters import balanced
 from pipelines.io.resume import FOOTER_THREADS, KINDS, OutputStats, shard_files
+from schemas.splits import SplitSettings
 
 LICENSE_SOURCES = 200  # sources listed by name in the manifest (and the card); the rest are counted
 log = logging.getLogger(__name__)
@@ -104,6 +105,48 @@ def license_counts(out_dir: str) -> dict[str, Any]:
             "sources_left_out": max(0, len(ordered) - LICENSE_SOURCES)}
 
 
+GENERATION_COLUMNS = {"sft": ["generator.backend", "generator.model", "generator.prompt_version", "verifier", "verified"],
+                      "prm": ["generator.backend", "generator.model", "generator.prompt_version", "method"]}
+
+
+def _shard_generation(kind_path: tuple[str, str]) -> Counter[tuple[Any, ...]]:
+    """``(backend, model, prompt_version, verifier | method, verified)`` → rows, of one shard."""
+    kind, path = kind_path
+    try:
+        table = fs.read_parquet(path, columns=GENERATION_COLUMNS[kind])
+    except Exception as exc:  # unreadable: counted as nothing (output_stats sets such shards aside)
+        log.warning("manifest: cannot read the generators of %s: %s", path, exc)
+        return Counter()
+    cols = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    if kind == "prm":
+        cols.append([None] * table.num_rows)
+    return Counter(zip(*cols, strict=True))
+
+
+def generation_counts(out_dir: str) -> dict[str, list[dict[str, Any]]]:
+    """Who made the rows, for the card: per kind, rows per (backend, model, prompt version, and the
+    SFT rows' verifier with how many it verified, or the PRM rows' labelling method)."""
+    paths = [(kind, p) for kind in KINDS for p in shard_files(out_dir, kind)]
+    out: dict[str, list[dict[str, Any]]] = {}
+    with ThreadPoolExecutor(max_workers=min(FOOTER_THREADS, max(1, len(paths)))) as pool:
+        results = list(pool.map(_shard_generation, paths))
+    for kind in KINDS:
+        total: Counter[tuple[Any, ...]] = Counter()
+        for (k, _), counts in zip(paths, results, strict=True):
+            if k == kind:
+                total.update(counts)
+        groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for (backend, model, version, how, verified), n in total.items():
+            entry = groups.setdefault((backend, model, version, how), {
+                "backend": backend, "model": model, "prompt_version": version,
+                ("verifier" if kind == "sft" else "method"): how, "rows": 0, **({"verified": 0} if kind == "sft" else {})})
+            entry["rows"] += n
+            if kind == "sft" and verified:
+                entry["verified"] += n
+        out[kind] = sorted(groups.values(), key=lambda e: (-e["rows"], str(sorted(e.items()))))
+    return out
+
+
 def load(out_dir: str) -> dict[str, Any]:
     path = fs.join(out_dir, "manifest.json")
     try:
@@ -123,6 +166,7 @@ def update(
     dead_letters: int,
     notes: list[str] | None = None,
     extra: dict[str, Any] | None = None,
+    split: SplitSettings | None = None,
 ) -> dict[str, Any]:
     """Merge this run of ``command`` into the manifest and write it whole (``fs.write_json``)."""
     manifest = load(out_dir)
@@ -145,12 +189,18 @@ def update(
         "wall_seconds": round(sum(r["wall_seconds"] for r in runs.values()), 3),
         "outputs": {"sft_rows": stats.rows["sft"], "prm_rows": stats.rows["prm"], "dead_letters": dead_letters,
                     "shards": stats.shards, "sft_verified": stats.verified["sft"]},
+        # rows per kind and split (shard names say the split), for the card's dataset_info
+        "splits": {kind: dict(sorted(counts.items())) for kind, counts in stats.splits.items()},
+        "split_bytes": {kind: dict(sorted(counts.items())) for kind, counts in stats.split_bytes.items()},
+        "split": (split or SplitSettings()).to_dict(),
         "factors": factor_counts(stats) | tagging_counts(all_stages),
         "licenses": license_counts(out_dir),
+        "generation": generation_counts(out_dir),
         "runs": runs,
         "notes": sorted({n for r in runs.values() for n in r.get("notes", [])}),
         # damaged shards moved to DIR/.corrupt by the latest run of each command, with the reason
         "set_aside": [rec for r in runs.values() for rec in r.get("set_aside", [])],
+        "exports": manifest.get("exports") or {},  # written by `reverse-o1 export`, kept across runs
     }
     fs.write_json(fs.join(out_dir, "manifest.json"), manifest, out_dir)
     return manifest

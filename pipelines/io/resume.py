@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from pipelines.io import fs
 from pipelines.io.shards import FACTORS_KEY, REPORTS, UNTAGGED, VERIFIED_KEY, write_rows
+from schemas.splits import shard_split
 
 KINDS = ("sft", "prm")
 CORRUPT_DIR = ".corrupt"  # DIR/.corrupt/KIND/NAME: shards set aside, each with NAME.json
@@ -192,6 +193,8 @@ class OutputStats:
     verified: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))  # rows with verified=True
     factors: dict[str, Counter[str]] = field(default_factory=dict)  # source kind -> factor -> steps
     shards: int = 0
+    splits: dict[str, Counter[str]] = field(default_factory=lambda: {k: Counter() for k in KINDS})  # kind -> split -> rows
+    split_bytes: dict[str, Counter[str]] = field(default_factory=lambda: {k: Counter() for k in KINDS})  # uncompressed
     set_aside: list[dict[str, object]] = field(default_factory=list)  # shards whose footer was damaged
 
 
@@ -217,6 +220,9 @@ def output_stats(out_dir: str, run_id: str | None = None) -> OutputStats:
     for kind, path, footer in footers:
         stats.shards += 1
         stats.rows[kind] += footer.num_rows
+        stats.splits[kind][shard_split(fs.basename(path))] += footer.num_rows
+        stats.split_bytes[kind][shard_split(fs.basename(path))] += sum(
+            footer.row_group(i).total_byte_size for i in range(footer.num_row_groups))
         stats.verified[kind] += _footer_verified(path, footer)
         if kind == "sft":
             for source_kind, counts in _footer_factors(path, footer).items():

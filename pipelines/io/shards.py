@@ -5,6 +5,9 @@ of each bundle) through ``pipelines.io.fs``, so a shard is whole or absent on an
 run killed with -9 keeps every flushed shard and the rerun skips those rows. Shard names are
 ``RUN_ID-HASH.parquet`` where the hash covers the ids they hold, so a retried bundle rewrites the
 same file (an idempotent rename or upload), and the launcher finds this run's shards by name.
+With ``--test-fraction`` every shard holds one split and says which in its name,
+``RUN_ID-HASH.train.parquet`` or ``RUN_ID-HASH.test.parquet`` (``schemas.splits``: whole problems
+go to one split), so the card's ``data_files`` can name each split by a glob.
 
 An SFT shard's footer carries its steps per thought factor and source kind
 (``reverse_o1.factors``), so the manifest sums footers instead of reading every row.
@@ -24,6 +27,7 @@ import pyarrow as pa
 from pipelines.io import fs
 from schemas.arrow import SCHEMAS
 from schemas.ids import content_id
+from schemas.splits import SplitSettings
 
 FACTORS_KEY = "reverse_o1.factors"
 VERIFIED_KEY = "reverse_o1.verified"
@@ -51,48 +55,70 @@ def write_rows(rows: list[dict[str, Any]], kind: str, path: str, tmp_root: str |
 
 
 class _BufferedWriter(beam.DoFn):
-    """Flushes every ``rows_per_shard`` rows, after ``flush_seconds``, and at bundle end."""
+    """Flushes a buffer every ``rows_per_shard`` rows, all of them after ``flush_seconds`` and at bundle
+    end. Elements go to one buffer per ``key`` (a shard holds one split), each flushed on its own."""
 
     def __init__(self, out_dir: str, rows_per_shard: int, flush_seconds: float = 30.0):
         self.out_dir = out_dir
         self.rows_per_shard = max(1, rows_per_shard)
         self.flush_seconds = flush_seconds
 
+    def prepare(self, element: Any) -> Any:
+        """What the buffer holds of an element."""
+        return element
+
+    def key(self, element: Any) -> str:
+        """Which buffer (and so which file) an element goes to."""
+        return ""
+
     def start_bundle(self) -> None:
-        self.buffer: list[Any] = []
+        self.buffers: dict[str, list[Any]] = {}
         self.last_flush = time.monotonic()
 
     def process(self, element: Any) -> Iterable[str]:
-        self.buffer.append(element)
-        due = time.monotonic() - self.last_flush >= self.flush_seconds
-        if len(self.buffer) >= self.rows_per_shard or due:
-            yield self._flush()
+        item = self.prepare(element)
+        key = self.key(item)
+        buffer = self.buffers.setdefault(key, [])
+        buffer.append(item)
+        if len(buffer) >= self.rows_per_shard:
+            yield from self._flush(key)
+        if time.monotonic() - self.last_flush >= self.flush_seconds:
+            for other in list(self.buffers):
+                yield from self._flush(other)
 
     def finish_bundle(self) -> None:
-        if self.buffer:
-            self._flush()
+        for key in list(self.buffers):
+            self._flush(key)
 
-    def _flush(self) -> str:
-        rows, self.buffer = self.buffer, []
+    def _flush(self, key: str) -> list[str]:
+        rows = self.buffers.pop(key, [])
         self.last_flush = time.monotonic()
-        return self.flush(rows)
+        return self.flush(rows, key) if rows else []
 
-    def flush(self, rows: list[Any]) -> str:
+    def flush(self, rows: list[Any], key: str) -> list[str]:
+        """Write ``rows`` (all of one ``key``); the paths written."""
         raise NotImplementedError
 
 
 class WriteShardFn(_BufferedWriter):
-    def __init__(self, out_dir: str, kind: str, prefix: str, rows_per_shard: int):
+    def __init__(self, out_dir: str, kind: str, prefix: str, rows_per_shard: int, split: SplitSettings | None = None):
         super().__init__(out_dir, rows_per_shard)
         self.kind = kind
         self.prefix = prefix
+        self.split = split or SplitSettings()
 
-    def flush(self, records: list[Any]) -> str:
-        rows = [r.to_dict() if hasattr(r, "to_dict") else r for r in records]  # typed rows become Arrow here
-        name = f"{self.prefix}-{content_id(sorted(r['id'] for r in rows), length=16)}.parquet"
+    def prepare(self, element: Any) -> dict[str, Any]:
+        return element.to_dict() if hasattr(element, "to_dict") else element  # typed rows become Arrow here
+
+    def key(self, row: dict[str, Any]) -> str:
+        return self.split.split_of(row) if self.split.enabled else ""
+
+    def flush(self, rows: list[dict[str, Any]], key: str) -> list[str]:
+        suffix = f".{key}" if key else ""
+        name = f"{self.prefix}-{content_id(sorted(r['id'] for r in rows), length=16)}{suffix}.parquet"
         path = fs.join(self.out_dir, self.kind, name)
         write_rows(rows, self.kind, path, self.out_dir)
-        return path
+        return [path]
 
 
 class WriteDeadLetterFn(_BufferedWriter):
@@ -100,12 +126,12 @@ class WriteDeadLetterFn(_BufferedWriter):
         super().__init__(out_dir, rows_per_shard)
         self.run_id = run_id
 
-    def flush(self, letters: list[Any]) -> str:
+    def flush(self, letters: list[Any], key: str) -> list[str]:
         lines = [letter.to_json() for letter in letters]
         name = f"{self.run_id}-{content_id(lines, length=12)}.jsonl"
         path = fs.join(self.out_dir, "dead_letter", name)
         fs.write_text(path, "\n".join(lines) + "\n", self.out_dir)
-        return path
+        return [path]
 
 
 class WriteReportFn(_BufferedWriter):
@@ -113,11 +139,11 @@ class WriteReportFn(_BufferedWriter):
         super().__init__(out_dir, rows_per_shard)
         self.name, self.run_id = name, run_id
 
-    def flush(self, records: list[Any]) -> str:
+    def flush(self, records: list[Any], key: str) -> list[str]:
         lines = [json.dumps(r, ensure_ascii=False, sort_keys=True, default=str) for r in records]
         path = fs.join(self.out_dir, REPORTS, self.name, f"{self.run_id}-{content_id(lines, length=12)}.jsonl")
         fs.write_text(path, "\n".join(lines) + "\n", self.out_dir)
-        return path
+        return [path]
 
 
 class WriteReports(beam.PTransform):
@@ -134,13 +160,14 @@ class WriteReports(beam.PTransform):
 
 class WriteShards(beam.PTransform):
     """Rows of one kind (``SFTRow`` | ``PRMRow``, or their dicts) → Parquet shards ``DIR/KIND/PREFIX-*.parquet``
-    (``PREFIX`` is the run id, so the launcher can tell this run's shards from earlier ones)."""
+    (``PREFIX`` is the run id, so the launcher can tell this run's shards from earlier ones);
+    with ``split`` enabled, one shard per split, ``PREFIX-HASH.SPLIT.parquet``."""
 
-    def __init__(self, out_dir: str, kind: str, prefix: str, rows_per_shard: int = 64):
+    def __init__(self, out_dir: str, kind: str, prefix: str, rows_per_shard: int = 64, split: SplitSettings | None = None):
         super().__init__()
         if kind not in SCHEMAS:
             raise ValueError(f"unknown shard kind {kind!r}")
-        self.fn = WriteShardFn(out_dir, kind, prefix, rows_per_shard)
+        self.fn = WriteShardFn(out_dir, kind, prefix, rows_per_shard, split)
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         return rows | beam.ParDo(self.fn)

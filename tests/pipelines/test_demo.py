@@ -14,7 +14,9 @@ from tests.pipelines.helpers import assert_balanced, prm_rows, run
 def test_demo_labels_a_gsm8k_problem_with_the_embedded_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
     assert run(["demo", "--out", out, "--problems", "1", "--n", "2", "--max-new-tokens", "24"]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "export pairs:" in captured.err  # the demo ends with its preference pairs
     assert "mean soft label" in printed and "label/label" in printed and "expand/expand" in printed
     rows = prm_rows(out)
     [row] = [r for r in rows if r["method"] == "shepherd"]
@@ -34,4 +36,5 @@ def test_demo_labels_a_gsm8k_problem_with_the_embedded_model(tmp_path: Path, cap
         assert [r for r in rows if r["method"] == "binary"]
     dataset = load_dataset(str(out), "prm", split="train", cache_dir=str(tmp_path / "hf"))
     assert dataset.column_names[:3] == ["prompt", "completions", "labels"]
-    assert (out / "seeds.jsonl").exists() and (out / "README.md").read_text().startswith("---\nconfigs:")
+    card = (out / "README.md").read_text()
+    assert (out / "seeds.jsonl").exists() and card.startswith("---\npretty_name:") and "\nconfigs:\n" in card

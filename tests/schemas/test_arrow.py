@@ -16,7 +16,7 @@ GENERATOR = GeneratorInfo(backend="transformers", model="SmolLM2-135M-Instruct",
 SFT_COLUMNS = ["id", "source_kind", "source", "problem", "steps", "answer", "messages", "verified", "verifier",
                "verifier_detail", "generator"]
 PRM_COLUMNS = ["prompt", "completions", "labels", "soft_labels", "rollouts", "correct_rollouts", "method",
-               "answer_correct", "id", "source_kind", "source", "generator"]
+               "answer_correct", "id", "source_kind", "source", "generator", "nodes"]
 
 
 def prm_row(**changes) -> PRMRow:

@@ -1,0 +1,147 @@
+"""``reverse-o1 tokenizer --model DIR --out DIR``: the tag vocabulary as special tokens.
+
+Writes the tokenizer of ``--model`` with ``<Think_Start>``, ``<Think_End>`` and each factor's
+``<ACT_Name-Start>``/``<ACT_Name-End>`` (and each ``--extra-token``) added as special tokens, and
+prints a JSON object with their ids. ``--resize-model`` also writes the model, its embeddings grown to the new vocabulary.
+Only local folders are read: nothing is downloaded. Imports nothing heavy until it runs (the CLI
+builds this parser for every command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import ConfigError
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="a local Transformers model folder (default: the embedded SmolLM2-135M-Instruct)")
+    parser.add_argument("--out", required=True, help="where the tokenizer (and with --resize-model the model) goes")
+    parser.add_argument("--factors", help="thought-factor vocabulary YAML (default: the built-in one)")
+    parser.add_argument("--extra-token", dest="extra_tokens", action="append", metavar="TOKEN",
+                        help="one more string to add as a special token (repeatable), e.g. a trainer's step "
+                             "placeholder such as OpenRLHF's ки")
+    parser.add_argument("--resize-model", dest="resize_model", action="store_true", default=False,
+                        help="also load the model, grow its embeddings to the new vocabulary (each new row the mean "
+                             "of the rows of the pieces the tag was split into before) and save it to --out")
+
+
+def _model_dir(model: str | None) -> Path:
+    if not model:
+        from generators.backends.smollm import converted_model_dir
+
+        try:
+            return converted_model_dir()
+        except FileNotFoundError as exc:
+            raise ConfigError(f"--model not given and {exc}") from None
+    path = Path(model)
+    if not path.is_dir():
+        raise ConfigError(f"--model {model}: not a directory (a local Transformers model folder; nothing is downloaded)")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise ConfigError(f"--model {model}: no tokenizer there (none of {', '.join(TOKENIZER_FILES)})")
+    return path
+
+
+def _out_dir(out: str) -> Path:
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {out}: is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"--out {out}: cannot write in it")
+    return path
+
+
+def _brief(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _save(out: Path, *objects: Any) -> None:
+    """Save into a staging folder inside ``out``, then move each file in: ``--out`` may be ``--model``
+    itself, whose weights may still be memory-mapped while they are rewritten."""
+    staging = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=out))
+    try:
+        for obj in objects:
+            obj.save_pretrained(staging)
+        for item in staging.iterdir():
+            os.replace(item, out / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from generators.tokenizer_vocab import (
+        TagTokenError,
+        add_tag_tokens,
+        check_round_trip,
+        resize_and_init,
+        sample_tagged_text,
+        tag_tokens,
+    )
+    from schemas.factors import FactorFileError, load_factors
+
+    try:
+        vocabulary = load_factors(args.factors)
+    except FactorFileError as exc:
+        raise ConfigError(f"--factors: {exc}") from None
+    extra = list(getattr(args, "extra_tokens", None) or [])
+    for token in extra:
+        if not token.strip() or token != token.strip():
+            raise ConfigError(f"--extra-token {token!r}: must be non-empty, without leading or trailing whitespace")
+    model_dir = _model_dir(args.model)
+    out = _out_dir(args.out)
+    if args.resize_model and not any((model_dir / name).is_file() for name in WEIGHT_FILES):
+        raise ConfigError(f"--model {model_dir}: no model weights there for --resize-model")
+
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    except Exception as exc:  # a local folder: whatever breaks the load is the folder's fault
+        raise ConfigError(f"--model {model_dir}: cannot load its tokenizer ({_brief(exc)})") from None
+    tokenizer.init_kwargs.pop("local_files_only", None)  # not a setting of the tokenizer: keep it out of the saved config
+    tags_only = tag_tokens(vocabulary)
+    tokens = tags_only + [t for t in dict.fromkeys(extra) if t not in tags_only]
+    try:
+        tags = add_tag_tokens(tokenizer, tokens)
+        check_round_trip(tokenizer, tags_only, sample_tagged_text(vocabulary))
+    except TagTokenError as exc:
+        raise ConfigError(f"--model {model_dir}: its tokenizer cannot hold the tags ({exc})") from None
+
+    initialized: list[str] = []
+    if args.resize_model:
+        from transformers import AutoModelForCausalLM
+
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True, dtype="auto")
+        except Exception as exc:
+            raise ConfigError(f"--model {model_dir}: cannot load the model ({_brief(exc)})") from None
+        initialized = resize_and_init(model, tags, len(tokenizer))
+        _save(out, model, tokenizer)
+    else:
+        _save(out, tokenizer)
+    report = {
+        "model": str(model_dir),
+        "out": str(out),
+        "ids": tags.ids,
+        "added": tags.added,
+        "tokens_before": tags.tokens_before,
+        "vocab_size": len(tokenizer),
+        "model_resized": bool(args.resize_model),
+        "initialized": initialized,
+    }
+    print(json.dumps(report, indent=2))
+    return 0

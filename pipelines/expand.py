@@ -5,6 +5,9 @@ trajectory becomes an SFT row, verified or not, and a PRM row with ``method=mcts
 give, per step, the tree node it is: id, parent id, Q and visits, for ``export pairs``) → tag
 (thought factors, rendered messages) → Parquet shards under ``DIR/sft`` and ``DIR/prm``.
 
+With ``--only-verified`` a wrong trajectory gives its PRM row and no SFT row (stat
+``sft_unverified_left_out``), and the seed's resume state names only the rows written.
+
 Resume works per seed: after searching a seed, the ids of its rows are recorded under
 ``DIR/.state/expand/`` (``trajectories``, the stage that makes the rows); a rerun skips a seed
 whose recorded rows are all in the output.
@@ -94,7 +97,7 @@ class ExpandFn(Stage):
         cuts = cut_points(len(seed.steps), self.settings.cuts, f"{self.settings.seed}:{seed.id}")
         mcts, model = self.settings.mcts, self.settings.model
         key = content_id("expand", seed.id, seed.problem, [s.text for s in seed.steps], seed.gold_answer, cuts,
-                         mcts, model.backend, model.model)
+                         mcts, model.backend, model.model, *(["only_verified"] if self.settings.only_verified else []))
         if already_done(self.out_dir, key, {"sft": sft_done, "prm": prm_done}):
             return RESUMED
         unknown = sorted({s.factor for s in seed.steps if s.factor and s.factor not in self.factor_names})
@@ -123,10 +126,11 @@ class TrajectoryRowsFn(Stage):
 
     per_item = True
 
-    def __init__(self, settings: MCTSSettings, out_dir: str, stage: str = "trajectories"):
+    def __init__(self, settings: MCTSSettings, out_dir: str, stage: str = "trajectories", only_verified: bool = False):
         super().__init__(stage)
         self.settings = settings
         self.out_dir = out_dir
+        self.only_verified = only_verified
 
     def ref(self, done: SearchDone) -> str:
         return done.seed.ref
@@ -150,9 +154,13 @@ class TrajectoryRowsFn(Stage):
                 seen.add(ident)
                 sft = self._sft_row(seed, steps, found, ident, generator)
                 prm = self._prm_row(seed, steps, cut, result, found, ident, generator, done.key)
-                sft_ids.append(sft.id)
+                keep_sft = found.correct or not self.only_verified  # --only-verified: no SFT row of a wrong answer
+                if not keep_sft:
+                    self.stat("sft_unverified_left_out")
+                sft_ids += [sft.id] if keep_sft else []
                 prm_ids.append(prm.id)
-                outputs = ([sft] if sft.id not in sft_done else []) + ([TaggedOutput(PRM, prm)] if prm.id not in prm_done else [])
+                outputs = ([sft] if keep_sft and sft.id not in sft_done else []) + (
+                    [TaggedOutput(PRM, prm)] if prm.id not in prm_done else [])
                 outcomes.append(Emit(*outputs))
         state = json.dumps({"sft": sorted(sft_ids), "prm": sorted(prm_ids)})
         fs.write_text(state_path(self.out_dir, done.key), state, self.out_dir)
@@ -216,8 +224,8 @@ def build_expand(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) ->
     done = {"sft_done": ctx.existing("sft"), "prm_done": ctx.existing("prm")}
     search = ExpandFn(ctx.backend, settings, frozenset(vocabulary.names), ctx.out_dir)
     searched = seeds["trajectories"] | "Expand" >> beam.ParDo(search, **done).with_outputs(DEAD, main="done")
-    found = searched.done | "Trajectories" >> beam.ParDo(
-        TrajectoryRowsFn(settings.mcts, ctx.out_dir), **done).with_outputs(DEAD, PRM, main="sft")
+    rows_fn = TrajectoryRowsFn(settings.mcts, ctx.out_dir, only_verified=settings.only_verified)
+    found = searched.done | "Trajectories" >> beam.ParDo(rows_fn, **done).with_outputs(DEAD, PRM, main="sft")
     tagged = found.sft | "Tag" >> TagSFTRows(tagging_settings(config), ctx.backend)
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
     _ = found[PRM] | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard, ctx.split)

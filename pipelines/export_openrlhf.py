@@ -54,6 +54,9 @@ def export_openrlhf(out_dir: str, soft: bool) -> int:
     seen: set[str] = set()
     for split, row in exports.rows_with_split(shards, "prm", COLUMNS, optional=("soft_labels",)):
         reason = skip_reason(row, seen)
+        softs = row.get("soft_labels")
+        if not reason and soft and softs is not None and len(softs) != len(row["labels"]):
+            reason = "soft_length_mismatch"
         if reason:
             skipped[reason] += 1
             continue
@@ -63,7 +66,8 @@ def export_openrlhf(out_dir: str, soft: bool) -> int:
     tables = {s: pa.Table.from_pylist(v, schema=schema) for s, v in lines.items()}
     files = exports.write_splits(out_dir, NAME, tables)
     counts = {s: len(v) for s, v in lines.items()}
-    exports.record(out_dir, NAME, files, counts, schema, DESCRIPTION, {"soft": soft}, {s: t.nbytes for s, t in tables.items()})
+    exports.record(out_dir, NAME, files, counts, schema, DESCRIPTION, {"soft": soft}, {s: t.nbytes for s, t in tables.items()},
+                   left_out=dict(skipped + filled))
     notes = [f"{reason} {n}" for reason, n in sorted((skipped + filled).items())]
     print(f"export openrlhf: {sum(counts.values())} rows ({', '.join(f'{s} {counts[s]}' for s in SPLITS)}) -> "
           f"{fs.join(out_dir, NAME)}" + (f"; {', '.join(notes)}" if notes else ""), file=sys.stderr)

@@ -2,18 +2,18 @@
 
 Two configs of the dataset, each ``DIR/NAME/SPLIT.parquet``, in the split of the rows they came from:
 
-- ``pairs_trajectory`` (conversational, as the SFT rows): for one problem, a verified answer
-  (``chosen``) against an unverified one (``rejected``); at most ``--max-pairs-per-problem`` per
-  problem, every row of the problem used before any is used twice.
+- ``pairs_trajectory`` (conversational, as the SFT rows): for one prompt, a verified answer
+  (``chosen``) against one its verifier found wrong (``rejected``; rows nothing checked are left
+  out); at most ``--max-pairs-per-problem`` per prompt, every row used before any is used twice.
 - ``pairs_step`` (plain text): from ``expand``'s search trees (the PRM rows' ``nodes``), two
   candidate next steps of one node, the one with the higher Q ``chosen``, when their Q differs by
   at least ``--min-margin``; the problem and the steps before as the prompt (rStar-Math's process
   preference pairs: highest against lowest Q; ``--per-prefix K`` takes the K best against the K
-  worst). A DPO loss on such a pair is the same as on the whole trajectories, the shared prefix
-  cancelling out.
+  worst). A DPO loss on such a pair is the loss on prefix + chosen step against prefix + rejected
+  step, the shared prefix cancelling out.
 
 Each row carries both sides' ids (SFT row ids, tree node ids) and values. Rows that cannot make a
-pair faithfully are counted by reason on stderr and in the manifest.
+pair faithfully are counted by reason on stderr and in the manifest (``exports.NAME.left_out``).
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from pipelines.io import exports, fs
 from pipelines.io.resume import shard_files
 from schemas.arrow import STEP_PAIR_SCHEMA, TRAJECTORY_PAIR_SCHEMA
 from schemas.ids import content_id
-from schemas.splits import SPLITS, problem_key
+from schemas.splits import SPLITS
 
-SFT_COLUMNS = ["id", "source_kind", "source", "problem", "messages", "verified"]
+SFT_COLUMNS = ["id", "source_kind", "source", "problem", "messages", "verified", "verifier"]
+UNCHECKED = "none"  # the verifier of rows nothing checked (Lean without a toolchain, tag): not wrong, unknown
 PRM_COLUMNS = ["id", "prompt", "completions", "source_kind", "source"]
 TRAJECTORY_DESCRIPTION = ("Preference pairs (TRL conversational): `prompt` (the user's problem), `chosen` (a verified "
                           "answer), `rejected` (an unverified one to the same problem), with both SFT row ids.")
@@ -93,8 +94,10 @@ def step_pairs(groups: dict[str, dict[str, Candidate]], min_margin: float, per_p
         ranked = sorted(groups[parent].values(), key=lambda c: (-c.q, -c.visits, c.node))
         for i in range(min(per_prefix, len(ranked) // 2)):
             hi, lo = ranked[i], ranked[-1 - i]
-            if hi.q - lo.q < min_margin or hi.text == lo.text:
-                break
+            if hi.q <= lo.q or hi.q - lo.q < min_margin:
+                break  # the gaps only shrink from here; a tie is never a preference
+            if hi.text == lo.text:
+                continue
             out.append((hi.split, {
                 "prompt": step_prompt(hi.problem, hi.prefix), "chosen": hi.text, "rejected": lo.text,
                 "id": content_id("step_pair", hi.node, lo.node), "chosen_id": hi.node, "rejected_id": lo.node,
@@ -112,14 +115,18 @@ def _turns(row: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]] | None:
 
 
 def trajectory_pairs(rows: Any, max_per_problem: int, skipped: collections.Counter[str]) -> list[tuple[str, dict[str, Any]]]:
-    """``(split, row)`` per pair of a verified and an unverified SFT row of one problem."""
+    """``(split, row)`` per pair of a verified and an unverified SFT row with the same user turn (the
+    same prompt, exactly); a row nothing checked (verifier ``none``) is neither side."""
     by_problem: dict[tuple[str, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
     for split, row in rows:
-        if _turns(row) is None:
+        turns = _turns(row)
+        if turns is None:
             skipped["no_messages"] += 1
             continue
-        key = (split, problem_key(row.get("source_kind"), row.get("source"), row.get("problem")))
-        good, bad = by_problem.setdefault(key, ([], []))
+        if row.get("verified") is not True and row.get("verifier") in (UNCHECKED, None):
+            skipped["unchecked"] += 1
+            continue
+        good, bad = by_problem.setdefault((split, turns[0]["content"]), ([], []))
         (good if row.get("verified") is True else bad).append(row)
     out = []
     for (split, _key), (good, bad) in sorted(by_problem.items()):
@@ -168,18 +175,22 @@ def export_pairs(out_dir: str, kinds: str, min_margin: float, per_prefix: int, m
             tables = _tables(pairs, TRAJECTORY_PAIR_SCHEMA)
             files = exports.write_splits(out_dir, "pairs_trajectory", tables)
             exports.record(out_dir, "pairs_trajectory", files, _counts(pairs), TRAJECTORY_PAIR_SCHEMA, TRAJECTORY_DESCRIPTION,
-                           {"max_pairs_per_problem": max_per_problem}, {s: t.nbytes for s, t in tables.items()})
+                           {"max_pairs_per_problem": max_per_problem}, {s: t.nbytes for s, t in tables.items()},
+                           left_out=dict(skipped))
             lines.append(f"{len(pairs)} trajectory pairs ({_split_text(pairs)}) -> {fs.join(out_dir, 'pairs_trajectory')}")
     if kinds in ("both", "step"):
         hint = "run `reverse-o1 expand` into it first (step pairs come from its search trees)"
         if kinds == "step" or shard_files(out_dir, "prm"):
             shards = exports.checked_shards(out_dir, "prm", PRM_COLUMNS, hint)
-            groups = candidates(exports.rows_with_split(shards, "prm", PRM_COLUMNS, optional=("nodes",)), skipped)
+            step_skipped: collections.Counter[str] = collections.Counter()
+            groups = candidates(exports.rows_with_split(shards, "prm", PRM_COLUMNS, optional=("nodes",)), step_skipped)
+            skipped.update(step_skipped)
             pairs = step_pairs(groups, min_margin, per_prefix)
             tables = _tables(pairs, STEP_PAIR_SCHEMA)
             files = exports.write_splits(out_dir, "pairs_step", tables)
             exports.record(out_dir, "pairs_step", files, _counts(pairs), STEP_PAIR_SCHEMA, STEP_DESCRIPTION,
-                           {"min_margin": min_margin, "per_prefix": per_prefix}, {s: t.nbytes for s, t in tables.items()})
+                           {"min_margin": min_margin, "per_prefix": per_prefix}, {s: t.nbytes for s, t in tables.items()},
+                           left_out=dict(step_skipped))
             lines.append(f"{len(pairs)} step pairs ({_split_text(pairs)}) from {len(groups)} tree nodes with candidates "
                          f"-> {fs.join(out_dir, 'pairs_step')}")
     if not lines:

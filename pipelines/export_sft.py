@@ -11,6 +11,7 @@ import sys
 
 import pyarrow as pa
 
+from pipelines.config import ConfigError
 from pipelines.io import exports, fs
 from schemas.arrow import SFT_SCHEMA
 from schemas.splits import SPLITS
@@ -19,21 +20,23 @@ DESCRIPTION = "The SFT rows with `verified = true` only (`reverse-o1 export sft 
 
 
 def export_sft(out_dir: str, verified: bool) -> int:
-    name = "sft_verified" if verified else "sft_all"
+    if not verified:
+        raise ConfigError("export sft needs --verified (the `sft` config already holds every row)")
+    name = "sft_verified"
     shards = exports.checked_shards(out_dir, "sft", SFT_SCHEMA.names,
                                     "run a command that writes SFT rows (expand, code-cot, lean-cot, tag) into it first")
     rows: dict[str, list[dict]] = {s: [] for s in SPLITS}
     left: collections.Counter[str] = collections.Counter()
     for split, row in exports.rows_with_split(shards, "sft", SFT_SCHEMA.names):
-        if verified and row.get("verified") is not True:
+        if row.get("verified") is not True:
             left["unverified"] += 1
             continue
         rows[split].append(row)
     tables = {s: pa.Table.from_pylist(sorted(r, key=lambda x: x["id"]), schema=SFT_SCHEMA) for s, r in rows.items()}
     files = exports.write_splits(out_dir, name, tables)
     counts = {s: len(r) for s, r in rows.items()}
-    exports.record(out_dir, name, files, counts, SFT_SCHEMA, DESCRIPTION if verified else "The SFT rows, every one.",
-                   {"verified": verified}, {s: t.nbytes for s, t in tables.items()})
+    exports.record(out_dir, name, files, counts, SFT_SCHEMA, DESCRIPTION, {"verified": verified},
+                   {s: t.nbytes for s, t in tables.items()}, left_out=dict(left))
     total = sum(counts.values())
     print(f"export sft: {total} rows ({', '.join(f'{s} {counts[s]}' for s in SPLITS)}) -> {fs.join(out_dir, name)}"
           + (f"; left out: unverified {left['unverified']}" if left else ""), file=sys.stderr)

@@ -121,6 +121,11 @@ def build_lean_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
 
         inputs.append(str(trace_repo(config.lean_repo, ctx.out_dir)))  # raises LeanUnavailable here, before any work
     available, reason = LeanVerifier().available()
+    if not available and config.only_verified:
+        from pipelines.io.lean_traced import LeanUnavailable
+
+        raise LeanUnavailable(f"lean-cot --only-verified: nothing can be verified here ({reason}); leave out "
+                              "--only-verified to keep the rows unverified")
     if not available:
         ctx.notes.append(f"lean-cot: rows are not verified (verified=false, verifier=none): {reason}")
     read = pipeline | "Read" >> ReadLeanTheorems(inputs, "read", config.max_record_bytes, config.limit)

@@ -155,16 +155,32 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
     return RunSummary(command, out_dir, data, wall, failure, nothing)
 
 
+SPLIT_STATE = ".state/split.json"  # the folder's split, recorded before its first rows are written
+
+
 def settle_split(out_dir: str, config: RunConfig) -> RunConfig:
     """The config with the split ``out_dir`` already has: one split assignment per directory, so a
-    rerun or another command into it can never put one problem's rows on both sides.
+    rerun, a resume or another command into it can never put one problem's rows on both sides.
 
-    Unset options take the directory's values (its manifest's ``split``); a directory that holds
-    rows refuses other values (``ConfigError``): its rows were assigned by them.
+    The split is recorded in ``DIR/.state/split.json`` before the run writes anything (so a run
+    killed before its manifest still left it). Unset options take the directory's values; a
+    directory that holds rows refuses other values (``ConfigError``): its rows were assigned by them.
+    A folder whose shards say they are split but hold no record (written by a version without one)
+    must be given the options again.
     """
-    previous = manifest.load(out_dir).get("split") or {}
-    has_rows = any(resume.shard_files(out_dir, kind) for kind in resume.KINDS)
-    old = SplitSettings(float(previous.get("test_fraction") or 0.0), int(previous.get("seed") or 0)) if has_rows else None
+    state = fs.join(out_dir, SPLIT_STATE)
+    try:
+        previous = fs.read_json(state) if fs.exists(state) else (manifest.load(out_dir).get("split") or {})
+    except (OSError, ValueError):
+        previous = {}
+    shards = [fs.basename(p) for kind in resume.KINDS for p in resume.shard_files(out_dir, kind)]
+    old = SplitSettings(float(previous.get("test_fraction") or 0.0), int(previous.get("seed") or 0)) if shards else None
+    split_named = any(name.endswith((".train.parquet", ".test.parquet")) for name in shards)
+    if old is not None and not old.enabled and split_named:
+        if config.test_fraction is None:
+            raise ConfigError(f"{out_dir} holds train/test shards but no record of their split; give the "
+                              "--test-fraction and --split-seed of the run that wrote them")
+        old = None  # the user says what it was
     fraction = config.test_fraction if config.test_fraction is not None else (old.test_fraction if old else 0.0)
     seed = config.split_seed if config.split_seed is not None else (old.seed if old else 0)
     new = SplitSettings(fraction, seed)
@@ -172,6 +188,7 @@ def settle_split(out_dir: str, config: RunConfig) -> RunConfig:
                                                                                   old.seed if old.enabled else 0):
         raise ConfigError(f"{out_dir} already holds rows split with --test-fraction {old.test_fraction} --split-seed "
                           f"{old.seed}; rerun with those (or leave them out), or write to a new --out")
+    fs.write_json(state, new.to_dict(), out_dir)
     return config.model_copy(update={"test_fraction": fraction, "split_seed": seed})
 
 

@@ -56,6 +56,7 @@ class ExpandSettings:
     mcts: MCTSSettings
     cuts: str
     seed: int
+    only_verified: bool = False  # unverified trajectories give PRM rows but no SFT row
 
 
 def expand_settings(config: RunConfig, vocabulary: FactorVocabulary) -> ExpandSettings:
@@ -67,7 +68,7 @@ def expand_settings(config: RunConfig, vocabulary: FactorVocabulary) -> ExpandSe
         temperature=config.temperature, step_tokens=min(64, config.max_new_tokens), rollout_tokens=config.max_new_tokens,
         seed=config.seed, factors=factors,
     )
-    return ExpandSettings(model_settings(config), mcts, config.cuts, config.seed)
+    return ExpandSettings(model_settings(config), mcts, config.cuts, config.seed, config.only_verified)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,18 @@ def _out_dir(out: str) -> Path:
     if not os.access(path, os.W_OK):
         raise ConfigError(f"--out {out}: cannot write in it")
     return path
+
+
+def _embedding_rows(model_dir: Path) -> int | None:
+    """The model's vocabulary size from its ``config.json`` (None where it has none)."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    size = config.get("vocab_size") if isinstance(config, dict) else None
+    if size is None and isinstance(config, dict) and isinstance(config.get("text_config"), dict):
+        size = config["text_config"].get("vocab_size")
+    return size if isinstance(size, int) else None
 
 
 def _brief(exc: BaseException) -> str:
@@ -132,6 +145,14 @@ def run(args: argparse.Namespace) -> int:
         initialized = resize_and_init(model, tags, len(tokenizer))
         _save(out, model, tokenizer)
     else:
+        rows = _embedding_rows(model_dir)
+        if rows is not None and len(tokenizer) > rows:
+            if out.resolve() == model_dir.resolve():
+                raise ConfigError(f"--out {out} is --model: its embeddings hold {rows} tokens, the new tokenizer "
+                                  f"{len(tokenizer)}; add --resize-model, or write to another --out")
+            print(f"reverse-o1 tokenizer: note: the new tokenizer has {len(tokenizer)} tokens, the model at {model_dir} "
+                  f"{rows} rows: train a model made with --resize-model (or call resize_token_embeddings), else the new "
+                  "ids are out of range", file=sys.stderr)
         _save(out, tokenizer)
     report = {
         "model": str(model_dir),

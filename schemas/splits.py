@@ -5,9 +5,11 @@ theorem; a function of a repository, in any commit) has one *problem key*, and t
 hashed with the split seed, decides the split. A pure function of the row: any worker, any run,
 any resume gives the same answer, with no state to share.
 
-- code: the function: ``source.uri``, ``source.path``, ``source.symbol`` (the problem text is
-  written by the model, so it differs between samples of one function);
-- every other kind (seeds, Lean, rows read by ``label`` or ``tag``): the problem text, with runs
+- code from a repository (``code-cot``): the function: ``source.uri``, ``source.path``,
+  ``source.symbol`` (the problem text is written from the function and may change between
+  commits);
+- every other row (seeds, Lean, and rows read by ``label`` or ``tag``, whose ``source.path`` is
+  the ``FILE:LINE`` they were read from, code or not): the problem text, with runs
   of whitespace made one space, so one problem read from two files (two seed files, a seed and
   the trajectories labelled from it) lands in one split.
 """
@@ -15,17 +17,20 @@ any resume gives the same answer, with no state to share.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
 TRAIN, TEST = "train", "test"
+_RECORD_REF = re.compile(r":\d+\Z")  # FILE:LINE, where a reader found a record (not a repository file)
 SPLITS = (TRAIN, TEST)
 
 
 def problem_key(source_kind: str | None, source: dict[str, Any] | None, problem: str | None) -> str:
     """The key every row of one problem shares (see the module docstring)."""
     src = source or {}
-    if source_kind == "code" and src.get("symbol"):
+    path = str(src.get("path") or "")
+    if source_kind == "code" and src.get("symbol") and path and not _RECORD_REF.search(path):
         return "\0".join(("code", str(src.get("uri") or ""), str(src.get("path") or ""), str(src["symbol"])))
     return "text\0" + " ".join(str(problem or "").split())
 

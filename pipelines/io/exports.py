@@ -74,13 +74,15 @@ def write_splits(out_dir: str, name: str, tables: dict[str, pa.Table]) -> dict[s
 
 
 def record(out_dir: str, config_name: str, data_files: dict[str, str], rows: dict[str, int], schema: pa.Schema | None,
-           description: str, settings: dict[str, Any], nbytes: dict[str, int] | None = None) -> dict[str, Any]:
-    """Add the export to ``manifest.json`` (``exports``) and write the card again, which lists it as a config."""
+           description: str, settings: dict[str, Any], nbytes: dict[str, int] | None = None,
+           left_out: dict[str, int] | None = None) -> dict[str, Any]:
+    """Add the export to ``manifest.json`` (``exports``: files, rows per split, the rows ``left_out`` by
+    reason) and write the card again, which lists it as a config."""
     data = manifest.load(out_dir)
     exports = dict(data.get("exports") or {})
     if data_files:
         exports[config_name] = {"data_files": data_files, "rows": rows, "bytes": nbytes or {}, "description": description,
-                                "settings": settings,
+                                "settings": settings, "left_out": dict(sorted((left_out or {}).items())),
                                 "features": card.features_yaml(schema) if schema is not None else None,
                                 "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     else:

@@ -6,6 +6,7 @@ are named ``COMMAND/STAGE`` and a new run of a command replaces only that comman
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 from collections import Counter
@@ -16,6 +17,7 @@ from typing import Any
 from pipelines.io import fs
 from pipelines.io.counters import balanced
 from pipelines.io.resume import FOOTER_THREADS, KINDS, OutputStats, shard_files
+from pipelines.io.shards import GENERATION_KEY
 from schemas.splits import SplitSettings
 
 LICENSE_SOURCES = 200  # sources listed by name in the manifest (and the card); the rest are counted
@@ -110,22 +112,34 @@ GENERATION_COLUMNS = {"sft": ["generator.backend", "generator.model", "generator
 
 
 def _shard_generation(kind_path: tuple[str, str]) -> Counter[tuple[Any, ...]]:
-    """``(backend, model, prompt_version, verifier | method, verified)`` → rows, of one shard."""
+    """``(backend, model, prompt_version, verifier | method)`` → ``(rows, verified)``, of one shard: from
+    its footer (``GENERATION_KEY``), or its columns for a shard written before footers carried it."""
     kind, path = kind_path
+    totals: Counter[tuple[Any, ...]] = Counter()
     try:
+        raw = (fs.parquet_footer(path).metadata or {}).get(GENERATION_KEY.encode())
+        if raw is not None:
+            for *key, n, verified in json.loads(raw):
+                totals[(*key, "rows")] += n
+                totals[(*key, "verified")] += verified
+            return totals
         table = fs.read_parquet(path, columns=GENERATION_COLUMNS[kind])
     except Exception as exc:  # unreadable: counted as nothing (output_stats sets such shards aside)
         log.warning("manifest: cannot read the generators of %s: %s", path, exc)
-        return Counter()
+        return totals
     cols = [table.column(i).to_pylist() for i in range(table.num_columns)]
     if kind == "prm":
         cols.append([None] * table.num_rows)
-    return Counter(zip(*cols, strict=True))
+    for backend, model, version, how, verified in zip(*cols, strict=True):
+        totals[(backend, model, version, how, "rows")] += 1
+        totals[(backend, model, version, how, "verified")] += verified is True
+    return totals
 
 
 def generation_counts(out_dir: str) -> dict[str, list[dict[str, Any]]]:
     """Who made the rows, for the card: per kind, rows per (backend, model, prompt version, and the
-    SFT rows' verifier with how many it verified, or the PRM rows' labelling method)."""
+    SFT rows' verifier with how many it verified, or the PRM rows' labelling method), summed from
+    the shards' footers."""
     paths = [(kind, p) for kind in KINDS for p in shard_files(out_dir, kind)]
     out: dict[str, list[dict[str, Any]]] = {}
     with ThreadPoolExecutor(max_workers=min(FOOTER_THREADS, max(1, len(paths)))) as pool:
@@ -136,13 +150,12 @@ def generation_counts(out_dir: str) -> dict[str, list[dict[str, Any]]]:
             if k == kind:
                 total.update(counts)
         groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for (backend, model, version, how, verified), n in total.items():
+        for (backend, model, version, how, field), n in total.items():
             entry = groups.setdefault((backend, model, version, how), {
                 "backend": backend, "model": model, "prompt_version": version,
                 ("verifier" if kind == "sft" else "method"): how, "rows": 0, **({"verified": 0} if kind == "sft" else {})})
-            entry["rows"] += n
-            if kind == "sft" and verified:
-                entry["verified"] += n
+            if field == "rows" or kind == "sft":
+                entry[field] += n
         out[kind] = sorted(groups.values(), key=lambda e: (-e["rows"], str(sorted(e.items()))))
     return out
 

@@ -31,13 +31,27 @@ from schemas.splits import SplitSettings
 
 FACTORS_KEY = "reverse_o1.factors"
 VERIFIED_KEY = "reverse_o1.verified"
+GENERATION_KEY = "reverse_o1.generation"  # rows per (backend, model, prompt version, verifier | method)
 REPORTS = "reports"  # rows with verified=True, for the run's last line without reading rows
 UNTAGGED = "(untagged)"
 
 
+def generation_of(kind: str, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """``[backend, model, prompt_version, verifier (SFT) | method (PRM), rows, verified rows]`` per group."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        gen = row.get("generator") or {}
+        how = row.get("verifier") if kind == "sft" else row.get("method")
+        counts = groups.setdefault((gen.get("backend"), gen.get("model"), gen.get("prompt_version"), how), [0, 0])
+        counts[0] += 1
+        counts[1] += row.get("verified") is True
+    return [[*key, n, verified] for key, (n, verified) in sorted(groups.items(), key=lambda kv: str(kv[0]))]
+
+
 def shard_metadata(kind: str, rows: list[dict[str, Any]]) -> dict[str, str]:
-    """Footer metadata: verified rows, and the steps per (source kind, factor) of an SFT shard."""
-    meta = {}
+    """Footer metadata: verified rows, who made the rows (``GENERATION_KEY``), and the steps per
+    (source kind, factor) of an SFT shard, so the manifest sums footers instead of reading rows."""
+    meta = {GENERATION_KEY: json.dumps(generation_of(kind, rows))}
     if "verified" in SCHEMAS[kind].names:
         meta[VERIFIED_KEY] = str(sum(1 for row in rows if row.get("verified") is True))
     if kind != "sft":
@@ -55,8 +69,9 @@ def write_rows(rows: list[dict[str, Any]], kind: str, path: str, tmp_root: str |
 
 
 class _BufferedWriter(beam.DoFn):
-    """Flushes a buffer every ``rows_per_shard`` rows, all of them after ``flush_seconds`` and at bundle
-    end. Elements go to one buffer per ``key`` (a shard holds one split), each flushed on its own."""
+    """Flushes a buffer when it holds ``rows_per_shard`` rows or its first row has waited
+    ``flush_seconds``, and every buffer at bundle end. Elements go to one buffer per ``key`` (a shard
+    holds one split), each flushed on its own clock."""
 
     def __init__(self, out_dir: str, rows_per_shard: int, flush_seconds: float = 30.0):
         self.out_dir = out_dir
@@ -73,18 +88,19 @@ class _BufferedWriter(beam.DoFn):
 
     def start_bundle(self) -> None:
         self.buffers: dict[str, list[Any]] = {}
-        self.last_flush = time.monotonic()
+        self.since: dict[str, float] = {}  # when each buffer got its first row
 
     def process(self, element: Any) -> Iterable[str]:
         item = self.prepare(element)
         key = self.key(item)
-        buffer = self.buffers.setdefault(key, [])
-        buffer.append(item)
-        if len(buffer) >= self.rows_per_shard:
+        if key not in self.buffers:
+            self.buffers[key], self.since[key] = [], time.monotonic()
+        self.buffers[key].append(item)
+        if len(self.buffers[key]) >= self.rows_per_shard:
             yield from self._flush(key)
-        if time.monotonic() - self.last_flush >= self.flush_seconds:
-            for other in list(self.buffers):
-                yield from self._flush(other)
+        now = time.monotonic()
+        for other in [k for k, t in self.since.items() if now - t >= self.flush_seconds]:
+            yield from self._flush(other)
 
     def finish_bundle(self) -> None:
         for key in list(self.buffers):
@@ -92,7 +108,7 @@ class _BufferedWriter(beam.DoFn):
 
     def _flush(self, key: str) -> list[str]:
         rows = self.buffers.pop(key, [])
-        self.last_flush = time.monotonic()
+        self.since.pop(key, None)
         return self.flush(rows, key) if rows else []
 
     def flush(self, rows: list[Any], key: str) -> list[str]:

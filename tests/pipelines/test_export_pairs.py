@@ -197,3 +197,41 @@ def test_step_pairs_of_the_bundled_seeds_always_choose_the_higher_q(tmp_path: Pa
     pairs = table(out / "pairs_step" / "train.parquet")
     assert len({p["prompt"].split("\n\n")[0] for p in pairs}) == 3  # every seed gave pairs
     assert all(p["chosen_value"] > p["rejected_value"] and p["chosen"] == "Use the numbers given." for p in pairs)
+
+
+def test_ties_unchecked_rows_and_other_prompts_make_no_pairs() -> None:
+    import collections
+
+    from pipelines.export_pairs import Candidate, step_pairs, trajectory_pairs
+
+    def cand(node: str, q: float) -> Candidate:
+        return Candidate(node, "p", f"text {node}", (), "P?", q, 1, "seed", None, "train")
+
+    assert step_pairs({"p": {"a": cand("a", 0.0), "b": cand("b", 0.0)}}, 0.0, 1) == []  # a tie is no preference
+    [(_, pair)] = step_pairs({"p": {"a": cand("a", 0.5), "b": cand("b", -0.5)}}, 0.0, 1)
+    assert (pair["chosen_id"], pair["rejected_id"]) == ("a", "b")
+
+    def row(ident: str, prompt: str, verified: bool, verifier: str) -> tuple[str, dict]:
+        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": f"answer {ident}"}]
+        return "train", {"id": ident, "messages": messages, "verified": verified, "verifier": verifier,
+                         "source_kind": "lean", "source": None, "problem": prompt}
+
+    skipped: collections.Counter[str] = collections.Counter()
+    rows = [row("w", "P?", True, "lean_dojo"), row("u", "P?", False, "none"), row("x", "Q?", False, "lean_dojo")]
+    assert trajectory_pairs(rows, 4, skipped) == []  # unknown is not wrong; another prompt is not this one
+    assert skipped == {"unchecked": 1, "one_sided_problem": 2}
+
+
+def test_export_sft_needs_verified_and_openrlhf_skips_bad_soft_labels(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = expanded(tmp_path, 1)
+    assert run(["export", "sft", out]) == 2
+    assert "needs --verified" in capsys.readouterr().err
+    rows = prm_rows(out)
+    schema = pq.read_schema(next((out / "prm").glob("*.parquet")))
+    bad = [{**rows[0], "id": "short-soft", "soft_labels": rows[0]["soft_labels"][:-1]}]
+    pq.write_table(pa.Table.from_pylist(bad, schema=schema), out / "prm" / "bad-0.parquet")
+    assert run(["export", "openrlhf", out, "--soft"]) == 0
+    assert "soft_length_mismatch 1" in capsys.readouterr().err
+    assert manifest(out)["exports"]["openrlhf"]["left_out"]["soft_length_mismatch"] == 1
+    assert "short-soft" not in {r["id"] for r in table(out / "openrlhf" / "train.parquet")}

@@ -176,3 +176,18 @@ def test_unreadable_tokenizer(tmp_path: Path, capsys) -> None:
     (tmp_path / "tok" / "tokenizer.json").write_text("not json")
     err = run_error(capsys, "--model", tmp_path / "tok", "--out", tmp_path / "o")
     assert "cannot load its tokenizer" in err
+
+
+def test_a_tokenizer_its_model_cannot_hold_is_refused_in_place_and_noted_elsewhere(embedded_model_dir: Path,
+                                                                                   tmp_path: Path, capsys) -> None:
+    import shutil
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for item in embedded_model_dir.iterdir():
+        if item.is_file() and not item.name.endswith(".safetensors"):
+            shutil.copy(item, folder / item.name)
+    message = run_error(capsys, "--model", folder, "--out", folder)
+    assert "its embeddings hold 49152 tokens" in message and "--resize-model" in message
+    assert main(["tokenizer", "--model", str(folder), "--out", str(tmp_path / "tok")]) == 0
+    assert "ids are out of range" in capsys.readouterr().err

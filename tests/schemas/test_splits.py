@@ -41,3 +41,12 @@ def test_code_rows_split_by_function_not_by_the_model_written_problem() -> None:
 def test_shard_names_say_their_split() -> None:
     assert shard_split("run-abc.test.parquet") == "test"
     assert shard_split("run-abc.train.parquet") == shard_split("run-abc.parquet") == "train"
+
+
+def test_code_rows_read_from_a_file_split_by_their_problem() -> None:
+    """``tag`` calls a row with a code fence ``code`` and names it FILE:LINE: samples of one problem
+    on several lines must not be split apart."""
+    settings = SplitSettings(0.5)
+    rows = [{"problem": "Write f.", "source_kind": "code", "source": {"uri": "file:///d.jsonl", "path": f"/d.jsonl:{i}",
+                                                                     "symbol": f"task-{i}"}} for i in range(1, 40)]
+    assert len({settings.split_of(r) for r in rows}) == 1

@@ -79,6 +79,10 @@ def test_only_verified_filters_sft_rows_with_a_reason(tmp_path: Path) -> None:
     rows = [r for p in (out / "sft").glob("*.parquet") for r in datasets.Dataset.from_parquet(str(p))]
     assert rows and all(r["verified"] for r in rows)
     data = assert_balanced(out)
-    assert data["stages"]["expand/tag_steps"]["filtered"]["unverified"] > 0
-    prm = datasets.load_dataset(str(out), "prm", split="train")
+    assert data["stages"]["expand/trajectories"]["stats"]["sft_unverified_left_out"] > 0
+    prm = datasets.load_dataset(str(out), "prm", split="train", cache_dir=str(tmp_path / "hf"))
     assert not all(prm["answer_correct"])  # PRM rows keep both: wrong trajectories label steps too
+    # a rerun finds every seed done (its state names only the rows written), searching nothing again
+    assert run(["expand", "--seeds", file, "--out", out, "--backend", "scripted", "--model", POLICY, *SMALL,
+                "--only-verified"]) == 0
+    assert assert_balanced(out)["stages"]["expand/expand"]["resumed"] == 2

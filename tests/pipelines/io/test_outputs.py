@@ -10,7 +10,7 @@ import yaml
 
 from pipelines.io import card, fs, manifest, resume
 from pipelines.io.dead_letter import PREVIEW_CHARS, DeadLetter, preview
-from pipelines.io.shards import FACTORS_KEY, WriteDeadLetterFn, WriteShardFn, shard_metadata
+from pipelines.io.shards import FACTORS_KEY, GENERATION_KEY, WriteDeadLetterFn, WriteShardFn, shard_metadata
 from schemas.records import GeneratorInfo, PRMRow, Source
 
 
@@ -38,7 +38,14 @@ def test_sft_footers_carry_factor_counts() -> None:
             {"source_kind": "code", "steps": [{"text": "c", "factor": "Compute"}]}]
     meta = json.loads(shard_metadata("sft", rows)[FACTORS_KEY])
     assert meta == {"code": {"Compute": 1}, "seed": {"(untagged)": 1, "Compute": 1}}
-    assert shard_metadata("prm", rows) == {}
+    assert set(shard_metadata("prm", rows)) == {GENERATION_KEY}  # a PRM footer: who made the rows, no factors
+
+
+def test_footers_say_who_made_the_rows() -> None:
+    gen = {"backend": "transformers", "model": "m", "prompt_version": "v1"}
+    rows = [{"generator": gen, "verifier": "math-verify", "verified": True}, {"generator": gen, "verifier": "math-verify",
+                                                                              "verified": False}]
+    assert json.loads(shard_metadata("sft", rows)[GENERATION_KEY]) == [["transformers", "m", "v1", "math-verify", 2, 1]]
 
 
 def test_dead_letters_are_jsonl_with_a_bounded_preview(tmp_path: Path) -> None:

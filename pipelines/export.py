@@ -22,11 +22,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-import pyarrow as pa
-
-from pipelines.config import ConfigError
-from pipelines.io import fs
-from pipelines.io.resume import shard_files
+from pipelines.io import exports, fs
 
 TAG = "ки"
 SAFE_TAG = "к\u2060и"
@@ -52,32 +48,13 @@ def to_math_shepherd(problem: str, steps: list[str], labels: list[bool], task: s
 
 
 def _shards(out_dir: str) -> list[str]:
-    """The PRM shards, each checked by its footer first (not Parquet, cut short, or without the
-    columns the export reads: the user's ``ConfigError``, before anything is written)."""
-    if not fs.is_folder(out_dir):
-        raise ConfigError(f"{out_dir}: no such directory")
-    shards = shard_files(out_dir, "prm")
-    if not shards:
-        raise ConfigError(f"{out_dir}: no PRM shards (prm/*.parquet); run `reverse-o1 label` or `expand` into it first")
-    for path in shards:
-        try:
-            names = fs.parquet_footer(path).schema.to_arrow_schema().names
-        except (OSError, pa.ArrowException) as exc:  # ArrowInvalid: not Parquet; OSError: cannot be read
-            raise ConfigError(f"{path}: unreadable PRM shard ({type(exc).__name__}: {exc})".splitlines()[0]) from None
-        missing = [c for c in COLUMNS if c not in names]
-        if missing:
-            raise ConfigError(f"{path}: unreadable PRM shard (no {', '.join(missing)} column)")
-    return shards
+    """The PRM shards, each checked by its footer before anything is written (``exports.checked_shards``)."""
+    return exports.checked_shards(out_dir, "prm", COLUMNS, "run `reverse-o1 label` or `expand` into it first")
 
 
 def _rows(shards: list[str]) -> Iterator[dict[str, Any]]:
-    for path in shards:
-        try:
-            with fs.parquet_file(path) as parquet:
-                for batch in parquet.iter_batches(columns=COLUMNS):
-                    yield from batch.to_pylist()
-        except (OSError, pa.ArrowException) as exc:  # damaged pages behind a sound footer: which shard, and why
-            raise RuntimeError(f"{path}: unreadable PRM shard ({type(exc).__name__}: {exc})".splitlines()[0]) from exc
+    for _split, row in exports.rows_with_split(shards, "prm", COLUMNS):
+        yield row
 
 
 def skip_reason(row: dict[str, Any], seen: set[str]) -> str | None:

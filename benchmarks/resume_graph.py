@@ -14,6 +14,7 @@ Synthetic SFT shards (10,000 rows each, ids only) stand for an output folder tha
 
 from __future__ import annotations
 
+import json
 import pickle
 import shutil
 import tempfile
@@ -27,7 +28,7 @@ from benchmarks.report import Report
 from generators.backends.handle import BackendHandle
 from pipelines.config import build_config
 from pipelines.io import fs
-from pipelines.io.shards import FACTORS_KEY
+from pipelines.io.shards import FACTORS_KEY, GENERATION_KEY, VERIFIED_KEY
 from pipelines.runner import RunContext, pipeline_options, run_command
 from pipelines.settings import backend_config
 from pipelines.tag import build_tag
@@ -44,7 +45,9 @@ def synthetic_output(out: str, n: int) -> None:
         ids = pa.array([f"existing-{i:09d}" for i in range(start, min(n, start + ROWS_PER_SHARD))])
         table = pa.Table.from_arrays([ids if f.name == "id" else pa.nulls(len(ids), f.type) for f in schema], schema=schema)
         path = fs.join(out, "sft", f"old-{start // ROWS_PER_SHARD:05d}.parquet")
-        fs.write_parquet(path, table, metadata={FACTORS_KEY: "{}"})  # as every shard's footer is written
+        # the footer keys every shard is written with (``shard_metadata``): factors, verified rows, generators
+        meta = {FACTORS_KEY: "{}", VERIFIED_KEY: "0", GENERATION_KEY: json.dumps([[None, None, None, None, len(ids), 0]])}
+        fs.write_parquet(path, table, metadata=meta)
 
 
 def graph_bytes(out: str) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
 import yaml
 
 from pipelines.io import fs
@@ -50,11 +51,26 @@ def size_category(rows: int) -> str:
     return next((name for limit, name in SIZES if rows < limit), "100M<n<1B")
 
 
-def features_yaml(schema: Any) -> list[dict[str, Any]]:
-    """An Arrow schema as the card's ``dataset_info.features`` (``datasets``' own YAML form)."""
-    from datasets import Features
+_DTYPES = {pa.string(): "string", pa.large_string(): "large_string", pa.bool_(): "bool", pa.int64(): "int64",
+           pa.int32(): "int32", pa.float64(): "float64", pa.float32(): "float32"}
 
-    return Features.from_arrow_schema(schema)._to_yaml_list()
+
+def features_yaml(schema: pa.Schema) -> list[dict[str, Any]]:
+    """An Arrow schema as the card's ``dataset_info.features``, in ``datasets``' own YAML form
+    (``Features.from_arrow_schema(schema)._to_yaml_list()``, which a test compares it with): written
+    here so that the launcher need not import ``datasets`` to write a card."""
+    return [{"name": f.name, **_feature(f.type)} for f in schema]
+
+
+def _feature(kind: pa.DataType) -> dict[str, Any]:
+    if pa.types.is_struct(kind):
+        return {"struct": [{"name": kind.field(i).name, **_feature(kind.field(i).type)} for i in range(kind.num_fields)]}
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        inner = _feature(kind.value_type)
+        return {"list": inner["dtype"] if set(inner) == {"dtype"} else inner.get("struct", inner)}
+    if kind not in _DTYPES:
+        raise ValueError(f"no dataset card dtype for Arrow type {kind}")
+    return {"dtype": _DTYPES[kind]}
 
 
 def _split_counts(manifest: dict[str, Any], kind: str) -> dict[str, int]:

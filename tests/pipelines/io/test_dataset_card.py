@@ -86,3 +86,14 @@ def test_only_verified_filters_sft_rows_with_a_reason(tmp_path: Path) -> None:
     assert run(["expand", "--seeds", file, "--out", out, "--backend", "scripted", "--model", POLICY, *SMALL,
                 "--only-verified"]) == 0
     assert assert_balanced(out)["stages"]["expand/expand"]["resumed"] == 2
+
+
+def test_the_card_features_are_datasets_own_yaml_form() -> None:
+    import pyarrow as pa
+
+    from pipelines.io.card import features_yaml
+    from schemas.arrow import SCHEMAS, STEP_PAIR_SCHEMA, TRAJECTORY_PAIR_SCHEMA
+
+    openrlhf = pa.schema([("input", pa.string()), ("value", pa.list_(pa.float64())), ("id", pa.string())])
+    for schema in (*SCHEMAS.values(), TRAJECTORY_PAIR_SCHEMA, STEP_PAIR_SCHEMA, openrlhf):
+        assert features_yaml(schema) == datasets.Features.from_arrow_schema(schema)._to_yaml_list()

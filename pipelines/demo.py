@@ -19,6 +19,7 @@ from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
+from generators.backends.smollm import cache_root
 from pipelines.code_cot import build_code_cot
 from pipelines.config import ConfigError, build_config, with_worker_threads
 from pipelines.expand import build_expand
@@ -45,10 +46,9 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
     config = build_config(DEMO_DEFAULTS | given, yaml_path)
     out = config.out
     if not fs.is_local(out):
-        raise ConfigError(f"demo --out {out}: the demo builds a git repository and seed files on this machine; "
-                          "give a local folder (the pipeline commands themselves take gs:// and s3://)")
-    os.makedirs(out, exist_ok=True)
-    seeds = os.path.join(out, "seeds.jsonl")
+        raise ConfigError(f"demo --out {out}: the demo is a trial on this machine; give a local folder (the "
+                          "pipeline commands themselves take gs:// and s3://)")
+    seeds = fs.join(out, "seeds.jsonl")
     with redirect_stderr(io.StringIO()):
         import_file("gsm8k", str(SAMPLES / "gsm8k" / "gsm8k_demo.jsonl"), seeds)
     count = problems or config.limit or 3
@@ -61,7 +61,7 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
     print(f"\ndemo 2/5: MCTS from the first cut of {expand.limit} seeds, {config.simulations} simulations x "
           f"{config.branching} candidates")
     run_command("expand", expand, build_expand, beam_args)
-    wrong = wrong_trajectories(out, seeds, os.path.join(out, "wrong_trajectories.jsonl"))
+    wrong = wrong_trajectories(out, seeds, fs.join(out, "wrong_trajectories.jsonl"))
     if wrong:
         binary = config.model_copy(update={"input": [wrong], "method": "binary", "limit": BINARY_TRAJECTORIES})
         print(f"\ndemo 3/5: binary search for the first wrong step of up to {BINARY_TRAJECTORIES} unverified "
@@ -75,7 +75,7 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
     print(f"\ndemo 4/5: Lean CoT for {LEAN_THEOREMS} bundled Lean theorems (a thought per tactic, then an informal "
           f"solution; no Lean toolchain here, so rows are unverified)")
     run_command("lean-cot", lean, build_lean_cot, beam_args)
-    repo = demo_repository(out)
+    repo = demo_repository()
     code = config.model_copy(update={"input": [], "repo": [repo], "limit": CODE_FUNCTIONS, "sandbox_timeout": 5.0,
                                      "cot_samples": 2, "max_new_tokens": max(config.max_new_tokens, 128)})
     print(f"\ndemo 5/5: code CoT for the first {CODE_FUNCTIONS} functions of the bundled tinytext package ({repo}): "
@@ -92,11 +92,12 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
     return 0
 
 
-def demo_repository(out: str) -> str:
-    """The bundled tinytext package committed to a fresh git repository under ``out`` (fixed author
-    and date, so the commit and the row ids are the same on every machine); a plain directory
-    when git is missing. Returns what ``--repo`` gets."""
-    target = os.path.join(out, "tinytext-repo")
+def demo_repository() -> str:
+    """The bundled tinytext package committed to a fresh git repository (fixed author and date, so
+    the commit is the same on every machine); a plain directory when git is missing. Git needs a
+    local folder: it is made in reverse-o1's cache (``demo/tinytext-repo``), not in the output.
+    Returns what ``--repo`` gets."""
+    target = str(cache_root() / "demo" / "tinytext-repo")
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(SAMPLES / "code" / "tinytext", target)
     if shutil.which("git") is None:
@@ -112,8 +113,7 @@ def demo_repository(out: str) -> str:
 
 def wrong_trajectories(out: str, seeds_path: str, target: str) -> str | None:
     """The expand run's unverified SFT rows as trajectory rows with their seed's gold answer."""
-    with open(seeds_path, encoding="utf-8") as handle:
-        gold = {s["id"]: s["answer"] for s in map(json.loads, handle)}
+    gold = {s["id"]: s["answer"] for s in map(json.loads, fs.read_bytes(seeds_path).decode("utf-8").splitlines())}
     rows = [r for p in shard_files(out, "sft") for r in fs.read_parquet(p).to_pylist()]
     picked = [
         {"id": r["id"], "source_kind": r["source_kind"], "source": r["source"], "problem": r["problem"],
@@ -123,8 +123,7 @@ def wrong_trajectories(out: str, seeds_path: str, target: str) -> str | None:
     ]
     if not picked:
         return None
-    with open(target, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in picked)
+    fs.write_text(target, "".join(json.dumps(r) + "\n" for r in picked))
     return target
 
 

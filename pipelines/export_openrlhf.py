@@ -64,10 +64,9 @@ def export_openrlhf(out_dir: str, soft: bool) -> int:
         lines[split].append(openrlhf_record(row, soft, filled))
     schema = pa.schema([("input", pa.string()), ("value", pa.list_(pa.float64() if soft else pa.string())), ("id", pa.string())])
     tables = {s: pa.Table.from_pylist(v, schema=schema) for s, v in lines.items()}
-    files = exports.write_splits(out_dir, NAME, tables)
-    counts = {s: len(v) for s, v in lines.items()}
-    exports.record(out_dir, NAME, files, counts, schema, DESCRIPTION, {"soft": soft}, {s: t.nbytes for s, t in tables.items()},
-                   left_out=dict(skipped + filled))
+    export = exports.Export(NAME, tables, schema, DESCRIPTION, {"soft": soft}, dict(skipped + filled))
+    exports.publish(out_dir, export)
+    counts = export.rows()
     notes = [f"{reason} {n}" for reason, n in sorted((skipped + filled).items())]
     print(f"export openrlhf: {sum(counts.values())} rows ({', '.join(f'{s} {counts[s]}' for s in SPLITS)}) -> "
           f"{fs.join(out_dir, NAME)}" + (f"; {', '.join(notes)}" if notes else ""), file=sys.stderr)

@@ -166,17 +166,15 @@ def export_pairs(out_dir: str, kinds: str, min_margin: float, per_prefix: int, m
     if min_margin < 0 or per_prefix < 1 or max_per_problem < 1:
         raise ConfigError("--min-margin must be >= 0, --per-prefix and --max-pairs-per-problem >= 1")
     skipped: collections.Counter[str] = collections.Counter()
-    lines = []
+    lines: list[str] = []
+    done: list[exports.Export] = []
     if kinds in ("both", "trajectory"):
         hint = "run a command that writes SFT rows (expand, code-cot, lean-cot, tag) into it first"
         if kinds == "trajectory" or shard_files(out_dir, "sft"):
             shards = exports.checked_shards(out_dir, "sft", SFT_COLUMNS, hint)
             pairs = trajectory_pairs(exports.rows_with_split(shards, "sft", SFT_COLUMNS), max_per_problem, skipped)
-            tables = _tables(pairs, TRAJECTORY_PAIR_SCHEMA)
-            files = exports.write_splits(out_dir, "pairs_trajectory", tables)
-            exports.record(out_dir, "pairs_trajectory", files, _counts(pairs), TRAJECTORY_PAIR_SCHEMA, TRAJECTORY_DESCRIPTION,
-                           {"max_pairs_per_problem": max_per_problem}, {s: t.nbytes for s, t in tables.items()},
-                           left_out=dict(skipped))
+            done.append(exports.Export("pairs_trajectory", _tables(pairs, TRAJECTORY_PAIR_SCHEMA), TRAJECTORY_PAIR_SCHEMA,
+                                       TRAJECTORY_DESCRIPTION, {"max_pairs_per_problem": max_per_problem}, dict(skipped)))
             lines.append(f"{len(pairs)} trajectory pairs ({_split_text(pairs)}) -> {fs.join(out_dir, 'pairs_trajectory')}")
     if kinds in ("both", "step"):
         hint = "run `reverse-o1 expand` into it first (step pairs come from its search trees)"
@@ -186,15 +184,13 @@ def export_pairs(out_dir: str, kinds: str, min_margin: float, per_prefix: int, m
             groups = candidates(exports.rows_with_split(shards, "prm", PRM_COLUMNS, optional=("nodes",)), step_skipped)
             skipped.update(step_skipped)
             pairs = step_pairs(groups, min_margin, per_prefix)
-            tables = _tables(pairs, STEP_PAIR_SCHEMA)
-            files = exports.write_splits(out_dir, "pairs_step", tables)
-            exports.record(out_dir, "pairs_step", files, _counts(pairs), STEP_PAIR_SCHEMA, STEP_DESCRIPTION,
-                           {"min_margin": min_margin, "per_prefix": per_prefix}, {s: t.nbytes for s, t in tables.items()},
-                           left_out=dict(step_skipped))
+            done.append(exports.Export("pairs_step", _tables(pairs, STEP_PAIR_SCHEMA), STEP_PAIR_SCHEMA, STEP_DESCRIPTION,
+                                       {"min_margin": min_margin, "per_prefix": per_prefix}, dict(step_skipped)))
             lines.append(f"{len(pairs)} step pairs ({_split_text(pairs)}) from {len(groups)} tree nodes with candidates "
                          f"-> {fs.join(out_dir, 'pairs_step')}")
     if not lines:
         raise ConfigError(f"{out_dir}: no SFT or PRM shards to pair; run expand (or another command) into it first")
+    exports.publish(out_dir, *done)
     detail = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items()))
     print("export pairs: " + "; ".join(lines) + (f"; left out: {detail}" if skipped else ""), file=sys.stderr)
     return 0

@@ -33,10 +33,9 @@ def export_sft(out_dir: str, verified: bool) -> int:
             continue
         rows[split].append(row)
     tables = {s: pa.Table.from_pylist(sorted(r, key=lambda x: x["id"]), schema=SFT_SCHEMA) for s, r in rows.items()}
-    files = exports.write_splits(out_dir, name, tables)
-    counts = {s: len(r) for s, r in rows.items()}
-    exports.record(out_dir, name, files, counts, SFT_SCHEMA, DESCRIPTION, {"verified": verified},
-                   {s: t.nbytes for s, t in tables.items()}, left_out=dict(left))
+    export = exports.Export(name, tables, SFT_SCHEMA, DESCRIPTION, {"verified": verified}, dict(left))
+    exports.publish(out_dir, export)
+    counts = export.rows()
     total = sum(counts.values())
     print(f"export sft: {total} rows ({', '.join(f'{s} {counts[s]}' for s in SPLITS)}) -> {fs.join(out_dir, name)}"
           + (f"; left out: unverified {left['unverified']}" if left else ""), file=sys.stderr)

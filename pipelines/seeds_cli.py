@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
 
+from pipelines.io import fs
 from schemas.seed_import import IMPORTERS, SeedImportError
 from schemas.seeds import TEMPLATE, SeedError, decode_line, iter_lines, validate_file
 
@@ -59,42 +61,42 @@ def carry_license(source: str, output: str) -> str | None:
     found = LicenseFinder().license_of(os.path.abspath(source))
     if not found or found.startswith("see "):
         return None
-    with open(output + ".license", "w", encoding="utf-8") as handle:
-        handle.write(f"SPDX-License-Identifier: {found}\nSPDX-FileComment: converted from {source_uri(source)}\n")
+    fs.write_text(output + ".license",
+                  f"SPDX-License-Identifier: {found}\nSPDX-FileComment: converted from {source_uri(source)}\n")
     return found
 
 
 def import_file(fmt: str, path: str, output: str | None) -> int:
-    """Convert every line; lines that can't be converted are reported as FILE:LINE: reason."""
+    """Convert every line; lines that can't be converted are reported as FILE:LINE: reason. To
+    ``output`` (any FileSystems path) the seeds are written whole at the end, else as they come to stdout."""
     convert = IMPORTERS[fmt]
     written, failed, seen = 0, 0, set()
-    sink = open(output, "w", encoding="utf-8") if output else sys.stdout
-    try:
-        for number, raw in iter_lines(path):
-            if not raw.strip():
-                continue
-            try:
-                seed = convert(decode_line(raw, number), ref=f"{path}:{number}")
-            except SeedError as exc:
-                print(f"{path}:{number}: {exc}", file=sys.stderr)
-                failed += 1
-                if exc.reason == "wrong_encoding":
-                    break  # every other line would say it again
-                continue
-            except (SeedImportError, ValueError) as exc:
-                print(f"{path}:{number}: {exc}", file=sys.stderr)
-                failed += 1
-                continue
-            if seed["id"] in seen:
-                print(f"{path}:{number}: id: duplicate problem {seed['id']!r}, skipped", file=sys.stderr)
-                failed += 1
-                continue
-            seen.add(seed["id"])
-            sink.write(json.dumps(seed, ensure_ascii=False) + "\n")
-            written += 1
-    finally:
-        if output:
-            sink.close()
+    buffer = io.StringIO()
+    sink = buffer if output else sys.stdout
+    for number, raw in iter_lines(path):
+        if not raw.strip():
+            continue
+        try:
+            seed = convert(decode_line(raw, number), ref=f"{path}:{number}")
+        except SeedError as exc:
+            print(f"{path}:{number}: {exc}", file=sys.stderr)
+            failed += 1
+            if exc.reason == "wrong_encoding":
+                break  # every other line would say it again
+            continue
+        except (SeedImportError, ValueError) as exc:
+            print(f"{path}:{number}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if seed["id"] in seen:
+            print(f"{path}:{number}: id: duplicate problem {seed['id']!r}, skipped", file=sys.stderr)
+            failed += 1
+            continue
+        seen.add(seed["id"])
+        sink.write(json.dumps(seed, ensure_ascii=False) + "\n")
+        written += 1
+    if output:
+        fs.write_text(output, buffer.getvalue())
     if output and written:
         carry_license(path, output)
     print(f"imported {written} seed(s) from {path}, {failed} line(s) skipped", file=sys.stderr)

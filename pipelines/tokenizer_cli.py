@@ -20,6 +20,8 @@ from typing import Any
 
 from pipelines.config import ConfigError
 
+COPY_CHUNK = 1 << 20
+
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -36,7 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "of the rows of the pieces the tag was split into before) and save it to --out")
 
 
-def _model_dir(model: str | None) -> Path:
+def _model_dir(model: str | None, scratch: Path) -> Path:
+    """The local folder Transformers loads: the embedded model, ``--model`` itself when local, else
+    its files copied through FileSystems (``gs://``, ``s3://``) into ``scratch``."""
+    from pipelines.io import fs  # imports Beam: only when the command runs, not for --help
+
     if not model:
         from generators.backends.smollm import converted_model_dir
 
@@ -44,25 +50,39 @@ def _model_dir(model: str | None) -> Path:
             return converted_model_dir()
         except FileNotFoundError as exc:
             raise ConfigError(f"--model not given and {exc}") from None
-    path = Path(model)
-    if not path.is_dir():
-        raise ConfigError(f"--model {model}: not a directory (a local Transformers model folder; nothing is downloaded)")
+    if not fs.is_folder(model):
+        raise ConfigError(f"--model {model}: not a directory (a Transformers model folder; nothing is downloaded)")
+    path = Path(model) if fs.is_local(model) else scratch
+    if not fs.is_local(model):
+        for meta in fs.list_files(model):
+            with fs.open_read(meta.path) as src, open(path / fs.basename(meta.path), "wb") as dst:
+                shutil.copyfileobj(src, dst, COPY_CHUNK)
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
         raise ConfigError(f"--model {model}: no tokenizer there (none of {', '.join(TOKENIZER_FILES)})")
     return path
 
 
-def _out_dir(out: str) -> Path:
-    path = Path(out)
-    if path.exists() and not path.is_dir():
+def _out_dir(out: str) -> str:
+    """``--out``, any FileSystems path: not a file; locally, a folder that can be made and written."""
+    from pipelines.io import fs  # imports Beam: only when the command runs, not for --help
+
+    if fs.exists(out) and not fs.is_folder(out):
         raise ConfigError(f"--out {out}: is a file, not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
-    if not os.access(path, os.W_OK):
-        raise ConfigError(f"--out {out}: cannot write in it")
-    return path
+    if fs.is_local(out):
+        path = Path(out)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
+        if not os.access(path, os.W_OK):
+            raise ConfigError(f"--out {out}: cannot write in it")
+    return out
+
+
+def _same_folder(out: str, model_dir: Path) -> bool:
+    from pipelines.io import fs  # imports Beam: only when the command runs, not for --help
+
+    return fs.is_local(out) and Path(out).resolve() == model_dir.resolve()
 
 
 def _embedding_rows(model_dir: Path) -> int | None:
@@ -82,28 +102,21 @@ def _brief(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def _save(out: Path, *objects: Any) -> None:
-    """Save into a staging folder inside ``out``, then move each file in: ``--out`` may be ``--model``
-    itself, whose weights may still be memory-mapped while they are rewritten."""
-    staging = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=out))
-    try:
+def _save(out: str, *objects: Any) -> None:
+    """``save_pretrained`` into a local scratch folder (Transformers writes only local files), then
+    each file to ``out`` through FileSystems, whole or absent (``fs.open_write``). ``out`` may be
+    ``--model`` itself: its weights, maybe still memory-mapped, are replaced by a rename."""
+    from pipelines.io import fs  # imports Beam: only when the command runs, not for --help
+
+    with tempfile.TemporaryDirectory(prefix="reverse-o1-tokenizer-") as staging:
         for obj in objects:
             obj.save_pretrained(staging)
-        for item in staging.iterdir():
-            os.replace(item, out / item.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        for item in sorted(Path(staging).iterdir()):
+            with open(item, "rb") as src, fs.open_write(fs.join(out, item.name)) as dst:
+                shutil.copyfileobj(src, dst, COPY_CHUNK)
 
 
 def run(args: argparse.Namespace) -> int:
-    from generators.tokenizer_vocab import (
-        TagTokenError,
-        add_tag_tokens,
-        check_round_trip,
-        resize_and_init,
-        sample_tagged_text,
-        tag_tokens,
-    )
     from schemas.factors import FactorFileError, load_factors
 
     try:
@@ -114,17 +127,30 @@ def run(args: argparse.Namespace) -> int:
     for token in extra:
         if not token.strip() or token != token.strip():
             raise ConfigError(f"--extra-token {token!r}: must be non-empty, without leading or trailing whitespace")
-    model_dir = _model_dir(args.model)
-    out = _out_dir(args.out)
+    with tempfile.TemporaryDirectory(prefix="reverse-o1-model-") as scratch:
+        return _run(args, vocabulary, extra, _model_dir(args.model, Path(scratch)), _out_dir(args.out))
+
+
+def _run(args: argparse.Namespace, vocabulary: Any, extra: list[str], model_dir: Path, out: str) -> int:
+    from generators.tokenizer_vocab import (
+        TagTokenError,
+        add_tag_tokens,
+        check_round_trip,
+        resize_and_init,
+        sample_tagged_text,
+        tag_tokens,
+    )
+
+    where = args.model or str(model_dir)  # as the user named it (a remote --model is read from a local copy)
     if args.resize_model and not any((model_dir / name).is_file() for name in WEIGHT_FILES):
-        raise ConfigError(f"--model {model_dir}: no model weights there for --resize-model")
+        raise ConfigError(f"--model {where}: no model weights there for --resize-model")
 
     from transformers import AutoTokenizer
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     except Exception as exc:  # a local folder: whatever breaks the load is the folder's fault
-        raise ConfigError(f"--model {model_dir}: cannot load its tokenizer ({_brief(exc)})") from None
+        raise ConfigError(f"--model {where}: cannot load its tokenizer ({_brief(exc)})") from None
     tokenizer.init_kwargs.pop("local_files_only", None)  # not a setting of the tokenizer: keep it out of the saved config
     tags_only = tag_tokens(vocabulary)
     tokens = tags_only + [t for t in dict.fromkeys(extra) if t not in tags_only]
@@ -132,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         tags = add_tag_tokens(tokenizer, tokens)
         check_round_trip(tokenizer, tags_only, sample_tagged_text(vocabulary))
     except TagTokenError as exc:
-        raise ConfigError(f"--model {model_dir}: its tokenizer cannot hold the tags ({exc})") from None
+        raise ConfigError(f"--model {where}: its tokenizer cannot hold the tags ({exc})") from None
 
     initialized: list[str] = []
     if args.resize_model:
@@ -141,22 +167,22 @@ def run(args: argparse.Namespace) -> int:
         try:
             model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True, dtype="auto")
         except Exception as exc:
-            raise ConfigError(f"--model {model_dir}: cannot load the model ({_brief(exc)})") from None
+            raise ConfigError(f"--model {where}: cannot load the model ({_brief(exc)})") from None
         initialized = resize_and_init(model, tags, len(tokenizer))
         _save(out, model, tokenizer)
     else:
         rows = _embedding_rows(model_dir)
         if rows is not None and len(tokenizer) > rows:
-            if out.resolve() == model_dir.resolve():
+            if _same_folder(out, model_dir):
                 raise ConfigError(f"--out {out} is --model: its embeddings hold {rows} tokens, the new tokenizer "
                                   f"{len(tokenizer)}; add --resize-model, or write to another --out")
-            print(f"reverse-o1 tokenizer: note: the new tokenizer has {len(tokenizer)} tokens, the model at {model_dir} "
+            print(f"reverse-o1 tokenizer: note: the new tokenizer has {len(tokenizer)} tokens, the model at {where} "
                   f"{rows} rows: train a model made with --resize-model (or call resize_token_embeddings), else the new "
                   "ids are out of range", file=sys.stderr)
         _save(out, tokenizer)
     report = {
-        "model": str(model_dir),
-        "out": str(out),
+        "model": where,
+        "out": out,
         "ids": tags.ids,
         "added": tags.added,
         "tokens_before": tags.tokens_before,

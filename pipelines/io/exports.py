@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -58,36 +59,53 @@ def rows_with_split(shards: list[str], kind: str, columns: list[str],
             raise RuntimeError(f"{path}: unreadable {kind.upper()} shard ({type(exc).__name__}: {exc})".splitlines()[0]) from exc
 
 
-def write_splits(out_dir: str, name: str, tables: dict[str, pa.Table]) -> dict[str, str]:
+@dataclass(frozen=True)
+class Export:
+    """One config an export writes: its tables per split and what the card says of it."""
+
+    name: str
+    tables: dict[str, pa.Table]
+    schema: pa.Schema
+    description: str
+    settings: dict[str, Any]
+    left_out: dict[str, int] = field(default_factory=dict)  # rows that made nothing, by reason
+
+    def rows(self) -> dict[str, int]:
+        return {s: self.tables[s].num_rows if s in self.tables else 0 for s in SPLITS}
+
+
+def _write_splits(out_dir: str, export: Export) -> dict[str, str]:
     """``DIR/NAME/SPLIT.parquet`` per split with rows; older files of splits now empty are removed.
     The data_files (relative to DIR) per split written."""
     written: dict[str, str] = {}
     for split in SPLITS:
-        path = fs.join(out_dir, name, f"{split}.parquet")
-        table = tables.get(split)
+        path = fs.join(out_dir, export.name, f"{split}.parquet")
+        table = export.tables.get(split)
         if table is not None and table.num_rows:
             fs.write_parquet(path, table, out_dir)
-            written[split] = f"{name}/{split}.parquet"
+            written[split] = f"{export.name}/{split}.parquet"
         elif fs.exists(path):
             fs.delete([path])
     return written
 
 
-def record(out_dir: str, config_name: str, data_files: dict[str, str], rows: dict[str, int], schema: pa.Schema | None,
-           description: str, settings: dict[str, Any], nbytes: dict[str, int] | None = None,
-           left_out: dict[str, int] | None = None) -> dict[str, Any]:
-    """Add the export to ``manifest.json`` (``exports``: files, rows per split, the rows ``left_out`` by
-    reason) and write the card again, which lists it as a config."""
+def publish(out_dir: str, *done: Export) -> dict[str, Any]:
+    """Write each export's files, then record them all in ``manifest.json`` (``exports``: files, rows
+    and bytes per split, the rows ``left_out`` by reason) and write the card once, which lists each
+    as a config (an export without rows is taken off)."""
+    files = {export.name: _write_splits(out_dir, export) for export in done}
     data = manifest.load(out_dir)
-    exports = dict(data.get("exports") or {})
-    if data_files:
-        exports[config_name] = {"data_files": data_files, "rows": rows, "bytes": nbytes or {}, "description": description,
-                                "settings": settings, "left_out": dict(sorted((left_out or {}).items())),
-                                "features": card.features_yaml(schema) if schema is not None else None,
-                                "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    else:
-        exports.pop(config_name, None)
-    data["exports"] = exports
+    entries = dict(data.get("exports") or {})
+    for export in done:
+        if not files[export.name]:
+            entries.pop(export.name, None)
+            continue
+        entries[export.name] = {
+            "data_files": files[export.name], "rows": export.rows(),
+            "bytes": {s: t.nbytes for s, t in export.tables.items()}, "description": export.description,
+            "settings": export.settings, "left_out": dict(sorted(export.left_out.items())),
+            "features": card.features_yaml(export.schema), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    data["exports"] = entries
     fs.write_json(fs.join(out_dir, "manifest.json"), data, out_dir)
     card.write(out_dir, data)
     return data

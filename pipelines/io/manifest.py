@@ -6,7 +6,6 @@ are named ``COMMAND/STAGE`` and a new run of a command replaces only that comman
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 from collections import Counter
@@ -17,7 +16,6 @@ from typing import Any
 from pipelines.io import fs
 from pipelines.io.counters import balanced
 from pipelines.io.resume import FOOTER_THREADS, KINDS, OutputStats, shard_files
-from pipelines.io.shards import GENERATION_KEY
 from schemas.splits import SplitSettings
 
 LICENSE_SOURCES = 200  # sources listed by name in the manifest (and the card); the rest are counted
@@ -107,50 +105,14 @@ def license_counts(out_dir: str) -> dict[str, Any]:
             "sources_left_out": max(0, len(ordered) - LICENSE_SOURCES)}
 
 
-GENERATION_COLUMNS = {"sft": ["generator.backend", "generator.model", "generator.prompt_version", "verifier", "verified"],
-                      "prm": ["generator.backend", "generator.model", "generator.prompt_version", "method"]}
-
-
-def _shard_generation(kind_path: tuple[str, str]) -> Counter[tuple[Any, ...]]:
-    """``(backend, model, prompt_version, verifier | method)`` → ``(rows, verified)``, of one shard: from
-    its footer (``GENERATION_KEY``), or its columns for a shard written before footers carried it."""
-    kind, path = kind_path
-    totals: Counter[tuple[Any, ...]] = Counter()
-    try:
-        raw = (fs.parquet_footer(path).metadata or {}).get(GENERATION_KEY.encode())
-        if raw is not None:
-            for *key, n, verified in json.loads(raw):
-                totals[(*key, "rows")] += n
-                totals[(*key, "verified")] += verified
-            return totals
-        table = fs.read_parquet(path, columns=GENERATION_COLUMNS[kind])
-    except Exception as exc:  # unreadable: counted as nothing (output_stats sets such shards aside)
-        log.warning("manifest: cannot read the generators of %s: %s", path, exc)
-        return totals
-    cols = [table.column(i).to_pylist() for i in range(table.num_columns)]
-    if kind == "prm":
-        cols.append([None] * table.num_rows)
-    for backend, model, version, how, verified in zip(*cols, strict=True):
-        totals[(backend, model, version, how, "rows")] += 1
-        totals[(backend, model, version, how, "verified")] += verified is True
-    return totals
-
-
-def generation_counts(out_dir: str) -> dict[str, list[dict[str, Any]]]:
+def generation_counts(stats: OutputStats) -> dict[str, list[dict[str, Any]]]:
     """Who made the rows, for the card: per kind, rows per (backend, model, prompt version, and the
-    SFT rows' verifier with how many it verified, or the PRM rows' labelling method), summed from
-    the shards' footers."""
-    paths = [(kind, p) for kind in KINDS for p in shard_files(out_dir, kind)]
+    SFT rows' verifier with how many it verified, or the PRM rows' labelling method), as
+    ``output_stats`` summed them from the shards' footers."""
     out: dict[str, list[dict[str, Any]]] = {}
-    with ThreadPoolExecutor(max_workers=min(FOOTER_THREADS, max(1, len(paths)))) as pool:
-        results = list(pool.map(_shard_generation, paths))
     for kind in KINDS:
-        total: Counter[tuple[Any, ...]] = Counter()
-        for (k, _), counts in zip(paths, results, strict=True):
-            if k == kind:
-                total.update(counts)
         groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for (backend, model, version, how, field), n in total.items():
+        for (backend, model, version, how, field), n in stats.generation[kind].items():
             entry = groups.setdefault((backend, model, version, how), {
                 "backend": backend, "model": model, "prompt_version": version,
                 ("verifier" if kind == "sft" else "method"): how, "rows": 0, **({"verified": 0} if kind == "sft" else {})})
@@ -208,7 +170,7 @@ def update(
         "split": (split or SplitSettings()).to_dict(),
         "factors": factor_counts(stats) | tagging_counts(all_stages),
         "licenses": license_counts(out_dir),
-        "generation": generation_counts(out_dir),
+        "generation": generation_counts(stats),
         "runs": runs,
         "notes": sorted({n for r in runs.values() for n in r.get("notes", [])}),
         # damaged shards moved to DIR/.corrupt by the latest run of each command, with the reason

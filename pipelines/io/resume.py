@@ -22,13 +22,14 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.io import fs
-from pipelines.io.shards import FACTORS_KEY, REPORTS, UNTAGGED, VERIFIED_KEY, write_rows
+from pipelines.io.shards import FACTORS_KEY, GENERATION_KEY, REPORTS, UNTAGGED, VERIFIED_KEY, write_rows
 from schemas.splits import shard_split
 
 KINDS = ("sft", "prm")
@@ -195,6 +196,8 @@ class OutputStats:
     shards: int = 0
     splits: dict[str, Counter[str]] = field(default_factory=lambda: {k: Counter() for k in KINDS})  # kind -> split -> rows
     split_bytes: dict[str, Counter[str]] = field(default_factory=lambda: {k: Counter() for k in KINDS})  # uncompressed
+    # kind -> (backend, model, prompt version, verifier | method, "rows" | "verified") -> rows
+    generation: dict[str, Counter[tuple[Any, ...]]] = field(default_factory=lambda: {k: Counter() for k in KINDS})
     set_aside: list[dict[str, object]] = field(default_factory=list)  # shards whose footer was damaged
 
 
@@ -224,6 +227,7 @@ def output_stats(out_dir: str, run_id: str | None = None) -> OutputStats:
         stats.split_bytes[kind][shard_split(fs.basename(path))] += sum(
             footer.row_group(i).total_byte_size for i in range(footer.num_row_groups))
         stats.verified[kind] += _footer_verified(path, footer)
+        stats.generation[kind].update(_footer_generation(kind, path, footer))
         if kind == "sft":
             for source_kind, counts in _footer_factors(path, footer).items():
                 stats.factors.setdefault(source_kind, Counter()).update(counts)
@@ -237,6 +241,34 @@ def _footer_verified(path: str, footer: object) -> int:
     if "verified" not in footer.schema.to_arrow_schema().names:  # type: ignore[attr-defined]
         return 0
     return sum(1 for v in fs.read_parquet(path, columns=["verified"]).column("verified").to_pylist() if v is True)
+
+
+GENERATION_COLUMNS = {"sft": ["generator.backend", "generator.model", "generator.prompt_version", "verifier", "verified"],
+                      "prm": ["generator.backend", "generator.model", "generator.prompt_version", "method"]}
+
+
+def _footer_generation(kind: str, path: str, footer: object) -> Counter[tuple[Any, ...]]:
+    """Rows per (backend, model, prompt version, verifier | method) of one shard, and verified rows: from
+    its footer (``GENERATION_KEY``), or its columns for a shard written before footers carried it."""
+    totals: Counter[tuple[Any, ...]] = Counter()
+    raw = (footer.metadata or {}).get(GENERATION_KEY.encode())  # type: ignore[attr-defined]
+    if raw is not None:
+        for *key, n, verified in json.loads(raw):
+            totals[(*key, "rows")] += n
+            totals[(*key, "verified")] += verified
+        return totals
+    try:
+        table = fs.read_parquet(path, columns=GENERATION_COLUMNS[kind])
+    except Exception as exc:  # a shard of another layout: its rows still count, their makers unknown
+        log.warning("cannot read the generators of %s: %s", path, exc)
+        return totals
+    cols = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    if kind == "prm":
+        cols.append([None] * table.num_rows)
+    for backend, model, version, how, verified in zip(*cols, strict=True):
+        totals[(backend, model, version, how, "rows")] += 1
+        totals[(backend, model, version, how, "verified")] += verified is True
+    return totals
 
 
 def _footer_factors(path: str, footer: object) -> dict[str, dict[str, int]]:

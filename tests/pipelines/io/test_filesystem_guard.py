@@ -3,6 +3,7 @@ test-only filesystem whose files exist only in this process's memory (``memfs.py
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -61,4 +62,36 @@ def test_export_reads_prm_shards_through_filesystems(in_tmp: Path) -> None:
     assert run(["export", "math-shepherd", out]) == 0
     text = memfs.under(f"{out}/math_shepherd.jsonl")[f"{out}/math_shepherd.jsonl"].decode()
     assert len(text.splitlines()) == len(cases.rows(out, "prm")) == 3
+    assert not list(in_tmp.glob("memfs*"))
+
+
+def test_exports_read_and_write_only_through_filesystems(in_tmp: Path) -> None:
+    """``export pairs``, ``export sft --verified`` and ``export openrlhf`` on an ``expand`` output kept in memory."""
+    from tests.pipelines.test_export_pairs import POLICY, SMALL
+
+    seeds = "memfs://guard-exports/in/seeds.jsonl"
+    rows = [{"id": f"s{i}", "problem": f"What is {i} plus 2?", "answer": "42",
+             "steps": [{"text": f"Start with {i}."}, {"text": "The answer is 42."}]} for i in range(2)]
+    memfs.STORE[seeds] = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    out = "memfs://guard-exports/out"
+    assert run(["expand", "--seeds", seeds, "--out", out, "--backend", "scripted", "--model", POLICY, *SMALL]) == 0
+    assert run(["export", "pairs", out]) == 0
+    assert run(["export", "sft", out, "--verified"]) == 0
+    assert run(["export", "openrlhf", out]) == 0
+    stored = memfs.under(out)
+    for name in ("pairs_step", "pairs_trajectory", "sft_verified", "openrlhf"):
+        assert f"{out}/{name}/train.parquet" in stored, name
+    assert not list(in_tmp.glob("memfs*")), "something wrote a memfs:// path on the local disk"
+
+
+def test_the_tokenizer_reads_and_writes_only_through_filesystems(in_tmp: Path, embedded_model_dir: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    model = "memfs://guard-tokenizer/model"
+    for item in embedded_model_dir.iterdir():
+        if item.is_file() and not item.name.endswith(".safetensors"):  # the tokenizer and config: no weights needed
+            memfs.STORE[f"{model}/{item.name}"] = item.read_bytes()
+    out = "memfs://guard-tokenizer/out"
+    assert run(["tokenizer", "--model", model, "--out", out]) == 0
+    assert "ids are out of range" in capsys.readouterr().err  # no --resize-model: said, not hidden
+    assert f"{out}/tokenizer.json" in memfs.under(out) and f"{out}/tokenizer_config.json" in memfs.under(out)
     assert not list(in_tmp.glob("memfs*"))

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint sandbox-deps clean
+.PHONY: demo test bench lint sandbox-deps browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,10 +23,18 @@ sandbox-deps:
 	  else echo "note: bwrap is missing and cannot be installed here (needs root and apt-get):" \
 	    "code-cot and verify code will refuse to run code; install bubblewrap"; fi; }
 
+# Debian's chromium for the studio's browser tests (Playwright drives it; its own download fails here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "note: chromium is missing and cannot be installed here (needs root and apt-get):" \
+	    "the studio's browser tests will be skipped; install chromium"; fi; }
+
 demo: $(STAMP) sandbox-deps
 	$(BIN)/reverse-o1 demo --out out/demo
 
-test: $(STAMP) sandbox-deps
+test: $(STAMP) sandbox-deps browser-deps
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)

@@ -10,7 +10,7 @@ from benchmarks.report import Report
 
 #: in the order ``make bench`` runs them; the cheap, model-free ones first
 BENCHES = ("sandbox", "extraction", "resume_graph", "cluster_overhead", "rollout_economy", "tagging_accuracy", "tagging",
-           "training_data", "pipeline_overhead", "expand_search", "lean_cot")
+           "training_data", "studio", "pipeline_overhead", "expand_search", "lean_cot")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -244,6 +244,24 @@ def make_parser() -> argparse.ArgumentParser:
     tokenizer = sub.add_parser("tokenizer", help="a tokenizer (and model) with the tag vocabulary as special tokens")
     tokenizer_cli.add_arguments(tokenizer)
 
+    from pipelines.studio import cli as studio_cli
+
+    studio = sub.add_parser("studio", help="the annotators' web app: seed editor, step review, trees, agreement, report")
+    studio_cli.add_arguments(studio)
+
+    evaluate = sub.add_parser("eval", help="measure a dataset against human judgement")
+    eval_sub = evaluate.add_subparsers(dest="eval_command", metavar="WHAT")
+    eval_sub.required = True
+    from pipelines import eval_labels
+
+    agreement = eval_sub.add_parser("labels", help="how the generated step labels agree with human ones (studio or PRM800K)")
+    eval_labels.add_arguments(agreement)
+
+    from pipelines.report import cli as report_cli
+
+    report = sub.add_parser("report", help="a self-contained HTML report of an output folder, in pictures")
+    report_cli.add_arguments(report)
+
     demo = sub.add_parser("demo", help="run every pipeline on the bundled samples with the embedded model")
     demo.add_argument("--problems", type=int, default=None, help="GSM8K problems to label (default 3)")
     demo.add_argument("--n", type=int, help="completions per step (default 4 in the demo)")
@@ -505,6 +523,24 @@ def cmd_tokenizer(args: argparse.Namespace, unknown: list[str]) -> int:
     return tokenizer_cli.run(args)
 
 
+def cmd_studio(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines.studio import cli as studio_cli
+
+    return studio_cli.run(args)
+
+
+def cmd_eval(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines import eval_labels
+
+    return eval_labels.run(args)
+
+
+def cmd_report(args: argparse.Namespace, unknown: list[str]) -> int:
+    from pipelines.report import cli as report_cli
+
+    return report_cli.run(args)
+
+
 def cmd_demo(args: argparse.Namespace, unknown: list[str]) -> int:
     from pipelines.demo import run_demo
 
@@ -522,6 +558,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
     "seeds": cmd_seeds,
     "verify": cmd_verify,
     "tokenizer": cmd_tokenizer,
+    "studio": cmd_studio,
+    "eval": cmd_eval,
+    "report": cmd_report,
     "demo": cmd_demo,
 }
 
@@ -533,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = make_parser()
     args, unknown = parser.parse_known_args(argv)
-    not_beam = unknown if args.command in ("seeds", "verify", "export", "tokenizer") else unknown_to_beam(unknown)
+    local_only = ("seeds", "verify", "export", "tokenizer", "studio", "eval", "report")
+    not_beam = unknown if args.command in local_only else unknown_to_beam(unknown)
     if not_beam:
         parser.error(f"unrecognized arguments: {' '.join(not_beam)} (not a reverse-o1 option nor a Beam pipeline option)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

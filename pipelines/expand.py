@@ -198,7 +198,7 @@ def tree_nodes(key: str, cut: int, root: Node, found: Found, n_steps: int) -> li
         nodes[cut - 1] = TreeNode(node_id(key, cut, root), None, root.q, root.visits)
     for j, node in enumerate(found.node.lineage()):
         parent = node.parent if node.parent is not None else root
-        nodes[cut + j] = TreeNode(node_id(key, cut, node), node_id(key, cut, parent), node.q, node.visits)
+        nodes[cut + j] = TreeNode(node_id(key, cut, node), node_id(key, cut, parent), node.q, node.visits, node.prior)
     return nodes
 
 

@@ -26,8 +26,10 @@ GENERATOR_TYPE = pa.struct(
 )
 
 # A step of an MCTS trajectory that is a node of its search tree (None for other steps): its id,
-# its parent's, its mean value Q in [-1, 1] and visits when the search ended (``expand`` only).
-NODE_TYPE = pa.struct([("id", pa.string()), ("parent", pa.string()), ("q", pa.float64()), ("visits", pa.int64())])
+# its parent's, its mean value Q in [-1, 1] and visits when the search ended, and its prior (the policy's
+# share among its siblings; null for the root) (``expand`` only).
+NODE_TYPE = pa.struct([("id", pa.string()), ("parent", pa.string()), ("q", pa.float64()), ("visits", pa.int64()),
+                       ("prior", pa.float64())])
 STEP_TYPE = pa.struct([("text", pa.string()), ("factor", pa.string())])
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
 

@@ -130,12 +130,14 @@ class SFTRow:
 @dataclass(frozen=True)
 class TreeNode:
     """A node of an MCTS tree as a PRM row records it: ids (parent None at the root), Q in [-1, 1]
-    and visits when the search ended. Siblings (one parent) are the candidates for one next step."""
+    and visits when the search ended, and the prior PUCT weighed it by (None at the root). Siblings
+    (one parent) are the candidates for one next step."""
 
     id: str
     parent: str | None
     q: float
     visits: int
+    prior: float | None = None
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -302,30 +302,37 @@ def validate_file(path: str, max_bytes: int = MAX_LINE_BYTES,
     Blank lines are skipped; an id seen on an earlier line is reported with that line's number.
     With ``factors`` (a vocabulary's names), a step factor outside it is a problem too.
     """
-    messages: list[str] = []
+    valid, problems = validate_lines(iter_lines(path, max_bytes), max_bytes, factors)
+    return valid, [p.format(path) for p in problems]
+
+
+def validate_lines(lines: Iterable[tuple[int, bytes]], max_bytes: int = MAX_LINE_BYTES,
+                   factors: Collection[str] | None = None) -> tuple[int, list[SeedProblem]]:
+    """(number of valid seeds, every problem) of (line number, raw bytes) pairs: the checks of
+    ``seeds validate``, also run by the studio on the file as it would be saved."""
+    problems: list[SeedProblem] = []
     seen: dict[str, int] = {}
     valid = 0
-    for number, raw in iter_lines(path, max_bytes):
+    for number, raw in lines:
         if not raw.strip():
             continue
         try:
             seed = seed_from_obj(decode_line(raw, number, max_bytes), number)
         except SeedError as err:
-            messages.extend(p.format(path) for p in err.problems)
+            problems.extend(err.problems)
             if err.reason == "wrong_encoding":
                 break  # every other line would say it again
             continue
         if seed.id in seen:
-            problem = SeedProblem(number, "id", f"duplicate id {seed.id!r} (first on line {seen[seed.id]})")
-            messages.append(problem.format(path))
+            problems.append(SeedProblem(number, "id", f"duplicate id {seed.id!r} (first on line {seen[seed.id]})"))
             continue
         unknown = [(i, st.factor) for i, st in enumerate(seed.steps) if factors is not None and st.factor
                    and st.factor not in factors]
         if unknown:
             known = ", ".join(sorted(factors or ()))
-            messages += [SeedProblem(number, f"steps[{i}].factor", f"unknown factor {f!r} (known: {known})").format(path)
+            problems += [SeedProblem(number, f"steps[{i}].factor", f"unknown factor {f!r} (known: {known})")
                          for i, f in unknown]
             continue
         seen[seed.id] = number
         valid += 1
-    return valid, messages
+    return valid, problems

@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
-from tests.pipelines.helpers import assert_balanced, prm_rows, run
+from tests.pipelines.conftest import DemoOutput
+from tests.pipelines.helpers import assert_balanced, prm_rows
 
 
 @pytest.mark.model
-def test_demo_labels_a_gsm8k_problem_with_the_embedded_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "demo"
-    assert run(["demo", "--out", out, "--problems", "1", "--n", "2", "--max-new-tokens", "24"]) == 0
-    captured = capsys.readouterr()
-    printed = captured.out
-    assert "export pairs:" in captured.err  # the demo ends with its preference pairs
+def test_demo_labels_a_gsm8k_problem_with_the_embedded_model(tmp_path: Path, demo_output: DemoOutput) -> None:
+    out = demo_output.out
+    assert demo_output.code == 0
+    printed = demo_output.stdout
+    assert "export pairs:" in demo_output.stderr  # the demo ends with its preference pairs
     assert "mean soft label" in printed and "label/label" in printed and "expand/expand" in printed
     rows = prm_rows(out)
     [row] = [r for r in rows if r["method"] == "shepherd"]

@@ -1,0 +1,459 @@
+// reverse-o1 studio. Every piece of data is put on the page as text (textContent), never as HTML:
+// rows, seeds and model output are hostile input.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const S = { info: null, version: null, entries: [], current: null, draft: null, dirty: false,
+            data: 0, row: null, verdicts: {}, focus: 0, validateTimer: null };
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+async function api(path, body) {
+  const init = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" },
+                                           body: JSON.stringify(body) };
+  const response = await fetch(path, init);
+  let payload = null;
+  try { payload = await response.json(); } catch (e) { payload = { detail: response.statusText }; }
+  return { status: response.status, ok: response.ok, body: payload };
+}
+
+function status(id, text, isError) {
+  const node = $(id);
+  node.textContent = text;
+  node.className = "status" + (isError ? " error" : "");
+}
+
+// ---------------------------------------------------------------- seeds
+async function loadSeeds(keepDraft) {
+  const r = await api("/api/seeds");
+  if (!r.ok) { $("seed-file").textContent = r.body.detail; return; }
+  S.version = r.body.version;
+  S.entries = r.body.entries;
+  $("seed-file").textContent = `${r.body.name}: ${S.entries.length} line(s)`;
+  renderSeedList();
+  if (keepDraft && S.current) {
+    const id = S.current.originalId;
+    const match = S.entries.find((e) => e.seed && e.seed.id === id);
+    S.current = match ? { ...S.current, op: "replace", line: match.line } : { ...S.current, op: "append", line: null };
+    validateSoon();
+  }
+}
+
+function renderSeedList() {
+  const needle = $("seed-search").value.trim().toLowerCase();
+  const list = $("seed-list");
+  list.replaceChildren();
+  for (const entry of S.entries) {
+    const seed = entry.seed || {};
+    const text = `${seed.id || ""} ${seed.problem || ""} ${entry.raw || ""}`.toLowerCase();
+    if (needle && !text.includes(needle)) continue;
+    const item = el("li", { class: (entry.problems.length ? "invalid" : "") +
+                            (S.current && S.current.line === entry.line ? " selected" : ""),
+                            "data-line": entry.line, onclick: () => openSeed(entry) },
+      el("span", { class: "id" }, seed.id || `line ${entry.line}`),
+      String(seed.problem || entry.raw || "").slice(0, 90));
+    if (entry.problems.length) item.append(el("span", { class: "badge bad" }, `${entry.problems.length} problem(s)`));
+    list.append(item);
+  }
+}
+
+function openSeed(entry) {
+  if (S.dirty && !confirm("Discard the unsaved edit of this seed?")) return;
+  const seed = entry.seed ? structuredClone(entry.seed) : null;
+  S.current = { op: "replace", line: entry.line, originalId: seed ? seed.id : null, extra: seed || {}, raw: entry.raw };
+  fillForm(seed, entry.raw);
+  showProblems(entry.problems);
+  S.dirty = false;
+  status("seed-status", `line ${entry.line}`);
+  renderSeedList();
+}
+
+function newSeed(template) {
+  if (S.dirty && !confirm("Discard the unsaved edit of this seed?")) return;
+  const seed = template || { id: "", problem: "", answer: "", steps: [{ text: "" }], domain: "math",
+                             annotator: $("annotator").value };
+  S.current = { op: template ? "insert_after" : "append", line: template ? S.current.line : null,
+                originalId: null, extra: seed };
+  fillForm(seed, null);
+  showProblems([]);
+  S.dirty = true;
+  status("seed-status", template ? "duplicate (not saved yet)" : "new seed (not saved yet)");
+  $("f-id").focus();
+}
+
+function fillForm(seed, raw) {
+  $("seed-editor").hidden = false;
+  $("raw-box").hidden = seed !== null;
+  $("f-raw").value = raw || "";
+  const s = seed || {};
+  $("f-id").value = s.id ?? ""; $("f-problem").value = s.problem ?? ""; $("f-answer").value = s.answer ?? "";
+  $("f-annotator").value = s.annotator ?? ""; $("f-notes").value = s.notes ?? "";
+  const steps = Array.isArray(s.steps) ? s.steps : [];
+  $("f-steps").replaceChildren(...steps.map((st) => stepItem(typeof st === "object" && st ? st : { text: String(st) })));
+}
+
+function factorSelect(value) {
+  const select = el("select", { class: "factor", "aria-label": "factor" }, el("option", { value: "" }, "(no factor)"));
+  for (const f of S.info.factors) select.append(el("option", { value: f.name, title: f.description }, f.name));
+  if (value && !S.info.factors.some((f) => f.name === value)) select.append(el("option", { value }, value));
+  select.value = value || "";
+  return select;
+}
+
+function stepItem(step) {
+  const text = el("textarea", { class: "step-text", rows: 2, "aria-label": "step text" });
+  text.value = step.text ?? "";
+  const li = el("li", {}, text, el("div", { class: "step-tools" }, factorSelect(step.factor),
+    el("button", { title: "Alt+↑", onclick: () => moveStep(li, -1) }, "↑"),
+    el("button", { title: "Alt+↓", onclick: () => moveStep(li, 1) }, "↓"),
+    el("button", { title: "split at the cursor", onclick: () => splitStep(li) }, "Split"),
+    el("button", { title: "merge with the next step", onclick: () => mergeStep(li) }, "Merge"),
+    el("button", { class: "danger", title: "remove", onclick: () => { li.remove(); edited(); } }, "Remove")));
+  return li;
+}
+
+function moveStep(li, delta) {
+  const sibling = delta < 0 ? li.previousElementSibling : li.nextElementSibling;
+  if (!sibling) return;
+  if (delta < 0) sibling.before(li); else sibling.after(li);
+  li.querySelector("textarea").focus();
+  edited();
+}
+
+function splitStep(li) {
+  const area = li.querySelector("textarea");
+  const at = area.selectionStart || 0;
+  const rest = area.value.slice(at).trim();
+  area.value = area.value.slice(0, at).trim();
+  const next = stepItem({ text: rest });
+  li.after(next);
+  next.querySelector("textarea").focus();
+  edited();
+}
+
+function mergeStep(li) {
+  const next = li.nextElementSibling;
+  if (!next) return;
+  const area = li.querySelector("textarea");
+  area.value = `${area.value.trim()} ${next.querySelector("textarea").value.trim()}`.trim();
+  next.remove();
+  edited();
+}
+
+function formSeed() {
+  const seed = { ...S.current.extra };
+  for (const k of ["id", "problem", "answer", "steps", "annotator", "notes"]) delete seed[k];
+  const result = { id: $("f-id").value, problem: $("f-problem").value, answer: $("f-answer").value,
+    steps: [...$("f-steps").children].map((li) => {
+      const step = { text: li.querySelector("textarea").value };
+      const factor = li.querySelector("select").value;
+      if (factor) step.factor = factor;
+      return step;
+    }) };
+  if ($("f-annotator").value.trim()) result.annotator = $("f-annotator").value;
+  if ($("f-notes").value.trim()) result.notes = $("f-notes").value;
+  return { ...result, ...seed };
+}
+
+function editArgs() {
+  const raw = !$("raw-box").hidden;
+  return { version: S.version, op: S.current.op, line: S.current.line,
+           ...(raw ? { raw: $("f-raw").value } : { seed: formSeed() }) };
+}
+
+function edited() { S.dirty = true; status("seed-status", "unsaved changes"); validateSoon(); }
+
+function validateSoon() {
+  clearTimeout(S.validateTimer);
+  S.validateTimer = setTimeout(async () => {
+    if (!S.current) return;
+    const r = await api("/api/seeds/validate", editArgs());
+    showProblems(r.ok ? r.body.problems : [{ field: "edit", message: r.body.detail }]);
+  }, 250);
+}
+
+function fieldInput(field) {
+  const m = /^steps\[(\d+)\]/.exec(field);
+  if (m) { const li = $("f-steps").children[Number(m[1])]; return li && li.querySelector("textarea"); }
+  return { id: $("f-id"), problem: $("f-problem"), answer: $("f-answer"), annotator: $("f-annotator"),
+           notes: $("f-notes"), line: $("f-raw") }[field];
+}
+
+function showProblems(problems) {
+  document.querySelectorAll("#seed-editor .bad").forEach((n) => n.classList.remove("bad"));
+  $("seed-problems").replaceChildren(...problems.map((p) => {
+    const input = fieldInput(p.field);
+    if (input) input.classList.add("bad");
+    return el("li", { class: "problem" }, `${p.field}: ${p.message}`);
+  }));
+}
+
+async function saveSeed() {
+  if (!S.current) return;
+  const args = editArgs();
+  const r = await api("/api/seeds/save", args);
+  if (r.status === 409) { openConflict(r.body.detail); return; }
+  if (r.status === 422) { showProblems(r.body.problems); status("seed-status", r.body.detail, true); return; }
+  if (!r.ok) { status("seed-status", r.body.detail, true); return; }
+  S.dirty = false;
+  const line = args.op === "delete" ? null : r.body.line;
+  await loadSeeds(false);
+  const entry = S.entries.find((e) => e.line === line);
+  if (entry) openSeed(entry); else { S.current = null; $("seed-editor").hidden = true; }
+  status("seed-status", args.op === "delete" ? "deleted" : `saved (line ${line})`);
+}
+
+function openConflict(message) {
+  $("conflict-message").textContent = message;
+  $("conflict").hidden = false;
+}
+
+async function saveAsNew() {
+  const r = await api("/api/seeds/save-as", editArgs());
+  $("conflict").hidden = true;
+  if (!r.ok) { status("seed-status", r.body.detail, true); if (r.body.problems) showProblems(r.body.problems); return; }
+  S.dirty = false;
+  await loadSeeds(false);
+  const entry = S.entries.find((e) => e.line === r.body.line);
+  if (entry) openSeed(entry);
+  status("seed-status", `saved as ${r.body.name}; the studio now edits that file`);
+}
+
+async function runImport() {
+  const r = await api("/api/seeds/import", { version: S.version, format: $("import-format").value, text: $("import-text").value });
+  if (r.status === 409) { $("import-box").hidden = true; openConflict(r.body.detail); return; }
+  const out = $("import-result");
+  if (!r.ok) { out.replaceChildren(el("li", {}, r.body.detail)); return; }
+  out.replaceChildren(el("li", { class: "status" }, `${r.body.added} seed(s) added`),
+                      ...r.body.skipped.map((s) => el("li", {}, `line ${s.line}: ${s.reason}`)));
+  await loadSeeds(false);
+}
+
+// ---------------------------------------------------------------- review
+async function loadRows() {
+  const q = encodeURIComponent($("row-search").value.trim());
+  const r = await api(`/api/data/${S.data}/rows?limit=500&q=${q}`);
+  const list = $("row-list");
+  if (!r.ok) { list.replaceChildren(el("li", {}, r.body.detail)); return; }
+  list.replaceChildren(...r.body.rows.map((row) => el("li", { "data-id": row.id,
+      class: S.row && S.row.id === row.id ? "selected" : "", onclick: () => { location.hash = `#review/${row.id}`; } },
+    el("span", { class: "badge" }, row.method), el("span", { class: "badge " + (row.answer_correct ? "good" : "bad") },
+      row.answer_correct ? "answer right" : "answer wrong"), row.problem.slice(0, 70),
+    el("span", { class: "muted" }, ` · ${row.steps} steps · mean soft ${row.mean_soft === null ? "–" : row.mean_soft.toFixed(2)}` +
+      ` · ${row.id.slice(0, 8)}`))));
+}
+
+function softColour(soft) {
+  if (soft === null || soft === undefined) return "#f2f2f2";
+  return `hsl(${Math.round(120 * soft)}, 70%, 88%)`;
+}
+
+async function openRow(rowId) {
+  const r = await api(`/api/data/${S.data}/rows/${encodeURIComponent(rowId)}`);
+  if (!r.ok) { $("row-view").hidden = true; return; }
+  const row = r.body;
+  S.row = row; S.verdicts = {}; S.focus = 0;
+  const me = $("annotator").value.trim();
+  for (const [step, by] of Object.entries(row.human)) if (me && by[me]) S.verdicts[step] = by[me];
+  $("row-view").hidden = false;
+  $("row-meta").textContent = `${row.method} · ${row.generator.model || "?"} · ${row.generator.prompt_version || ""} · ` +
+    `answer ${row.answer_correct ? "right" : "wrong"} · ${row.source_kind} ${row.problem_id} · id ${row.id}`;
+  $("row-problem").textContent = row.problem;
+  $("row-tree-link").hidden = !row.has_tree;
+  $("row-tree-link").href = `#tree/${row.id}`;
+  $("row-steps").replaceChildren(...row.steps.map((step) => stepReview(step, row.human[step.index] || {})));
+  focusStep(0);
+  status("labels-status", "");
+  loadRows();
+}
+
+function stepReview(step, human) {
+  const soft = step.soft === null ? "not measured" : step.soft.toFixed(2);
+  const label = step.label === null ? "?" : step.label ? "✓ correct" : "✗ wrong";
+  const buttons = S.info.verdicts.map((v) => el("button", { "data-verdict": v, onclick: () => mark(step.index, v) }, v));
+  const others = Object.entries(human).map(([who, v]) => `${who}: ${v}`).join(", ");
+  const li = el("li", { "data-step": step.index, onclick: () => focusStep(step.index) },
+    el("div", { class: "text" }, step.text),
+    el("div", { class: "step-tools" }, el("span", { class: "badge" }, label), el("span", { class: "badge" }, `soft ${soft}`),
+      el("span", { class: "badge" }, `${step.correct_rollouts ?? 0}/${step.rollouts ?? 0} rollouts right`),
+      el("span", { class: "verdicts" }, ...buttons), others ? el("span", { class: "human" }, others) : null));
+  li.style.background = softColour(step.soft);
+  paintVerdict(li, S.verdicts[step.index]);
+  return li;
+}
+
+function paintVerdict(li, verdict) {
+  li.querySelectorAll(".verdicts button").forEach((b) => b.classList.toggle("on", b.dataset.verdict === verdict));
+}
+
+function mark(index, verdict) {
+  S.verdicts[index] = verdict;
+  paintVerdict($("row-steps").children[index], verdict);
+  status("labels-status", "unsaved labels");
+}
+
+function focusStep(index) {
+  const items = $("row-steps").children;
+  if (!items.length) return;
+  S.focus = Math.max(0, Math.min(items.length - 1, index));
+  [...items].forEach((li, i) => li.classList.toggle("focus", i === S.focus));
+}
+
+async function saveLabels() {
+  const annotator = $("annotator").value.trim();
+  if (!annotator) { status("labels-status", "type your name in 'annotator' first", true); $("annotator").focus(); return; }
+  if (!Object.keys(S.verdicts).length) { status("labels-status", "mark at least one step", true); return; }
+  const r = await api("/api/labels", { data: S.data, row_id: S.row.id, annotator, labels: S.verdicts });
+  status("labels-status", r.ok ? `saved ${r.body.written.length} label(s)` : r.body.detail, !r.ok);
+}
+
+// ---------------------------------------------------------------- tree
+async function openTree(rowId) {
+  const r = await api(`/api/data/${S.data}/tree/${encodeURIComponent(rowId)}`);
+  $("tree-back").href = `#review/${rowId}`;
+  if (!r.ok) { $("tree-box").replaceChildren(el("p", {}, r.body.detail)); return; }
+  const t = r.body;
+  $("tree-problem").textContent = t.problem;
+  drawTree(t);
+  $("tree-trajectories").replaceChildren(...t.trajectories.map((tr) => el("li", {},
+    el("a", { href: `#review/${tr.id}` }, tr.id), ` · ${tr.steps} steps · answer ${tr.answer_correct ? "right ✓" : "wrong"}`)));
+}
+
+function drawTree(t) {
+  const kids = {};
+  for (const n of t.nodes) if (n.parent) (kids[n.parent] = kids[n.parent] || []).push(n);
+  const byId = Object.fromEntries(t.nodes.map((n) => [n.id, n]));
+  const pos = {}; let leaf = 0; let depthMax = 0;
+  const place = (id, depth) => {
+    depthMax = Math.max(depthMax, depth);
+    const children = kids[id] || [];
+    if (!children.length) { pos[id] = { x: leaf++, y: depth }; return; }
+    children.forEach((c) => place(c.id, depth + 1));
+    pos[id] = { x: children.reduce((s, c) => s + pos[c.id].x, 0) / children.length, y: depth };
+  };
+  place(t.root, 0);
+  const W = 150, H = 80, NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("width", String(Math.max(leaf, 1) * W + 40)); svg.setAttribute("height", String((depthMax + 1) * H + 30));
+  const sx = (id) => 20 + pos[id].x * W + W / 2, sy = (id) => 25 + pos[id].y * H;
+  const shape = (tag, attrs) => { const n = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v)); return n; };
+  for (const n of t.nodes) if (n.parent && pos[n.parent] && pos[n.id])
+    svg.append(shape("line", { x1: sx(n.parent), y1: sy(n.parent), x2: sx(n.id), y2: sy(n.id), stroke: "#8c959f" }));
+  for (const id of Object.keys(pos)) {
+    const n = byId[id];
+    const g = shape("g", { class: "node", "data-id": id });
+    const q = n.q === null || n.q === undefined ? null : n.q;
+    const fill = q === null ? "#eaeef2" : `hsl(${Math.round(60 * (q + 1))}, 70%, 80%)`;
+    g.append(n.terminal ? shape("rect", { x: sx(id) - 9, y: sy(id) - 9, width: 18, height: 18, fill, stroke: "#24292f" })
+                        : shape("circle", { cx: sx(id), cy: sy(id), r: 9, fill, stroke: "#24292f" }));
+    const caption = shape("text", { x: sx(id), y: sy(id) + 22, "text-anchor": "middle" });
+    caption.textContent = (n.parent ? "" : "root ") + `N=${n.visits ?? "?"} Q=${q === null ? "?" : q.toFixed(2)}` +
+      (n.prior === null || n.prior === undefined ? "" : ` P=${n.prior.toFixed(2)}`) + (n.verified ? " ✓" : "");
+    const title = shape("title", {}); title.textContent = n.text || "(the problem)";
+    g.append(caption, title);
+    g.addEventListener("click", () => { $("tree-node").textContent = n.text || "(the root: the problem and the human prefix)"; });
+    svg.append(g);
+  }
+  $("tree-box").replaceChildren(svg);
+}
+
+// ---------------------------------------------------------------- agreement and report
+async function loadAgreement() {
+  const r = await api("/api/agreement");
+  $("agreement-note").textContent = `human labels: ${S.info.labels}`;
+  if (!r.ok) { $("agreement-box").replaceChildren(el("p", {}, r.body.detail)); return; }
+  const pct = (w) => (w && w.value !== null && w.value !== undefined ? `${(100 * w.value).toFixed(1)}%` : "–");
+  const ci = (w) => (w && w.low !== null && w.low !== undefined ? `[${(100 * w.low).toFixed(1)}, ${(100 * w.high).toFixed(1)}]` : "");
+  const head = ["group", "steps", "step accuracy", "95% CI", "F1 wrong steps", "first-error acc.", "95% CI", "solutions"];
+  const table = el("table", { id: "agreement-table" }, el("tr", {}, ...head.map((k) => el("th", {}, k))),
+    ...(r.body.groups || []).map((g) => el("tr", {}, el("td", { class: "l" }, g.group), el("td", {}, g.counts.steps_compared),
+      el("td", {}, pct(g.step_accuracy)), el("td", {}, ci(g.step_accuracy)), el("td", {}, pct(g.wrong_steps.f1)),
+      el("td", {}, pct(g.first_error.overall)), el("td", {}, ci(g.first_error.overall)), el("td", {}, g.counts.solutions_compared))));
+  $("agreement-box").replaceChildren(table, el("pre", { class: "text" }, r.body.table));
+}
+
+function loadReports() {
+  $("report-links").replaceChildren(...S.info.data.map((d) => el("li", {},
+    el("a", { href: `/report/${d.index}`, target: "_blank", rel: "noopener" }, `report of ${d.path}`), ` · ${d.rows} PRM rows`)));
+}
+
+// ---------------------------------------------------------------- routing and keys
+async function route() {
+  const [view, arg] = (location.hash.slice(1) || (S.info.seeds ? "seeds" : "review")).split("/");
+  document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${view}`; });
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.id === `tab-${view === "tree" ? "review" : view}`));
+  if (view === "seeds") await loadSeeds(false);
+  if (view === "review") { await loadRows(); if (arg) await openRow(decodeURIComponent(arg)); }
+  if (view === "tree" && arg) await openTree(decodeURIComponent(arg));
+  if (view === "agreement") await loadAgreement();
+  if (view === "report") loadReports();
+}
+
+function onKey(event) {
+  const ctrl = event.ctrlKey || event.metaKey;
+  const view = (location.hash.slice(1) || "seeds").split("/")[0];
+  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
+  if (view === "seeds") {
+    if (ctrl && event.key === "s") { event.preventDefault(); saveSeed(); }
+    else if (ctrl && event.key === "Enter") { event.preventDefault(); const li = stepItem({ text: "" });
+      const at = document.activeElement.closest("#f-steps li"); if (at) at.after(li); else $("f-steps").append(li);
+      li.querySelector("textarea").focus(); edited(); }
+    else if (event.altKey && (event.key === "ArrowUp" || event.key === "ArrowDown")) {
+      const li = document.activeElement.closest("#f-steps li"); if (li) { event.preventDefault(); moveStep(li, event.key === "ArrowUp" ? -1 : 1); } }
+    else if (event.altKey && event.key.toLowerCase() === "n") { event.preventDefault(); newSeed(null); }
+    else if (event.key === "/" && !typing) { event.preventDefault(); $("seed-search").focus(); }
+  } else if (view === "review" && S.row) {
+    if (ctrl && event.key === "s") { event.preventDefault(); saveLabels(); }
+    else if (typing) return;
+    else if (event.key === "j") focusStep(S.focus + 1);
+    else if (event.key === "k") focusStep(S.focus - 1);
+    else if (["1", "2", "3"].includes(event.key)) mark(S.focus, S.info.verdicts[Number(event.key) - 1]);
+  }
+}
+
+async function start() {
+  S.info = (await api("/api/info")).body;
+  $("annotator").value = localStorage.getItem("annotator") || S.info.annotator || "";
+  $("annotator").addEventListener("change", () => localStorage.setItem("annotator", $("annotator").value.trim()));
+  $("data-select").replaceChildren(...S.info.data.map((d) => el("option", { value: d.index }, d.path)));
+  $("data-notes").textContent = S.info.data.flatMap((d) => d.notes).join(" · ");
+  $("import-format").replaceChildren(...S.info.importers.map((f) => el("option", { value: f }, f)));
+  $("seed-search").addEventListener("input", renderSeedList);
+  $("row-search").addEventListener("input", loadRows);
+  $("data-select").addEventListener("change", () => { S.data = Number($("data-select").value); S.row = null; loadRows(); });
+  $("seed-editor").addEventListener("input", edited);
+  $("seed-new").addEventListener("click", () => newSeed(null));
+  $("seed-save").addEventListener("click", saveSeed);
+  $("seed-duplicate").addEventListener("click", () => { if (S.current && S.current.line) {
+    const copy = formSeed(); copy.id = `${copy.id}-copy`; newSeed(copy); validateSoon(); } });
+  $("seed-delete").addEventListener("click", () => { if (S.current && S.current.line && confirm("Delete this seed from the file?")) {
+    S.current = { ...S.current, op: "delete" }; saveSeed(); } });
+  $("step-add").addEventListener("click", () => { $("f-steps").append(stepItem({ text: "" })); edited(); });
+  $("seed-import-open").addEventListener("click", () => { $("import-box").hidden = false; });
+  $("import-close").addEventListener("click", () => { $("import-box").hidden = true; });
+  $("import-run").addEventListener("click", runImport);
+  $("conflict-reload").addEventListener("click", async () => { $("conflict").hidden = true; await loadSeeds(true);
+    status("seed-status", "reloaded: your edit is still in the form; save again to apply it to the new file"); });
+  $("conflict-save-as").addEventListener("click", saveAsNew);
+  $("conflict-cancel").addEventListener("click", () => { $("conflict").hidden = true; });
+  $("labels-save").addEventListener("click", saveLabels);
+  document.addEventListener("keydown", onKey);
+  window.addEventListener("hashchange", route);
+  window.addEventListener("beforeunload", (e) => { if (S.dirty) { e.preventDefault(); e.returnValue = ""; } });
+  await route();
+  document.body.dataset.ready = "1";
+}
+
+start();

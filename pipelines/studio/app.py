@@ -155,6 +155,10 @@ def create_app(settings: StudioSettings) -> StudioGuard:
             if seed["id"] in taken:
                 skipped.append({"line": number, "reason": f"id {seed['id']!r} is already in the file"})
                 continue
+            problems = sf.new_seed_problems(seed, len(snap.lines) + len(added) + 1)
+            if problems:
+                skipped.append({"line": number, "reason": "; ".join(f"{p.field}: {p.message}" for p in problems)})
+                continue
             taken.add(seed["id"])
             added.append(seed)
         try:
@@ -222,5 +226,6 @@ def create_app(settings: StudioSettings) -> StudioGuard:
         return HTMLResponse(render_report(folder(index).path))
 
     loopback = {"127.0.0.1", "localhost", "::1"}
-    hosts = {f"{h}:{settings.port}" for h in ("127.0.0.1", "localhost", "[::1]")} if settings.host in loopback else set()
-    return StudioGuard(app, hosts, settings.token, settings.max_body)
+    names = ("127.0.0.1", "localhost", "[::1]")
+    hosts = {f"{h}:{settings.port}" for h in names} | (set(names) if settings.port == 80 else set())  # browsers drop :80
+    return StudioGuard(app, hosts if settings.host in loopback else set(), settings.token, settings.max_body, settings.port)

@@ -6,6 +6,7 @@ named in ``notes`` and skipped rather than stopping the app. Every path goes thr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ class DataFolder:
                     wanted = [c for c in COLUMNS + ["nodes"] if c in names]
                     for batch in parquet.iter_batches(columns=wanted):
                         for row in batch.to_pylist():
+                            row = finite(row)
                             row.setdefault("nodes", None)
                             row["split"] = shard_split(fs.basename(shard))
                             self.rows.append(row)
@@ -55,6 +57,17 @@ class DataFolder:
                 or needle in str(r.get("id")) or needle == (r.get("method") or "")]
         page = hits[offset: offset + limit]
         return {"total": len(hits), "offset": offset, "rows": [summary(r) for r in page]}
+
+
+def finite(value: Any) -> Any:
+    """NaN and infinities as None, anywhere in a row: JSON has no such numbers (a hostile shard may)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
 
 
 def summary(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """The studio's front door, as plain ASGI middleware: every request passes it before any route.
 
 - a token, when one is set (required to bind anything but loopback), on every request: the
-  ``Authorization: Bearer`` header, or the cookie set when a page is opened with ``?token=``;
+  ``Authorization: Bearer`` header, or the cookie set when the printed ``?token=`` address is
+  opened (answered by a redirect to the same page without the token in its address);
+- no request another site's page fired (``Sec-Fetch-Site``), except following a link to ``/``;
 - on loopback, the Host header must name the address the studio serves (a DNS-rebinding page
   can't reach it); elsewhere the token does that job, whatever name the machine is reached by;
 - a POST must be ``application/json`` from the studio's own origin (no cross-site form posts);
@@ -31,8 +33,9 @@ class BodyTooLarge(Exception):
 
 
 class StudioGuard:
-    def __init__(self, app: ASGIApp, hosts: set[str], token: str | None, max_body: int):
+    def __init__(self, app: ASGIApp, hosts: set[str], token: str | None, max_body: int, port: int = 0):
         self.app, self.hosts, self.token, self.max_body = app, hosts, token, max_body
+        self.cookie = f"{COOKIE}_{port}"  # cookies ignore ports: one studio's must not overwrite another's
 
     async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -43,7 +46,13 @@ class StudioGuard:
         if refusal:
             await _reply(send, *refusal)
             return
-        set_cookie = self.token is not None and self._query_token(scope) == self.token
+        if self.token is not None and scope["method"] == "GET" and self._query_token(scope) is not None:
+            # the token leaves the address bar (history, screenshots) at once: the cookie carries it from here
+            await send({"type": "http.response.start", "status": 303, "headers": [
+                (b"location", (scope.get("path") or "/").encode("utf-8", "replace")), (b"content-length", b"0"),
+                (b"set-cookie", f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode()), *HEADERS]})
+            await send({"type": "http.response.body", "body": b""})
+            return
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
             await _reply(send, 413, f"request body over {self.max_body} bytes")
@@ -65,10 +74,7 @@ class StudioGuard:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                extra = list(HEADERS)
-                if set_cookie:
-                    extra.append((b"set-cookie", f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode()))
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                message = {**message, "headers": [*message.get("headers", []), *HEADERS]}
             await send(message)
 
         try:
@@ -82,6 +88,9 @@ class StudioGuard:
             return 421, "unexpected Host header: open the studio at the address it printed"
         if self.token is not None and not self._authorised(scope, headers):
             return 401, "this studio needs its token: open the address it printed (with ?token=...)"
+        site = headers.get("sec-fetch-site", "")
+        if site in ("cross-site", "same-site") and not (scope.get("path") == "/" and headers.get("sec-fetch-mode") == "navigate"):
+            return 403, "cross-site request refused"  # another page firing requests here (reports cost CPU)
         if scope["method"] not in ("GET", "HEAD", "POST"):
             return 405, "method not allowed"
         if scope["method"] == "POST":
@@ -100,9 +109,9 @@ class StudioGuard:
             offered.append(auth[7:].strip())
         for part in headers.get("cookie", "").split(";"):
             name, _, value = part.strip().partition("=")
-            if name == COOKIE:
+            if name == self.cookie:
                 offered.append(value)
-        if scope["method"] == "GET":
+        if scope["method"] == "GET":  # opening the printed address; answered with a redirect that sets the cookie
             offered.append(self._query_token(scope) or "")
         return any(hmac.compare_digest(o.encode(), self.token.encode()) for o in offered if o)
 

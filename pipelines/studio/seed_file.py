@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Collection
@@ -19,10 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.studio.atomic import atomic_write
-from schemas.seeds import MAX_LINE_BYTES, SeedError, SeedProblem, decode_line, validate_lines
+from schemas.seeds import MAX_LINE_BYTES, SeedError, SeedProblem, check_seed, decode_line, validate_lines
 
 OPS = ("replace", "insert_after", "append", "delete")
 FIELD_ORDER = ("id", "problem", "answer", "steps", "domain", "annotator", "notes")
+_LINES = re.compile(rb"[^\n]*\n|[^\n]+$")
 KEPT_VERSIONS = 32  # snapshots kept in memory, so a conflicting edit can still be saved as a new file
 
 
@@ -49,7 +51,8 @@ class Snapshot:
 
     @classmethod
     def of(cls, data: bytes) -> Snapshot:
-        return cls(data, hashlib.sha256(data).hexdigest(), tuple(data.splitlines(keepends=True)))
+        # split on LF only, as ``seeds validate`` reads lines (a lone CR is JSON whitespace, not a line break)
+        return cls(data, hashlib.sha256(data).hexdigest(), tuple(_LINES.findall(data)))
 
     @property
     def newline(self) -> bytes:
@@ -71,7 +74,7 @@ class SeedFile:
     """One seed file given on the command line (a local path: saves rename a temporary file over it)."""
 
     def __init__(self, path: str, factors: Collection[str] | None = None, max_bytes: int = MAX_LINE_BYTES):
-        self.path = os.path.abspath(path)
+        self.path = os.path.realpath(path)  # a link's target is what gets edited, not the link replaced
         self.factors = factors
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
@@ -84,9 +87,21 @@ class SeedFile:
                 data = handle.read()
         except FileNotFoundError:
             data = b""
-        snap = Snapshot.of(data)
+        version = hashlib.sha256(data).hexdigest()
+        snap = self._versions.get(version) or Snapshot.of(data)  # a version seen before: its lines are split already
         self._remember(snap)
         return snap
+
+    def _unchanged_since(self, snap: Snapshot) -> None:
+        """Read the file once more just before the rename: an outside save while this one was being
+        checked is refused too (what is left is the rename's own instant)."""
+        try:
+            with open(self.path, "rb") as handle:
+                now = hashlib.sha256(handle.read()).hexdigest()
+        except FileNotFoundError:
+            now = hashlib.sha256(b"").hexdigest()
+        if now != snap.version:
+            raise SeedFileChanged(self.path, now)
 
     def _remember(self, snap: Snapshot) -> None:
         self._versions[snap.version] = snap
@@ -135,9 +150,11 @@ class SeedFile:
             new_lines, target = self._apply(current, op, line, seed, raw)
             self._check(current, op, line, new_lines, target)
             data = b"".join(new_lines)
+            self._unchanged_since(current)
             atomic_write(self.path, data)
             snap = Snapshot.of(data)
             self._remember(snap)
+            self._carry_ids(current, snap, op, line, new_lines, target)
             return {"version": snap.version, "line": target}
 
     def save_as_new(self, version: str, op: str, line: int | None, seed: Any = None,
@@ -153,9 +170,24 @@ class SeedFile:
         stem = self.path[:-6] if self.path.endswith(".jsonl") else self.path
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         path = f"{stem}.studio-{stamp}.jsonl"
-        with open(path, "xb") as handle:  # never over an existing file
-            handle.write(b"".join(new_lines))
+        try:
+            with open(path, "xb") as handle:  # never over an existing file (nor through a link)
+                handle.write(b"".join(new_lines))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except FileExistsError:
+            raise SeedEditError(f"{os.path.basename(path)} exists already: save again") from None
+        if os.path.exists(self.path):
+            os.chmod(path, os.stat(self.path).st_mode & 0o777)
         return path, target
+
+    def new_seed_problems(self, seed: dict[str, Any], line: int) -> list[SeedProblem]:
+        """``seeds validate``'s checks on one seed that would be appended as ``line`` (imports)."""
+        try:
+            raw = seed_line(seed)
+        except UnicodeEncodeError:
+            return [SeedProblem(line, "line", "contains a lone surrogate escape (not valid Unicode text)")]
+        return validate_lines([(line, raw)], self.max_bytes, self.factors)[1]
 
     def append_many(self, version: str, seeds: list[dict[str, Any]]) -> dict[str, Any]:
         """Several new seeds at the end in one atomic save (``seeds import``)."""
@@ -167,6 +199,7 @@ class SeedFile:
             _terminate_last(lines, current.newline)
             lines += [seed_line(s) + current.newline for s in seeds]
             data = b"".join(lines)
+            self._unchanged_since(current)
             atomic_write(self.path, data)
             snap = Snapshot.of(data)
             self._remember(snap)
@@ -182,14 +215,10 @@ class SeedFile:
         if op == "delete":
             del lines[line - 1]
             return lines, line
-        if raw is not None:
-            body = raw.encode("utf-8", errors="surrogatepass")
-            if b"\n" in body or b"\r" in body:
-                raise SeedEditError("a seed is one line: the raw text must not contain a line break")
-        elif isinstance(seed, dict):
-            body = seed_line(seed)
-        else:
-            raise SeedEditError("an edit needs a seed (a JSON object) or the line's raw text")
+        try:
+            body = self._body(seed, raw)
+        except UnicodeEncodeError:
+            raise SeedEditError("the seed holds a lone surrogate escape (not valid Unicode text)") from None
         if op == "replace":
             ending = lines[line - 1][len(lines[line - 1].rstrip(b"\r\n")):]
             lines[line - 1] = body + ending
@@ -211,10 +240,36 @@ class SeedFile:
                     obj = decode_line(raw, number, self.max_bytes) if raw.strip() else None
                 except SeedError:
                     continue
-                if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+                if isinstance(obj, dict) and isinstance(obj.get("id"), str) and not check_seed(obj, number):
                     ids.setdefault(obj["id"].strip(), []).append(number)
             self._id_cache = {snap.version: ids}  # one version at a time: the file being edited
         return self._id_cache[snap.version]
+
+    def _carry_ids(self, base: Snapshot, snap: Snapshot, op: str, line: int | None, lines: list[bytes],
+                   target: int) -> None:
+        """The new version's ids from the old ones and the edit, so the next save need not decode the
+        whole file again (the edited line is valid: ``_check`` passed)."""
+        if base.version not in self._id_cache:
+            return
+        old = self._id_cache[base.version]
+        if op in ("replace", "append"):  # no line moves: only the edited line's id changes
+            ids = dict(old)
+            for seed_id, numbers in old.items() if op == "replace" else ():
+                if line in numbers:
+                    ids[seed_id] = [n for n in numbers if n != line]
+                    if not ids[seed_id]:
+                        del ids[seed_id]
+        else:
+            shift, at = (1, line) if op == "insert_after" else (-1, line)
+            ids = {}
+            for seed_id, numbers in old.items():
+                kept = [n + shift if n > at else n for n in numbers if op != "delete" or n != at]
+                if kept:
+                    ids[seed_id] = kept
+        if op != "delete":
+            obj = decode_line(lines[target - 1].rstrip(b"\r\n"), target, self.max_bytes)
+            ids.setdefault(str(obj["id"]).strip(), []).append(target)
+        self._id_cache = {snap.version: ids}
 
     def _line_problems(self, base: Snapshot, op: str, line: int | None, lines: list[bytes],
                        target: int) -> list[SeedProblem]:
@@ -234,6 +289,17 @@ class SeedFile:
         if others:
             return [SeedProblem(target, "id", f"duplicate id {new_id!r} (also on line {others[0]})")]
         return []
+
+    @staticmethod
+    def _body(seed: Any, raw: str | None) -> bytes:
+        if raw is not None:
+            body = raw.encode("utf-8")
+            if b"\n" in body or b"\r" in body:
+                raise SeedEditError("a seed is one line: the raw text must not contain a line break")
+            return body
+        if isinstance(seed, dict):
+            return seed_line(seed)
+        raise SeedEditError("an edit needs a seed (a JSON object) or the line's raw text")
 
     def _check(self, base: Snapshot, op: str, line: int | None, lines: list[bytes], target: int) -> None:
         mine = self._line_problems(base, op, line, lines, target)

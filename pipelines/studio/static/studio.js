@@ -3,8 +3,9 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const S = { info: null, version: null, entries: [], current: null, draft: null, dirty: false,
-            data: 0, row: null, verdicts: {}, focus: 0, validateTimer: null };
+const S = { info: null, version: null, entries: [], current: null, dirty: false, edits: 0, saving: false,
+            data: 0, row: null, verdicts: {}, changed: new Set(), focus: 0, validateTimer: null };
+const hashTo = (view, id) => `#${view}/${encodeURIComponent(id)}`;
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -46,7 +47,10 @@ async function loadSeeds(keepDraft) {
   if (keepDraft && S.current) {
     const id = S.current.originalId;
     const match = S.entries.find((e) => e.seed && e.seed.id === id);
-    S.current = match ? { ...S.current, op: "replace", line: match.line } : { ...S.current, op: "append", line: null };
+    S.current = match ? { ...S.current, op: "replace", line: match.line, version: S.version }
+                      : { ...S.current, op: "append", line: null, version: S.version };
+    if (!match && S.current.originalId === null && S.current.raw !== undefined)
+      status("seed-status", "the line you were fixing is gone: saving adds your text as a new line", true);
     validateSoon();
   }
 }
@@ -71,9 +75,11 @@ function renderSeedList() {
 
 function openSeed(entry) {
   if (S.dirty && !confirm("Discard the unsaved edit of this seed?")) return;
-  const seed = entry.seed ? structuredClone(entry.seed) : null;
-  S.current = { op: "replace", line: entry.line, originalId: seed ? seed.id : null, extra: seed || {}, raw: entry.raw };
-  fillForm(seed, entry.raw);
+  const seed = entry.seed && formSafe(entry.seed) ? structuredClone(entry.seed) : null;
+  const raw = seed ? undefined : (entry.raw ?? JSON.stringify(entry.seed));
+  S.current = { op: "replace", line: entry.line, version: S.version, originalId: entry.seed ? entry.seed.id : null,
+                extra: seed || {}, raw };
+  fillForm(seed, raw);
   showProblems(entry.problems);
   S.dirty = false;
   status("seed-status", `line ${entry.line}`);
@@ -85,12 +91,22 @@ function newSeed(template) {
   const seed = template || { id: "", problem: "", answer: "", steps: [{ text: "" }], domain: "math",
                              annotator: $("annotator").value };
   S.current = { op: template ? "insert_after" : "append", line: template ? S.current.line : null,
-                originalId: null, extra: seed };
+                version: S.version, originalId: null, extra: seed };
   fillForm(seed, null);
   showProblems([]);
   S.dirty = true;
   status("seed-status", template ? "duplicate (not saved yet)" : "new seed (not saved yet)");
   $("f-id").focus();
+}
+
+// A seed the form can show without losing anything; any other opens as its raw JSON line.
+function formSafe(seed) {
+  const text = (v) => v === undefined || typeof v === "string";
+  const answer = seed.answer === undefined || typeof seed.answer === "string" || typeof seed.answer === "number";
+  const steps = Array.isArray(seed.steps) && seed.steps.every((st) => st && typeof st === "object" && !Array.isArray(st) &&
+    typeof st.text === "string" && (st.factor === undefined || typeof st.factor === "string") &&
+    Object.keys(st).every((k) => k === "text" || k === "factor"));
+  return text(seed.id) && text(seed.problem) && text(seed.annotator) && text(seed.notes) && answer && steps;
 }
 
 function fillForm(seed, raw) {
@@ -167,13 +183,13 @@ function formSeed() {
   return { ...result, ...seed };
 }
 
-function editArgs() {
+function editArgs(op) {
   const raw = !$("raw-box").hidden;
-  return { version: S.version, op: S.current.op, line: S.current.line,
+  return { version: S.current.version, op: op || S.current.op, line: S.current.line,
            ...(raw ? { raw: $("f-raw").value } : { seed: formSeed() }) };
 }
 
-function edited() { S.dirty = true; status("seed-status", "unsaved changes"); validateSoon(); }
+function edited() { S.dirty = true; S.edits += 1; status("seed-status", "unsaved changes"); validateSoon(); }
 
 function validateSoon() {
   clearTimeout(S.validateTimer);
@@ -200,13 +216,22 @@ function showProblems(problems) {
   }));
 }
 
-async function saveSeed() {
-  if (!S.current) return;
-  const args = editArgs();
-  const r = await api("/api/seeds/save", args);
+async function saveSeed(op) {
+  if (!S.current || S.saving) return;
+  const args = editArgs(op);
+  const edits = S.edits;
+  S.saving = true;
+  let r;
+  try { r = await api("/api/seeds/save", args); } finally { S.saving = false; }
   if (r.status === 409) { openConflict(r.body.detail); return; }
   if (r.status === 422) { showProblems(r.body.problems); status("seed-status", r.body.detail, true); return; }
   if (!r.ok) { status("seed-status", r.body.detail, true); return; }
+  if (S.edits !== edits) {  // typed while it saved: keep the form, on the new version
+    S.current = { ...S.current, op: "replace", line: r.body.line, version: r.body.version };
+    await loadSeeds(false);
+    status("seed-status", "saved; you typed since: those changes are not saved yet");
+    return;
+  }
   S.dirty = false;
   const line = args.op === "delete" ? null : r.body.line;
   await loadSeeds(false);
@@ -248,7 +273,7 @@ async function loadRows() {
   const list = $("row-list");
   if (!r.ok) { list.replaceChildren(el("li", {}, r.body.detail)); return; }
   list.replaceChildren(...r.body.rows.map((row) => el("li", { "data-id": row.id,
-      class: S.row && S.row.id === row.id ? "selected" : "", onclick: () => { location.hash = `#review/${row.id}`; } },
+      class: S.row && S.row.id === row.id ? "selected" : "", onclick: () => { location.hash = hashTo("review", row.id); } },
     el("span", { class: "badge" }, row.method), el("span", { class: "badge " + (row.answer_correct ? "good" : "bad") },
       row.answer_correct ? "answer right" : "answer wrong"), row.problem.slice(0, 70),
     el("span", { class: "muted" }, ` · ${row.steps} steps · mean soft ${row.mean_soft === null ? "–" : row.mean_soft.toFixed(2)}` +
@@ -261,10 +286,14 @@ function softColour(soft) {
 }
 
 async function openRow(rowId) {
+  if (S.changed.size && (!S.row || S.row.id !== rowId) && !confirm("Discard the verdicts you have not saved?")) {
+    location.hash = hashTo("review", S.row.id);
+    return;
+  }
   const r = await api(`/api/data/${S.data}/rows/${encodeURIComponent(rowId)}`);
   if (!r.ok) { $("row-view").hidden = true; return; }
   const row = r.body;
-  S.row = row; S.verdicts = {}; S.focus = 0;
+  S.row = row; S.verdicts = {}; S.changed = new Set(); S.focus = 0;
   const me = $("annotator").value.trim();
   for (const [step, by] of Object.entries(row.human)) if (me && by[me]) S.verdicts[step] = by[me];
   $("row-view").hidden = false;
@@ -272,7 +301,7 @@ async function openRow(rowId) {
     `answer ${row.answer_correct ? "right" : "wrong"} · ${row.source_kind} ${row.problem_id} · id ${row.id}`;
   $("row-problem").textContent = row.problem;
   $("row-tree-link").hidden = !row.has_tree;
-  $("row-tree-link").href = `#tree/${row.id}`;
+  $("row-tree-link").href = hashTo("tree", row.id);
   $("row-steps").replaceChildren(...row.steps.map((step) => stepReview(step, row.human[step.index] || {})));
   focusStep(0);
   status("labels-status", "");
@@ -300,6 +329,7 @@ function paintVerdict(li, verdict) {
 
 function mark(index, verdict) {
   S.verdicts[index] = verdict;
+  S.changed.add(String(index));
   paintVerdict($("row-steps").children[index], verdict);
   status("labels-status", "unsaved labels");
 }
@@ -314,21 +344,23 @@ function focusStep(index) {
 async function saveLabels() {
   const annotator = $("annotator").value.trim();
   if (!annotator) { status("labels-status", "type your name in 'annotator' first", true); $("annotator").focus(); return; }
-  if (!Object.keys(S.verdicts).length) { status("labels-status", "mark at least one step", true); return; }
-  const r = await api("/api/labels", { data: S.data, row_id: S.row.id, annotator, labels: S.verdicts });
+  if (!S.changed.size) { status("labels-status", "mark at least one step", true); return; }
+  const labels = Object.fromEntries([...S.changed].map((i) => [i, S.verdicts[i]]));  // only this session's marks
+  const r = await api("/api/labels", { data: S.data, row_id: S.row.id, annotator, labels });
+  if (r.ok) S.changed = new Set();
   status("labels-status", r.ok ? `saved ${r.body.written.length} label(s)` : r.body.detail, !r.ok);
 }
 
 // ---------------------------------------------------------------- tree
 async function openTree(rowId) {
   const r = await api(`/api/data/${S.data}/tree/${encodeURIComponent(rowId)}`);
-  $("tree-back").href = `#review/${rowId}`;
+  $("tree-back").href = hashTo("review", rowId);
   if (!r.ok) { $("tree-box").replaceChildren(el("p", {}, r.body.detail)); return; }
   const t = r.body;
   $("tree-problem").textContent = t.problem;
   drawTree(t);
   $("tree-trajectories").replaceChildren(...t.trajectories.map((tr) => el("li", {},
-    el("a", { href: `#review/${tr.id}` }, tr.id), ` · ${tr.steps} steps · answer ${tr.answer_correct ? "right ✓" : "wrong"}`)));
+    el("a", { href: hashTo("review", tr.id) }, tr.id), ` · ${tr.steps} steps · answer ${tr.answer_correct ? "right ✓" : "wrong"}`)));
 }
 
 function drawTree(t) {
@@ -390,24 +422,32 @@ function loadReports() {
 }
 
 // ---------------------------------------------------------------- routing and keys
+function currentView() {
+  const hash = location.hash.slice(1) || (S.info && S.info.seeds ? "seeds" : "review");
+  const at = hash.indexOf("/");
+  let arg = at < 0 ? "" : hash.slice(at + 1);
+  try { arg = decodeURIComponent(arg); } catch (e) { arg = ""; }
+  return [at < 0 ? hash : hash.slice(0, at), arg];
+}
+
 async function route() {
-  const [view, arg] = (location.hash.slice(1) || (S.info.seeds ? "seeds" : "review")).split("/");
+  const [view, arg] = currentView();
   document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${view}`; });
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.id === `tab-${view === "tree" ? "review" : view}`));
   if (view === "seeds") await loadSeeds(false);
-  if (view === "review") { await loadRows(); if (arg) await openRow(decodeURIComponent(arg)); }
-  if (view === "tree" && arg) await openTree(decodeURIComponent(arg));
+  if (view === "review") { await loadRows(); if (arg) await openRow(arg); }
+  if (view === "tree" && arg) await openTree(arg);
   if (view === "agreement") await loadAgreement();
   if (view === "report") loadReports();
 }
 
 function onKey(event) {
   const ctrl = event.ctrlKey || event.metaKey;
-  const view = (location.hash.slice(1) || "seeds").split("/")[0];
+  const view = currentView()[0];
   const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
   if (view === "seeds") {
     if (ctrl && event.key === "s") { event.preventDefault(); saveSeed(); }
-    else if (ctrl && event.key === "Enter") { event.preventDefault(); const li = stepItem({ text: "" });
+    else if (ctrl && event.key === "Enter" && !$("seed-editor").hidden && $("import-box").hidden) { event.preventDefault(); const li = stepItem({ text: "" });
       const at = document.activeElement.closest("#f-steps li"); if (at) at.after(li); else $("f-steps").append(li);
       li.querySelector("textarea").focus(); edited(); }
     else if (event.altKey && (event.key === "ArrowUp" || event.key === "ArrowDown")) {
@@ -426,7 +466,10 @@ function onKey(event) {
 async function start() {
   S.info = (await api("/api/info")).body;
   $("annotator").value = localStorage.getItem("annotator") || S.info.annotator || "";
-  $("annotator").addEventListener("change", () => localStorage.setItem("annotator", $("annotator").value.trim()));
+  $("annotator").addEventListener("change", () => {
+    localStorage.setItem("annotator", $("annotator").value.trim());
+    if (S.row && !S.changed.size) openRow(S.row.id);  // show this annotator's own verdicts
+  });
   $("data-select").replaceChildren(...S.info.data.map((d) => el("option", { value: d.index }, d.path)));
   $("data-notes").textContent = S.info.data.flatMap((d) => d.notes).join(" · ");
   $("import-format").replaceChildren(...S.info.importers.map((f) => el("option", { value: f }, f)));
@@ -439,7 +482,7 @@ async function start() {
   $("seed-duplicate").addEventListener("click", () => { if (S.current && S.current.line) {
     const copy = formSeed(); copy.id = `${copy.id}-copy`; newSeed(copy); validateSoon(); } });
   $("seed-delete").addEventListener("click", () => { if (S.current && S.current.line && confirm("Delete this seed from the file?")) {
-    S.current = { ...S.current, op: "delete" }; saveSeed(); } });
+    saveSeed("delete"); } });
   $("step-add").addEventListener("click", () => { $("f-steps").append(stepItem({ text: "" })); edited(); });
   $("seed-import-open").addEventListener("click", () => { $("import-box").hidden = false; });
   $("import-close").addEventListener("click", () => { $("import-box").hidden = true; });
@@ -451,7 +494,7 @@ async function start() {
   $("labels-save").addEventListener("click", saveLabels);
   document.addEventListener("keydown", onKey);
   window.addEventListener("hashchange", route);
-  window.addEventListener("beforeunload", (e) => { if (S.dirty) { e.preventDefault(); e.returnValue = ""; } });
+  window.addEventListener("beforeunload", (e) => { if (S.dirty || S.changed.size) { e.preventDefault(); e.returnValue = ""; } });
   await route();
   document.body.dataset.ready = "1";
 }

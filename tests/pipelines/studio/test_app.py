@@ -120,8 +120,9 @@ def test_a_token_is_needed_on_every_request_when_set(tmp_path: Path) -> None:
     assert c.get("/").status_code == 401 and c.get("/api/seeds").status_code == 401
     assert c.get("/api/seeds", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert c.get("/api/seeds", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
-    page = c.get(f"/?token={TOKEN}")  # opening the printed address sets the cookie the page then uses
-    assert page.status_code == 200 and "HttpOnly" in page.headers["set-cookie"]
+    page = c.get(f"/?token={TOKEN}", follow_redirects=False)  # the printed address: a cookie, and the token leaves the URL
+    assert page.status_code == 303 and page.headers["location"] == "/"
+    assert page.headers["set-cookie"].startswith("reverse_o1_studio_8765=") and "HttpOnly" in page.headers["set-cookie"]
     assert c.get("/api/seeds").status_code == 200
     c.cookies.clear()
     assert c.post(f"/api/seeds/save?token={TOKEN}", json={}).status_code == 401  # a token in a POST's URL is not enough
@@ -136,6 +137,10 @@ def test_the_front_door_refuses_other_hosts_big_bodies_and_cross_site_posts(tmp_
     assert form.status_code == 415
     cross = c.post("/api/seeds/save", json={}, headers={"Origin": "http://evil.example"})
     assert cross.status_code == 403
+    fired = c.get("/report/0", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"})
+    assert fired.status_code == 403  # another site's page firing requests here
+    linked = c.get("/", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"})
+    assert linked.status_code == 200  # following a link to the studio is fine
     same = c.post("/api/seeds/validate", json={}, headers={"Origin": "http://127.0.0.1:8765"})
     assert same.status_code == 400  # past the door: the body is what is wrong
     page = c.get("/")
@@ -160,3 +165,39 @@ def test_malformed_bodies_get_a_clear_error_and_change_nothing(tmp_path: Path, b
         response = c.post(route, content=body, headers={"Content-Type": "application/json"})
         assert 400 <= response.status_code < 500 and response.json()["detail"]
     assert (tmp_path / "seeds.jsonl").read_bytes() == json.dumps(GOOD).encode() + b"\n"
+
+
+def test_import_checks_each_seed_as_seeds_validate_does(tmp_path: Path) -> None:
+    c = client(tmp_path)
+    version = c.get("/api/seeds").json()["version"]
+    control = json.dumps({"question": "Is this fine?", "answer": "yes\n#### 1"})
+    result = c.post("/api/seeds/import", json={"version": version, "format": "gsm8k", "text": control}).json()
+    assert result["added"] == 1
+    [entry] = c.get("/api/seeds").json()["entries"]
+    assert entry["problems"] == []
+
+
+def test_non_finite_numbers_in_a_shard_reach_the_page_as_null(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from schemas.arrow import PRM_SCHEMA
+
+    (tmp_path / "data" / "prm").mkdir(parents=True)
+    row = {"prompt": "P?", "completions": ["a", "b"], "labels": [True, False], "soft_labels": [float("nan"), float("inf")],
+           "rollouts": [1, 1], "correct_rollouts": [1, 0], "method": "shepherd", "answer_correct": False, "id": "r1",
+           "source_kind": "seed", "source": {"uri": "x"}, "generator": {"model": "m", "temperature": float("nan")}}
+    pq.write_table(pa.Table.from_pylist([row], schema=PRM_SCHEMA), tmp_path / "data" / "prm" / "x.parquet")
+    c = client(tmp_path, [tmp_path / "data"])
+    assert c.get("/api/data/0/rows").json()["rows"][0]["mean_soft"] is None
+    steps = c.get("/api/data/0/rows/r1").json()["steps"]
+    assert [s["soft"] for s in steps] == [None, None]
+
+
+def test_a_seed_with_a_lone_surrogate_is_refused_not_a_crash(tmp_path: Path) -> None:
+    c = client(tmp_path)
+    version = c.get("/api/seeds").json()["version"]
+    body = b'{"version": "%s", "op": "append", "line": null, "seed": {"id": "a", "problem": "\\ud800", "answer": "1", ' \
+           b'"steps": [{"text": "s"}]}}' % version.encode()
+    response = c.post("/api/seeds/save", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code in (400, 422) and (tmp_path / "seeds.jsonl").read_bytes() == b""

@@ -61,7 +61,9 @@ class Studio:
             if self.proc.poll() is not None:
                 pytest.fail(f"studio exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(self.url, timeout=2):
+                probe = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/info",
+                                               headers={"Authorization": f"Bearer {token}"} if token else {})
+                with urllib.request.urlopen(probe, timeout=2):
                     return
             except OSError:
                 if time.monotonic() > deadline:
@@ -171,10 +173,11 @@ def test_a_file_edited_behind_the_studio_is_never_overwritten(tmp_path: Path, pa
 
 def review_and_tree(page, studio: Studio, folder: Path, name: str, row: dict) -> list[dict]:
     """Open ``row``, mark its first step correct and the last wrong from the keyboard, save; then its tree."""
-    open_studio(page, studio, f"#review/{row['id']}")
-    page.wait_for_selector("#row-steps li")
+    open_studio(page, studio, "#review")
     page.fill("#annotator", "browser")
     page.dispatch_event("#annotator", "change")
+    page.click(f"#row-list li[data-id='{row['id']}']")
+    page.wait_for_selector(f"#row-meta:has-text('{row['id']}')")
     page.click("#row-problem")
     page.keyboard.press("1")
     for _ in range(len(row["completions"]) - 1):
@@ -226,6 +229,8 @@ def test_the_studio_on_the_demos_output_with_a_token(tmp_path: Path, page, demo_
     try:
         page.goto(f"http://127.0.0.1:{studio.port}/")  # without the token: refused
         assert "needs its token" in page.inner_text("body")
+        open_studio(page, studio)  # the printed address: the token moves into a cookie, out of the address bar
+        assert "token" not in page.url
         rows = prm_rows(demo_output.out)
         shepherd = next(r for r in rows if r["method"] == "shepherd")
         review_and_tree(page, studio, demo_output.out, "demo", shepherd)

@@ -114,3 +114,50 @@ def test_a_missing_file_is_created_on_the_first_save(tmp_path: Path) -> None:
     assert sf.entries(snap) == []
     sf.save(snap.version, "append", None, seed=GOOD)
     assert (tmp_path / "new.jsonl").read_bytes() == json.dumps(GOOD, ensure_ascii=False).encode() + b"\n"
+
+
+def test_a_lone_cr_is_not_a_line_break_as_in_seeds_validate(tmp_path: Path) -> None:
+    path = tmp_path / "seeds.jsonl"
+    cr = b'{"id": "b",\r"problem": "P", "answer": "1", "steps": [{"text": "s"}]}\n'
+    path.write_bytes(cr + json.dumps(GOOD).encode() + b"\n")
+    sf = SeedFile(str(path))
+    entries = sf.entries(sf.snapshot())
+    assert [e["line"] for e in entries] == [1, 2] and entries[0]["problems"] == []
+    assert validate_file(str(path)) == (2, [])  # the same two seeds
+
+
+def test_an_outside_write_after_the_check_is_still_refused(seed_file: SeedFile, monkeypatch: pytest.MonkeyPatch) -> None:
+    v = seed_file.snapshot().version
+    real = seed_file._check
+
+    def meanwhile(*args):  # another editor saves while this save is being checked
+        real(*args)
+        Path(seed_file.path).write_bytes(b"theirs\n")
+
+    monkeypatch.setattr(seed_file, "_check", meanwhile)
+    with pytest.raises(SeedFileChanged):
+        seed_file.save(v, "replace", 1, seed={**GOOD, "id": "x"})
+    assert Path(seed_file.path).read_bytes() == b"theirs\n"
+
+
+def test_a_symlinked_seed_file_is_edited_through_the_link(tmp_path: Path) -> None:
+    target = tmp_path / "real.jsonl"
+    target.write_bytes(b"")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    sf = SeedFile(str(link))
+    sf.save(sf.snapshot().version, "append", None, seed=GOOD)
+    assert link.is_symlink() and json.loads(target.read_bytes()) == GOOD
+
+
+def test_ids_carried_across_saves_match_a_fresh_read(seed_file: SeedFile) -> None:
+    v = seed_file.snapshot().version
+    seed_file.problems_for(v, "append", None, seed=GOOD)  # fills the id cache for this version
+    v = seed_file.save(v, "insert_after", 1, seed={**GOOD, "id": "i1"})["version"]
+    v = seed_file.save(v, "delete", 4)["version"]
+    v = seed_file.save(v, "replace", 2, seed={**GOOD, "id": "r2"})["version"]
+    v = seed_file.save(v, "append", None, seed={**GOOD, "id": "e"})["version"]
+    carried = seed_file._id_cache[v]
+    fresh = SeedFile(seed_file.path)
+    assert carried == fresh._ids(fresh.snapshot())
+    assert seed_file.problems_for(v, "append", None, seed={**GOOD, "id": "r2"})[0]["message"].startswith("duplicate id")

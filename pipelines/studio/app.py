@@ -49,6 +49,11 @@ def _problem(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"detail": message, **extra}, status_code=status)
 
 
+def _seed_problems(exc: SeedError) -> JSONResponse:
+    return _problem(422, "the seed has problems: fix them, then save",
+                    problems=[{"line": p.line, "field": p.field, "message": p.message} for p in exc.problems])
+
+
 def create_app(settings: StudioSettings) -> StudioGuard:
     vocabulary: FactorVocabulary = load_factors(settings.factors)
     state: dict[str, Any] = {
@@ -117,8 +122,7 @@ def create_app(settings: StudioSettings) -> StudioGuard:
         except SeedFileChanged as exc:
             return _problem(409, str(exc), conflict=True, current=exc.current)
         except SeedError as exc:
-            return _problem(422, "the seed has problems: fix them, then save",
-                            problems=[{"line": p.line, "field": p.field, "message": p.message} for p in exc.problems])
+            return _seed_problems(exc)
         except SeedEditError as exc:
             raise HTTPException(400, str(exc)) from None
 
@@ -128,8 +132,7 @@ def create_app(settings: StudioSettings) -> StudioGuard:
         try:
             path, line = sf.save_as_new(*edit_args(body))
         except SeedError as exc:
-            return _problem(422, "the seed has problems: fix them, then save",
-                            problems=[{"line": p.line, "field": p.field, "message": p.message} for p in exc.problems])
+            return _seed_problems(exc)
         except SeedEditError as exc:
             raise HTTPException(400, str(exc)) from None
         state["seeds"] = SeedFile(path, vocabulary.names)  # the studio goes on with the new file

@@ -1,8 +1,8 @@
 """studio: what the annotators' tools cost at sizes they meet, measured side by side in one run.
 
 - ``studio_save_ms``: one seed saved through ``SeedFile.save`` in a 20,000-seed file (version
-  check, that line's ``seeds validate`` checks, the duplicate-id lookup, atomic write with fsync),
-  and its ratio to a bare atomic write of the same bytes (``over_bare_write``).
+  check, that line's ``seeds validate`` checks, the duplicate-id lookup, the project's whole-or-absent
+  write), and its ratio to that write alone of the same bytes (``over_bare_write``).
 - ``studio_load_rows_per_s``: PRM rows read into the review page's folder (``DataFolder.load``).
 - ``report_rows_per_s``: ``reverse-o1 report`` over PRM shards with trees, and its time ÷ reading
   the columns it uses with pyarrow alone.
@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 from benchmarks.report import Report
 from benchmarks.training_data import _trees
 from pipelines.eval_labels import agreement_report
+from pipelines.io import fs
 from pipelines.report import render_report
-from pipelines.studio.atomic import atomic_write
 from pipelines.studio.data_view import DataFolder
 from pipelines.studio.seed_file import SeedFile
 
@@ -50,7 +50,7 @@ def _saves(work: str, seeds: int, saves: int) -> tuple[float, float]:
     data = open(path, "rb").read()
     started = time.monotonic()
     for _ in range(saves):
-        atomic_write(path, data)
+        fs.write_bytes(path, data)
     return studio, (time.monotonic() - started) / saves
 
 
@@ -58,7 +58,7 @@ def run(report: Report, seeds: int = 20_000, saves: int = 20, problems: int = 10
     work = tempfile.mkdtemp(prefix="bench-studio-")
     try:
         save, bare = _saves(work, seeds, saves)
-        print(f"  save one seed in a {seeds}-seed file: {1000 * save:.1f} ms (a bare atomic write: {1000 * bare:.1f} ms)")
+        print(f"  save one seed in a {seeds}-seed file: {1000 * save:.1f} ms (fs.write_bytes alone: {1000 * bare:.1f} ms)")
         report.info("studio_save_ms", 1000 * save, seeds=seeds, saves=saves, over_bare_write=round(save / bare, 2))
 
         folder = os.path.join(work, "trees")

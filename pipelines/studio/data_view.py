@@ -13,8 +13,8 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.io import fs
+from pipelines.io.exports import rows_with_split
 from pipelines.io.resume import shard_files
-from schemas.splits import shard_split
 
 COLUMNS = ["prompt", "completions", "labels", "soft_labels", "rollouts", "correct_rollouts", "method",
            "answer_correct", "id", "source_kind", "source", "generator"]
@@ -36,18 +36,14 @@ class DataFolder:
     def reload(self) -> None:
         self.rows, self.notes = [], []
         for shard in shard_files(self.path, "prm"):
-            try:
-                with fs.parquet_file(shard) as parquet:
-                    names = parquet.schema_arrow.names
-                    wanted = [c for c in COLUMNS + ["nodes"] if c in names]
-                    for batch in parquet.iter_batches(columns=wanted):
-                        for row in batch.to_pylist():
-                            row = finite(row)
-                            row.setdefault("nodes", None)
-                            row["split"] = shard_split(fs.basename(shard))
-                            self.rows.append(row)
-            except (OSError, pa.ArrowException) as exc:
+            rows = []
+            try:  # one shard at a time: a damaged one is skipped, the others still shown
+                for split, row in rows_with_split([shard], "prm", [], optional=tuple(COLUMNS) + ("nodes",)):
+                    rows.append({**finite(row), "split": split})
+            except (OSError, RuntimeError, pa.ArrowException) as exc:
                 self.notes.append(f"{fs.basename(shard)}: unreadable shard, skipped ({type(exc).__name__})")
+                continue
+            self.rows.extend(rows)
         self.by_id = {str(r.get("id")): r for r in self.rows}
 
     def summaries(self, query: str = "", offset: int = 0, limit: int = 50) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.studio.atomic import atomic_write
+from pipelines.io import fs
 from schemas.seeds import MAX_LINE_BYTES, SeedError, SeedProblem, check_seed, decode_line, validate_lines
 
 OPS = ("replace", "insert_after", "append", "delete")
@@ -82,11 +82,7 @@ class SeedFile:
         self._id_cache: dict[str, dict[str, list[int]]] = {}
 
     def snapshot(self) -> Snapshot:
-        try:
-            with open(self.path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            data = b""
+        data = fs.read_bytes(self.path) if fs.exists(self.path) else b""
         version = hashlib.sha256(data).hexdigest()
         snap = self._versions.get(version) or Snapshot.of(data)  # a version seen before: its lines are split already
         self._remember(snap)
@@ -95,11 +91,7 @@ class SeedFile:
     def _unchanged_since(self, snap: Snapshot) -> None:
         """Read the file once more just before the rename: an outside save while this one was being
         checked is refused too (what is left is the rename's own instant)."""
-        try:
-            with open(self.path, "rb") as handle:
-                now = hashlib.sha256(handle.read()).hexdigest()
-        except FileNotFoundError:
-            now = hashlib.sha256(b"").hexdigest()
+        now = hashlib.sha256(fs.read_bytes(self.path) if fs.exists(self.path) else b"").hexdigest()
         if now != snap.version:
             raise SeedFileChanged(self.path, now)
 
@@ -151,7 +143,7 @@ class SeedFile:
             self._check(current, op, line, new_lines, target)
             data = b"".join(new_lines)
             self._unchanged_since(current)
-            atomic_write(self.path, data)
+            fs.write_bytes(self.path, data)  # whole or not at all: a temporary beside it, renamed over it
             snap = Snapshot.of(data)
             self._remember(snap)
             self._carry_ids(current, snap, op, line, new_lines, target)
@@ -200,7 +192,7 @@ class SeedFile:
             lines += [seed_line(s) + current.newline for s in seeds]
             data = b"".join(lines)
             self._unchanged_since(current)
-            atomic_write(self.path, data)
+            fs.write_bytes(self.path, data)  # whole or not at all: a temporary beside it, renamed over it
             snap = Snapshot.of(data)
             self._remember(snap)
             return {"version": snap.version, "added": len(seeds)}

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
@@ -201,3 +203,16 @@ def test_a_seed_with_a_lone_surrogate_is_refused_not_a_crash(tmp_path: Path) -> 
            b'"steps": [{"text": "s"}]}}' % version.encode()
     response = c.post("/api/seeds/save", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code in (400, 422) and (tmp_path / "seeds.jsonl").read_bytes() == b""
+
+
+def test_a_damaged_shard_is_named_and_the_others_still_reviewed(tmp_path: Path, expanded_folder: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(expanded_folder, data)
+    shards = sorted((data / "prm").glob("*.parquet"))
+    shards[0].write_bytes(shards[0].read_bytes()[:100])  # cut short
+    (data / "prm" / "not-parquet.parquet").write_bytes(b"<script>alert(1)</script>")
+    c = client(tmp_path, [data])
+    info = c.get("/api/info").json()["data"][0]
+    assert len(info["notes"]) == 2 and all("unreadable shard, skipped" in n for n in info["notes"])
+    good = sum(len(pq.read_table(s).to_pylist()) for s in shards[1:])
+    assert info["rows"] == good and c.get("/api/data/0/rows?limit=500").json()["total"] == good

@@ -161,3 +161,26 @@ def test_ids_carried_across_saves_match_a_fresh_read(seed_file: SeedFile) -> Non
     fresh = SeedFile(seed_file.path)
     assert carried == fresh._ids(fresh.snapshot())
     assert seed_file.problems_for(v, "append", None, seed={**GOOD, "id": "r2"})[0]["message"].startswith("duplicate id")
+
+
+def test_hostile_lines_are_listed_with_their_problems_and_kept_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "seeds.jsonl"
+    hostile = [b'{"id": "big", "problem": "' + b"x" * 1_100_000 + b'"}', b"ok \xff not utf-8 \x80", b"[" * 100_000,
+               b'"just a string"', b'{"id": 5, "problem": [], "answer": null, "steps": "no"}']
+    path.write_bytes(b"\n".join(hostile) + b"\n")
+    sf = SeedFile(str(path))
+    snap = sf.snapshot()
+    entries = sf.entries(snap)
+    assert [e["line"] for e in entries] == [1, 2, 3, 4, 5] and all(e["problems"] for e in entries)
+    messages = [e["problems"][0]["message"] for e in entries]
+    assert messages[0].startswith("too large") and messages[1].startswith("not UTF-8") and "nested too deeply" in messages[2]
+    sf.save(snap.version, "append", None, seed=GOOD)
+    assert path.read_bytes() == b"\n".join(hostile) + b"\n" + json.dumps(GOOD).encode() + b"\n"
+
+
+def test_a_utf16_file_says_so_on_its_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "seeds.jsonl"
+    path.write_bytes(json.dumps(GOOD).encode("utf-16"))
+    sf = SeedFile(str(path))
+    [first, *_] = sf.entries(sf.snapshot())
+    assert "UTF-16" in first["problems"][0]["message"]

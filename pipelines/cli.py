@@ -173,7 +173,13 @@ def make_parser() -> argparse.ArgumentParser:
     code.add_argument("--repo-cache", dest="repo_cache",
                       help="where clones and snapshots go (default ~/.cache/reverse-o1/repos); on a runner whose "
                            "workers have their own disk, the workers' cache (the launcher clones into its default)")
-    code.add_argument("--max-file-bytes", dest="max_file_bytes", type=int, help="skip larger source files (default 1000000)")
+    code.add_argument("--max-file-bytes", dest="max_file_bytes", type=int,
+                      help="skip larger source files (default 1000000, at most 16 MiB)")
+    code.add_argument("--max-snapshot-bytes", dest="max_snapshot_bytes", type=int,
+                      help="bytes of files one repository snapshot may unpack; a larger one is filtered "
+                           "snapshot_too_large (default 512 MiB)")
+    code.add_argument("--max-snapshot-files", dest="max_snapshot_files", type=int,
+                      help="files, folders and links one snapshot may unpack (default 100000)")
     code.add_argument("--cot-samples", dest="cot_samples", type=int,
                       help="candidate CoTs per function; the first without hindsight is kept (default 2)")
     _sandbox_options(code)

@@ -30,13 +30,14 @@ from pipelines.io import fs
 from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles, local_function
 from pipelines.io.read import DEAD, SelectFirst
 from pipelines.io.repos import materialise, walk_plain
+from pipelines.io.safe_tree import Budget, UnsafeArchive
 from pipelines.io.shards import WriteReports, WriteShards
 from pipelines.io.stage import REPORT, RESUMED, Filtered, Rejected, Stage
 from pipelines.io.staging import LocalSnapshots, default_cache_dir, stage_snapshot
 from pipelines.runner import RunContext
 from pipelines.settings import CodeSettings, code_settings, tagging_settings
 from pipelines.tagging import TagSFTRows
-from schemas.code import CheckedFunction, CodeFunction
+from schemas.code import CheckedFunction, CodeFunction, RepoSnapshot
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, SFTRow, Source, Step
 from verifiers.code import CodeVerdict, outcome_kind, safe_name
@@ -157,6 +158,17 @@ class CodeCoTFn(Stage):
         self.handle.release()
 
 
+def _materialise(spec: str, cache: str, budget: Budget) -> RepoSnapshot:
+    """``materialise``, with a refused archive as a snapshot that the listing filters with its reason
+    (one line here says why): one hostile repository does not stop the others."""
+    try:
+        return materialise(spec, cache, budget)
+    except UnsafeArchive as exc:
+        assert exc.snapshot is not None
+        print(f"code-cot: {spec}: refused ({exc.reason}): {exc}", file=sys.stderr, flush=True)
+        return exc.snapshot
+
+
 def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
     settings = code_settings(config)
     sandbox = settings.sandbox.verifier().sandbox  # refuses here, before any work, when nothing isolates
@@ -164,16 +176,17 @@ def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
         ctx.notes.append(f"code-cot: code ran under the '{sandbox.name}' sandbox, not bubblewrap")
     # With workers on other machines, --repo-cache names their cache; the launcher clones into its own.
     cache = settings.worker_cache() if ctx.workers_share_disk else default_cache_dir()
-    snapshots = [materialise(spec, cache) for spec in config.repo]  # a bad spec or revision fails the command
+    budget = Budget(config.max_snapshot_bytes, config.max_snapshot_files)
+    snapshots = [_materialise(spec, cache, budget) for spec in config.repo]  # a bad spec or revision fails the command
     avoid = [p for p in (ctx.out_dir, cache, config.repo_cache, default_cache_dir()) if p and fs.is_local(p)]
     for i, snapshot in enumerate(snapshots):
-        if snapshot.commit is None:
+        if snapshot.commit is None and snapshot.refused is None:
             snapshots[i], files, python = walk_plain(snapshot, avoid)
             skipped = f"; skipped inside it: {', '.join(snapshots[i].skip)}" if snapshots[i].skip else ""
             print(f"code-cot: {snapshot.root} is a plain folder, not a git repository: {files} file{'s' * (files != 1)}, "
                   f"{python} Python (vendored and ignored ones left out){skipped}", file=sys.stderr, flush=True)
     if not ctx.workers_share_disk:  # the workers fetch each snapshot's tar from the output's staging folder
-        snapshots = [stage_snapshot(s, ctx.staging_dir) for s in snapshots]
+        snapshots = [s if s.refused else stage_snapshot(s, ctx.staging_dir) for s in snapshots]
     files = pipeline | "Read" >> ReadRepositoryFiles(snapshots, max_file_bytes=config.max_file_bytes,
                                                      cache_dir=config.repo_cache)
     extracted = files | "Extract" >> ExtractFunctions(cache_dir=config.repo_cache)

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generators.backends.registry import BACKENDS
+from pipelines.io.safe_tree import OMIT_BLOB_BYTES
 
 
 class ConfigError(ValueError):
@@ -56,7 +57,9 @@ class RunConfig(BaseModel):
     # code CoT (code-cot)
     repo: list[str] = Field(default_factory=list)  # PATH_OR_GIT_URL[@REV], each
     repo_cache: str | None = None  # clones and snapshots; default $REVERSE_O1_CACHE or ~/.cache/reverse-o1
-    max_file_bytes: int = Field(default=1_000_000, ge=1024)
+    max_file_bytes: int = Field(default=1_000_000, ge=1024, le=OMIT_BLOB_BYTES)  # a larger blob is never unpacked
+    max_snapshot_bytes: int = Field(default=512 << 20, ge=1 << 20)  # bytes of files one snapshot may unpack
+    max_snapshot_files: int = Field(default=100_000, ge=1)  # files, folders and links one snapshot may unpack
     cot_samples: int = Field(default=2, ge=1, le=16)
     only_verified: bool = False
     sandbox: Literal["auto", "bwrap", "unshare"] = "auto"

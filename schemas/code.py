@@ -29,6 +29,8 @@ class RepoSnapshot:
     is part of any row's identity: a snapshot is ``(uri, commit)`` wherever its files lie.
     ``skip`` lists folders of a plain directory, relative to ``root``, that are not walked: the
     run's own output and caches, when they lie inside it (filtered ``output_or_cache``).
+    ``refused``, when set, is why the snapshot's archive was refused (``unsafe_archive``,
+    ``snapshot_too_large``): it has no files (``root`` is empty) and counts as one filtered entry.
     """
 
     uri: str
@@ -37,6 +39,7 @@ class RepoSnapshot:
     license: str | None = None
     archive: str | None = None
     skip: tuple[str, ...] = ()
+    refused: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Stages (each balances read = written + filtered + dead-lettered):
 
 - ``list_files`` (``ReadRepositoryFiles``): read = entries of the snapshots (files, and vendored
-  or gitignored directories counted once); filtered by ``repos.list_files``'s reasons plus
-  ``not_utf8`` / ``bad_encoding``; dead-lettered: a snapshot that cannot be walked
+  or gitignored directories counted once; a refused snapshot is one entry); filtered by
+  ``repos.list_files``'s reasons plus ``not_utf8`` / ``bad_encoding``, and a refused snapshot's
+  reason (``unsafe_archive``, ``snapshot_too_large``); dead-lettered: a snapshot that cannot be walked
   (``unreadable_snapshot``); written = ``(SourceFile, text)`` pairs.
 - ``parse_files``: read = files; filtered ``syntax_error`` / ``python2`` / ``recursion``;
   dead-lettered: an unexpected failure on one file (``extract_error``); written = files parsed.
@@ -32,6 +33,7 @@ from pipelines.io.dedup import Deduplicate, function_id
 from pipelines.io.python_extract import MAX_LINES, Extraction, SourceDecodeError, decode_source, extract_functions
 from pipelines.io.read import DEAD
 from pipelines.io.repos import DEFAULT_MAX_FILE_BYTES, iter_files
+from pipelines.io.safe_tree import UnsafeArchive
 from pipelines.io.stage import Emit, Filtered, Pending, Stage
 from pipelines.io.staging import LocalSnapshots
 from schemas.code import CodeFunction, RepoSnapshot, SourceFile, TestRef
@@ -105,7 +107,14 @@ class ListFilesFn(Stage):
         return None
 
     def run(self, snapshot: RepoSnapshot) -> Iterator[Any]:
-        snapshot = self.snapshots.get(snapshot)  # a local directory here, else RepoError (staged: fetched once)
+        if snapshot.refused is not None:  # its archive was refused on the launcher: one entry, filtered
+            yield Filtered(snapshot.refused)
+            return
+        try:
+            snapshot = self.snapshots.get(snapshot)  # a local directory here, else RepoError (staged: fetched once)
+        except UnsafeArchive as exc:  # a staged archive this worker refuses
+            yield Filtered(exc.reason)
+            return
         for file, text, reason in read_snapshot(snapshot, self.max_file_bytes):
             yield Filtered(reason) if reason is not None else (file, text)
 

@@ -6,8 +6,12 @@ A spec is ``PATH_OR_GIT_URL[@REV]``:
 - a local git repository and a git URL (``scheme://...`` or the scp form ``user@host:path``, when
   no such local path exists) are cloned bare into ``<cache>/clones/<hash of uri>.git`` (or fetched
   when that clone exists), REV (default ``HEAD``) is resolved to a commit SHA and that commit is
-  ``git archive``d into ``<cache>/repos/<hash of uri>/<sha>/`` (extracted to a temp dir, then
-  renamed; reused when present).
+  ``git archive``d into ``<cache>/repos/<hash of uri>/<sha>/`` (streamed into a temp dir by
+  ``pipelines.io.safe_tree``, never by ``tarfile``'s extraction, then renamed; reused when present).
+  A refused archive (``UnsafeArchive``: ``unsafe_archive``, ``snapshot_too_large``) leaves nothing.
+
+Only the transports in ``ALLOWED_TRANSPORTS`` are used (``fd::``, ``ext::`` and other remote
+helpers are refused in one line; git is held to the same list by ``GIT_ALLOW_PROTOCOL``).
 
 A local repository goes through a bare clone too: its own ``.git/config`` may name filter
 drivers or hooks that ``git archive`` would run, and a clone copies objects and refs, never
@@ -36,17 +40,22 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
-import tarfile
 import tempfile
+import threading
 from collections.abc import Iterator
+from typing import IO
 
 import pathspec
 
+from pipelines.io.safe_tree import Budget, UnsafeArchive, write_tar
 from schemas.code import RepoSnapshot, SourceFile
 from schemas.provenance import source_uri, spdx_from_text
 
 GIT_TIMEOUT = 600
+ALLOWED_TRANSPORTS = ("file", "git", "http", "https", "ssh")
+DEFAULT_BUDGET = Budget()
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 GIT_SAFETY = ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "protocol.file.allow=always"]
 
@@ -116,6 +125,7 @@ def uri_hash(uri: str) -> str:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_ALLOW_PROTOCOL=":".join(ALLOWED_TRANSPORTS))
     env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_ASKPASS="true",
                GIT_SSH_COMMAND="ssh -oBatchMode=yes", LC_ALL="C")
     return env
@@ -143,9 +153,12 @@ def is_git_repo(path: str) -> bool:
     return all(os.path.exists(os.path.join(path, p)) for p in ("HEAD", "objects", "refs"))
 
 
-def materialise(spec: str, cache_dir: str) -> RepoSnapshot:
-    """The snapshot named by ``spec`` (see the module docstring), licence included."""
+def materialise(spec: str, cache_dir: str, budget: Budget = DEFAULT_BUDGET) -> RepoSnapshot:
+    """The snapshot named by ``spec`` (see the module docstring), licence included. A snapshot whose
+    archive ``safe_tree`` refuses (``UnsafeArchive``, with ``refused`` set on the exception's
+    ``snapshot``) is never left in the cache; ``budget`` bounds what one snapshot may unpack."""
     uri, rev = parse_repo_spec(spec)
+    check_transport(uri)
     missing = RepoError(f"{uri}: no commit named {rev or 'HEAD'!r} (a branch, tag or SHA of that repository)")
     wanted = f"{rev or 'HEAD'}^{{commit}}"
     if is_url(uri):
@@ -174,8 +187,33 @@ def materialise(spec: str, cache_dir: str) -> RepoSnapshot:
             git(["fetch", "--quiet", "origin", sha], cwd=clone)
     except RepoError:
         raise missing from None
-    root = _archive(clone, sha, parent)
+    try:
+        root = _archive(clone, sha, parent, budget)
+    except UnsafeArchive as exc:
+        exc.snapshot = RepoSnapshot(uri=repo_uri(uri), commit=sha, root="", refused=exc.reason)
+        raise
     return RepoSnapshot(uri=repo_uri(uri), commit=sha, root=root, license=detect_license(root))
+
+
+def transport(uri: str) -> str:
+    """The git transport ``uri`` names: ``TRANSPORT::ADDRESS`` (git's remote helpers, ``fd::``,
+    ``ext::``), ``SCHEME://``, the scp form (ssh), else a local path (file)."""
+    if os.path.exists(uri):
+        return "file"
+    found = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)::", uri) or re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", uri)
+    if found:
+        name = found.group(1).lower()
+        return "ssh" if name in ("git+ssh", "ssh+git") else name
+    return "ssh" if is_url(uri) else "file"
+
+
+def check_transport(uri: str) -> None:
+    """``RepoError`` (one line) unless ``uri``'s transport is in ``ALLOWED_TRANSPORTS``; git itself is
+    held to the same list (``GIT_ALLOW_PROTOCOL``), submodules and redirects included."""
+    name = transport(uri)
+    if name not in ALLOWED_TRANSPORTS:
+        raise RepoError(f"{source_uri(uri)}: the git transport {name!r} is not allowed "
+                        f"(allowed: {', '.join(ALLOWED_TRANSPORTS)})")
 
 
 def _has_commit(clone: str, sha: str) -> bool:
@@ -205,22 +243,18 @@ def _clone(source: str, cache_dir: str) -> str:
     return clone
 
 
-def tar_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-    try:
-        return tarfile.data_filter(member, dest)
-    except tarfile.FilterError:
-        if member.issym():  # a link out of the tree stays a (dangling) link: listed as `symlink`
-            return member.replace(linkname=".outside-link", deep=False)
-        return None
-
-
-def unpack(tar_path: str, tmp: str, root: str) -> None:
-    """Extract a snapshot's tar (safely: ``tar_filter``) under ``tmp`` and rename it to ``root``;
-    when another process got there first, its copy (the same files) stays."""
+def unpack(stream: IO[bytes], tmp: str, budget: Budget) -> str:
+    """Materialise the tar read from ``stream`` as ``tmp/tree`` with ``safe_tree`` (never ``tarfile``'s
+    extraction); its path. ``UnsafeArchive`` when the archive is refused (the caller removes ``tmp``)."""
     tree = os.path.join(tmp, "tree")
     os.mkdir(tree)
-    with tarfile.open(tar_path) as tar:
-        tar.extractall(tree, filter=tar_filter)
+    write_tar(stream, tree, budget)
+    return tree
+
+
+def settle(tree: str, root: str) -> None:
+    """Rename a materialised ``tree`` to ``root``; when another process got there first, its copy
+    (the same files) stays."""
     try:
         os.rename(tree, root)
     except OSError:
@@ -228,18 +262,37 @@ def unpack(tar_path: str, tmp: str, root: str) -> None:
             raise
 
 
-def _archive(clone: str, sha: str, parent: str) -> str:
+def _archive(clone: str, sha: str, parent: str, budget: Budget) -> str:
+    """``git archive`` of ``sha`` streamed into ``parent/sha`` (no tar on disk; a refused archive
+    stops git at once; a snapshot appears whole or not at all)."""
     root = os.path.join(parent, sha)
     if os.path.isdir(root):
         return root
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".archive-", dir=parent)
     try:
-        tar_path = os.path.join(tmp, ".archive.tar")
-        with open(tar_path, "wb") as handle:
-            git(["archive", "--format=tar", sha], cwd=clone, stdout=handle)
-        unpack(tar_path, tmp, root)
-    except (OSError, tarfile.TarError) as exc:
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(["git", *GIT_SAFETY, "archive", "--format=tar", sha], cwd=clone, env=_env(),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+            timer = threading.Timer(GIT_TIMEOUT, proc.kill)
+            timer.start()
+            try:
+                assert proc.stdout is not None
+                tree = unpack(proc.stdout, tmp, budget)
+            except BaseException:
+                proc.kill()
+                raise
+            finally:
+                timer.cancel()
+                if proc.stdout is not None:
+                    proc.stdout.close()
+                proc.wait()
+            if proc.returncode != 0:
+                errors.seek(0)
+                lines = [ln for ln in errors.read(20_000).decode("utf-8", "replace").splitlines() if ln.strip()]
+                raise RepoError(f"git archive failed: {lines[-1] if lines else f'exit status {proc.returncode}'}")
+        settle(tree, root)
+    except OSError as exc:
         raise RepoError(f"cannot unpack {sha[:12]}: {exc}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -303,9 +356,18 @@ def is_generated(path: str, raw: bytes) -> bool:
     return GENERATED_MARKERS.search(head) is not None
 
 
+def is_utf8(name: str) -> bool:
+    """Whether a file name (as ``os`` decodes it, undecodable bytes as surrogates) is UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _walk(snapshot: RepoSnapshot) -> Iterator[tuple[str, str, str | None]]:
     """``(full path, rel, None)`` per file to look at and ``(full path, rel, reason)`` per entry
-    left out (``unreadable``, ``output_or_cache``, ``symlink``, ``vendored``, ``gitignored``; a
+    left out (``unreadable``, ``not_utf8``, ``output_or_cache``, ``symlink``, ``vendored``, ``gitignored``; a
     left-out folder's ``rel`` ends with ``/``), in a stable order (sorted walk). The one walk of a
     snapshot: ``iter_files`` reads what it yields, ``walk_plain`` counts it."""
     root = snapshot.root
@@ -325,7 +387,9 @@ def _walk(snapshot: RepoSnapshot) -> Iterator[tuple[str, str, str | None]]:
             rel, full = (f"{rel_dir}/{name}" if rel_dir else name), os.path.join(dirpath, name)
             if name == ".git":
                 continue
-            if plain and rel in snapshot.skip:
+            if not is_utf8(name):
+                yield full, rel + "/", "not_utf8"
+            elif plain and rel in snapshot.skip:
                 yield full, rel + "/", "output_or_cache"
             elif os.path.islink(full):
                 yield full, rel, "symlink"
@@ -338,6 +402,9 @@ def _walk(snapshot: RepoSnapshot) -> Iterator[tuple[str, str, str | None]]:
         dirnames[:] = keep
         for name in sorted(filenames):
             rel = f"{rel_dir}/{name}" if rel_dir else name
+            if not is_utf8(name):
+                yield os.path.join(dirpath, name), rel, "not_utf8"
+                continue
             yield os.path.join(dirpath, name), rel, "gitignored" if plain and ignores.ignored(rel, False) else None
     while errors:
         err = errors.pop()
@@ -361,9 +428,9 @@ def _file(full: str, rel: str, snapshot: RepoSnapshot, ignored: bool, max_file_b
         st = os.lstat(full)
     except OSError:
         return SourceFile(snapshot, rel), None, "unreadable"
+    if stat.S_ISLNK(st.st_mode):  # a link has no content of its own (and a refused one points at itself)
+        return SourceFile(snapshot, rel, 0), None, "symlink"
     file = SourceFile(snapshot, rel, st.st_size)
-    if os.path.islink(full):
-        return file, None, "symlink"
     if ignored:
         return file, None, "gitignored"
     if not rel.endswith(".py"):
@@ -390,7 +457,8 @@ def list_files(snapshot: RepoSnapshot, max_file_bytes: int = DEFAULT_MAX_FILE_BY
                ) -> Iterator[tuple[SourceFile | None, str | None]]:
     """``(file, None)`` per kept Python file, ``(entry, reason)`` per filtered entry.
 
-    Reasons: ``symlink`` (never followed), ``gitignored`` (plain directories only: root and
+    Reasons: ``not_utf8`` (a file or folder name that is not UTF-8), ``symlink`` (never followed),
+    ``gitignored`` (plain directories only: root and
     nested ``.gitignore``; a commit's files are what git tracked), ``vendored`` (a vendored or
     build directory, counted once), ``not_python``, ``too_large`` (over ``max_file_bytes``),
     ``binary`` (a NUL byte), ``generated`` (``*_pb2.py``, or "generated by" / "do not edit" /

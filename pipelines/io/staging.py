@@ -6,7 +6,9 @@ tar of each snapshot's files through ``pipelines.io.fs`` (any Beam filesystem: l
 ``<hash of uri>-tree-<content hash>.tar``), once: an archive already there is not uploaded again.
 The snapshot then names it (``archive``), and ``ensure_local``, on the worker, downloads it once
 into the worker's own cache, ``<cache>/repos/<hash of uri>/<sha or tree-hash>/`` (extracted with
-the same filter as ``git archive``'s tar, to a temp dir, then renamed; reused when present).
+``pipelines.io.safe_tree``'s checks, as ``git archive``'s tar is, to a temp dir, then renamed;
+reused when present). A file over ``OMIT_BLOB_BYTES`` travels as a placeholder (a PAX record of
+its size, no content): the worker writes a sparse file of that size, as the launcher's snapshot has.
 
 The archive itself moves only through ``pipelines.io.fs``; the ``os``/``shutil`` calls work on
 the tar being built and on the worker's local snapshot cache, which the sandbox mounts.
@@ -24,10 +26,12 @@ import threading
 from dataclasses import replace
 
 from pipelines.io import fs
-from pipelines.io.repos import RepoError, unpack, uri_hash
+from pipelines.io.repos import RepoError, settle, unpack, uri_hash
+from pipelines.io.safe_tree import OMIT_BLOB_BYTES, OMITTED_PAX_KEY, Budget
 from schemas.code import RepoSnapshot
 
 MAX_STAGED_BYTES = 2_000_000_000  # a snapshot tar bigger than this is refused, not shipped to every worker
+STAGED_BUDGET = Budget(max_bytes=MAX_STAGED_BYTES, max_entries=1_000_000)  # the launcher applied the run's own
 STAGE_EMPTY_DIRS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".venv"})
 COPY_CHUNK = 1 << 20
 
@@ -75,6 +79,11 @@ def _tar_tree(root: str, handle: tarfile.TarFile, max_bytes: int, where: str) ->
             if info is None or not (info.isreg() or info.isdir() or info.issym()):
                 continue  # sockets, fifos, devices: never part of a snapshot
             if not info.isreg():
+                handle.addfile(clean(info))
+                continue
+            if info.size > OMIT_BLOB_BYTES:  # never unpacked from git either: its size, without content
+                info.pax_headers = {OMITTED_PAX_KEY: str(info.size)}
+                info.size = 0
                 handle.addfile(clean(info))
                 continue
             total += info.size
@@ -196,8 +205,10 @@ def _fetch(snapshot: RepoSnapshot, root: str) -> None:
             raise RepoError(f"{where}: the staged archive {archive} " + (
                 "does not exist" if missing else f"cannot be read: {type(exc).__name__}: {exc}")) from exc
         try:
-            unpack(tar_path, tmp, root)
-        except (OSError, tarfile.TarError) as exc:
+            with open(tar_path, "rb") as stream:
+                tree = unpack(stream, tmp, STAGED_BUDGET)
+            settle(tree, root)
+        except OSError as exc:
             raise RepoError(f"{where}: cannot unpack the staged archive {archive}: {exc}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

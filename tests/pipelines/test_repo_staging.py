@@ -20,6 +20,7 @@ from pipelines.io import fs, repos
 from pipelines.io import staging as staging_io
 from pipelines.io.code_read import fn_key
 from pipelines.io.repos import RepoError, iter_files, materialise
+from pipelines.io.safe_tree import UnsafeArchive
 from pipelines.io.staging import ensure_local, stage_snapshot, staged_root
 from schemas.code import CodeFunction, RepoSnapshot
 from tests.pipelines.test_code_read import run_pipeline
@@ -175,38 +176,65 @@ def _hostile_tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> No
             tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
 
 
-def test_a_hostile_archive_is_extracted_inside_the_target(tmp_path: Path) -> None:
+HOSTILE_MEMBERS = {
+    "absolute": [_member("/abs_escape.py", data=b"x = 1\n")],
+    "dotdot": [_member("../../../dotdot_escape.py", data=b"x = 1\n")],
+    "dotdot_inside": [_member("sub", tarfile.DIRTYPE), _member("sub/../../dotdot_escape2.py", data=b"x = 1\n")],
+    "undeclared_parent": [_member("nowhere/x.py", data=b"x = 1\n")],
+    "through_link": [_member("out", tarfile.SYMTYPE, link="/tmp"), _member("out/pwned.py", data=b"x = 1\n")],
+    "twice": [_member("a.py", data=b"x = 1\n"), _member("a.py", data=b"x = 2\n")],
+    "dot_git": [_member(".git", tarfile.DIRTYPE), _member(".git/config", data=b"[core]\n")],
+    "hard_link": [_member("hard_abs", tarfile.LNKTYPE, link="/etc/hostname")],
+    "char_device": [_member("tty", tarfile.CHRTYPE)],
+    "block_device": [_member("disk", tarfile.BLKTYPE)],
+    "fifo": [_member("pipe", tarfile.FIFOTYPE)],
+    "truncated": [_member("cut.py", data=b"x = 1\n")],
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_MEMBERS))
+def test_a_hostile_archive_is_refused_whole_and_writes_nothing(tmp_path: Path, case: str) -> None:
     staging = tmp_path / "staging" / "repos"
     staging.mkdir(parents=True)
     cache = tmp_path / "deep" / "worker" / "cache"
     snap = RepoSnapshot("https://example.com/evil.git", "b" * 40, "/launcher/evil", archive=str(staging / "evil.tar"))
-    target = Path(staged_root(snap, str(cache)))
-    escape = os.path.relpath(tmp_path, target)  # ../../.. from the target to tmp_path
-    _hostile_tar(staging / "evil.tar", [
-        _member("ok.py", data=b"def f():\n    return 1\n"),
-        _member("/abs_escape.py", data=b"x = 1\n"),  # made relative: lands inside
-        _member(f"{escape}/dotdot_escape.py", data=b"x = 1\n"),
-        _member(f"sub/{escape}/../dotdot_escape2.py", data=b"x = 1\n"),
-        _member("etc_link", tarfile.SYMTYPE, link="/etc"),
-        _member("up_link", tarfile.SYMTYPE, link=escape),
-        _member("inside_link.py", tarfile.SYMTYPE, link="ok.py"),
-        _member("hard_escape", tarfile.LNKTYPE, link=f"{escape}/victim.txt"),
-        _member("hard_abs", tarfile.LNKTYPE, link="/etc/hostname"),
-        _member("tty", tarfile.CHRTYPE),
-        _member("disk", tarfile.BLKTYPE),
-        _member("pipe", tarfile.FIFOTYPE),
-        _member("suid.py", data=b"x = 1\n", mode=0o6777),
-    ])
+    _hostile_tar(staging / "evil.tar", [_member("ok.py", data=b"def f():\n    return 1\n"), *HOSTILE_MEMBERS[case]])
+    if case == "truncated":  # the archive ends inside the last file's content
+        raw = (staging / "evil.tar").read_bytes()
+        (staging / "evil.tar").write_bytes(raw[:512 * 3 + 3])
     (tmp_path / "victim.txt").write_text("keep me\n", encoding="utf-8")
     before = tree(tmp_path)
-    local = ensure_local(snap, str(cache))
-    assert local.root == str(target)
-    rel = target.relative_to(tmp_path)
-    made_above = {str(p) for p in rel.parents if str(p) != "."}  # the cache's own folders
-    assert {p for p in tree(tmp_path) - before if p not in made_above and p != str(rel)
-            and not p.startswith(f"{rel}/")} == set()
+    with pytest.raises(UnsafeArchive) as caught:
+        ensure_local(snap, str(cache))
+    assert caught.value.reason == "unsafe_archive" and "\n" not in str(caught.value)
+    made = tree(tmp_path) - before
+    cache_dirs = {str(p) for p in Path(staged_root(snap, str(cache))).relative_to(tmp_path).parents if str(p) != "."}
+    assert made <= cache_dirs, made - cache_dirs  # nothing but the cache's own (empty) folders
+    assert not os.path.exists(staged_root(snap, str(cache)))
     assert (tmp_path / "victim.txt").read_text(encoding="utf-8") == "keep me\n"
-    assert not (tmp_path / "dotdot_escape.py").exists() and not (tmp_path / "dotdot_escape2.py").exists()
+
+
+def test_links_stay_only_where_they_resolve_inside(tmp_path: Path) -> None:
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    _hostile_tar(staging / "links.tar", [
+        _member("ok.py", data=b"def f():\n    return 1\n"),
+        _member("pkg", tarfile.DIRTYPE),
+        _member("pkg/core.py", data=b"x = 1\n"),
+        _member("suid.py", data=b"x = 1\n", mode=0o6777),
+        _member("inside_link.py", tarfile.SYMTYPE, link="ok.py"),
+        _member("pkg/up.py", tarfile.SYMTYPE, link="../ok.py"),
+        _member("etc_link", tarfile.SYMTYPE, link="/etc"),
+        _member("up_link", tarfile.SYMTYPE, link="../.."),
+        _member("step", tarfile.SYMTYPE, link="pkg"),
+        _member("step_out", tarfile.SYMTYPE, link="step/../.."),  # through a link, then up: outside
+        _member("chain", tarfile.SYMTYPE, link="inside_link.py"),
+        _member("loop_a", tarfile.SYMTYPE, link="loop_b"),
+        _member("loop_b", tarfile.SYMTYPE, link="loop_a"),
+    ])
+    snap = RepoSnapshot("links", "d" * 40, "/nowhere", archive=str(staging / "links.tar"))
+    local = ensure_local(snap, str(tmp_path / "cache"))
+    target = Path(local.root)
     for path in target.rglob("*"):
         st = path.lstat()
         assert stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode), path
@@ -214,29 +242,13 @@ def test_a_hostile_archive_is_extracted_inside_the_target(tmp_path: Path) -> Non
         if path.is_symlink():
             resolved = Path(os.path.realpath(path))
             assert resolved == target or target in resolved.parents, (path, resolved)
-    assert (target / "ok.py").is_file() and (target / "abs_escape.py").is_file()
-    assert os.readlink(target / "inside_link.py") == "ok.py"
-    assert not (target / "tty").exists() and not (target / "pipe").exists() and not (target / "hard_abs").exists()
+    kept = {"inside_link.py": "ok.py", "pkg/up.py": "../ok.py", "step": "pkg", "chain": "inside_link.py"}
+    for name, link in kept.items():
+        assert os.readlink(target / name) == link
+    for name in ("etc_link", "up_link", "step_out", "loop_a", "loop_b"):  # made to point at themselves
+        assert os.readlink(target / name) == name.rsplit("/", 1)[-1]
     reasons = {f.path: reason for f, _raw, reason in iter_files(local)}
-    assert reasons["ok.py"] is None and reasons["etc_link"] == reasons["up_link"] == "symlink"
-
-
-def test_writing_through_a_link_out_of_the_tree_fails_cleanly(tmp_path: Path) -> None:
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    cache = tmp_path / "cache"
-    _hostile_tar(staging / "evil.tar", [_member("out", tarfile.SYMTYPE, link=str(tmp_path / "victim")),
-                                        _member("out/pwned.py", data=b"x = 1\n")])
-    (tmp_path / "victim").mkdir()
-    snap = RepoSnapshot("evil", "c" * 40, "/nowhere", archive=str(staging / "evil.tar"))
-    try:
-        local = ensure_local(snap, str(cache))
-    except RepoError as exc:  # the member cannot be written: one line, nothing half-made left behind
-        assert "\n" not in str(exc)
-        assert not os.path.exists(staged_root(snap, str(cache)))
-    else:
-        assert Path(local.root, "out").is_symlink()
-    assert list((tmp_path / "victim").iterdir()) == []
+    assert reasons["ok.py"] is None and reasons["etc_link"] == reasons["up_link"] == reasons["step"] == "symlink"
 
 
 # --- races ----------------------------------------------------------------------------------------
@@ -311,3 +323,21 @@ def test_the_join_key_does_not_depend_on_where_the_snapshot_lies(tmp_path: Path)
     assert fn_key(fn) == fn_key(moved) == ("https://example.com/r.git", "d" * 40, "m", "f")
     plain = dataclasses.replace(fn, repo=RepoSnapshot("/src/r", None, "/src/r"))
     assert fn_key(plain) == ("/src/r", "", "m", "f")
+
+
+def test_names_that_are_not_utf8_and_huge_blobs_survive_staging(tmp_path: Path) -> None:
+    from tests.pipelines.hostile_git import FILE, HostileRepo
+
+    repo = HostileRepo(tmp_path / "repo")
+    big = repo.blob_from_stream(["head", "-c", str(staging_io.OMIT_BLOB_BYTES + 1), "/dev/zero"])
+    repo.commit(repo.tree([*repo.files({b"m\xff.py": b"x = 1\n", b"ok.py": b"x = 2\n"}), (FILE, b"big.bin", big)]))
+    snap = materialise(str(repo.path), str(tmp_path / "launcher"))
+    assert os.lstat(os.path.join(snap.root, "big.bin")).st_blocks == 0  # never written: a sparse stand-in
+    before = listing(snap)
+    staged = stage_snapshot(snap, str(tmp_path / "staging"))
+    assert os.path.getsize(staged.archive) < 1 << 20
+    local = ensure_local(staged, str(tmp_path / "worker"))
+    assert listing(local) == before
+    reasons = {path: reason for path, _size, reason, _raw in before}
+    assert reasons["m\udcff.py"] == "not_utf8" and reasons["big.bin"] == "not_python" and reasons["ok.py"] is None
+    assert os.path.getsize(os.path.join(local.root, "big.bin")) == staging_io.OMIT_BLOB_BYTES + 1

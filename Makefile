@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint sandbox-deps browser-deps clean
+.PHONY: demo test bench bench-gpu lint sandbox-deps browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: $(STAMP) sandbox-deps browser-deps
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# on a machine with a GPU and vLLM (pip install '.[vllm]'): label and expand with --backend vllm; never in CI
+bench-gpu: $(STAMP)
+	$(BIN)/python -m benchmarks gpu
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -92,11 +92,27 @@ def _common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-new-tokens", dest="max_new_tokens", type=int)
     g.add_argument("--seed", type=int)
     g.add_argument("--limit", type=int, help="take only the first N inputs (a trial run)")
-    g.add_argument("--max-batch-size", dest="max_batch_size", type=int)
-    g.add_argument("--max-concurrency", dest="max_concurrency", type=int, help="requests in flight (openai)")
+    g.add_argument("--max-batch-size", dest="max_batch_size", type=int,
+                   help="rows of one generate call of a local model (transformers; default 16)")
+    g.add_argument("--max-concurrency", dest="max_concurrency", type=int,
+                   help="requests in flight at once (openai; default 64)")
+    g.add_argument("--inflight", type=int,
+                   help="elements each worker's generation engine runs at once, their requests merged into large "
+                        "backend calls (default sized to the backend: 256 for openai and vllm, 4 x the batch for transformers)")
+    g.add_argument("--vllm-arg", dest="vllm_arg", action="append", metavar="KEY=VALUE",
+                   help="a vllm.EngineArgs argument for --backend vllm (repeatable; e.g. tensor_parallel_size=2, "
+                        "gpu_memory_utilization=0.9, max_model_len=32768, dtype=bfloat16, quantization=awq); "
+                        "also a vllm: mapping in --config")
+    g.add_argument("--max-batch-sequences", dest="max_batch_sequences", type=int,
+                   help="sequences per backend call (default the backend's best: its batch for transformers, "
+                        "1024 for vllm, one request per call for openai)")
     g.add_argument("--request-timeout", dest="request_timeout", type=float)
     g.add_argument("--max-retries", dest="max_retries", type=int)
     g.add_argument("--threads", type=int, help="torch threads per worker process")
+    g.add_argument("--prompt-budget", dest="prompt_budget", type=int,
+                   help="most prompt tokens a request may have; a longer one filters its input prompt_too_long "
+                        "(default: the model's context minus max_new_tokens; openai: the server's reported "
+                        "context, else 8192 assumed)")
     g.add_argument("--rows-per-shard", dest="rows_per_shard", type=int)
     g.add_argument("--max-record-bytes", dest="max_record_bytes", type=int)
     g.add_argument("--shared-filesystem", dest="shared_filesystem", action="store_true", default=None,
@@ -152,6 +168,9 @@ def make_parser() -> argparse.ArgumentParser:
     expand.add_argument("--branching", type=int, help="candidate next steps per expansion, one batch (default 4)")
     expand.add_argument("--c-puct", dest="c_puct", type=float, help="PUCT exploration constant (default 1.5)")
     expand.add_argument("--simulations", type=int, help="select-expand-evaluate-backup rounds per root (default 16)")
+    expand.add_argument("--parallel-leaves", dest="parallel_leaves", type=int,
+                        help="leaves selected per tree and round, each path given a virtual loss, so one search fills "
+                             "a large batch (default 1: the plain search; K > 1 gives other trees and row ids)")
     expand.add_argument("--max-depth", dest="max_depth", type=int, help="steps the tree may add below a root (default 12)")
     expand.add_argument("--factor-actions", dest="factor_actions", action="store_true", default=None,
                         help="the search picks each step's thought factor as part of the action")
@@ -290,7 +309,7 @@ def _debug_everywhere(parser: argparse.ArgumentParser) -> None:
                 _debug_everywhere(sub)
 
 
-CONFIG_KEYS = set(RunConfig.model_fields)
+CONFIG_KEYS = set(RunConfig.model_fields) | {"vllm_arg"}  # --vllm-arg: merged into the vllm: mapping
 
 
 def unknown_to_beam(args: list[str]) -> list[str]:

@@ -21,13 +21,18 @@ from typing import Any
 
 import apache_beam as beam
 
+from generators.backends.base import LLMBackend
 from generators.backends.handle import BackendHandle
 from generators.code import ReverseCoTWriter, RoundTripWriter, answer_of, problem_of
 from generators.code.hindsight import FILTER_VERSION as HINDSIGHT_FILTER
+from generators.code.reverse_cot import ReverseCoT
+from generators.code.roundtrip import RoundTripCode
+from generators.engine.program import Program
 from generators.prompts import template
 from pipelines.config import RunConfig
 from pipelines.io import fs
 from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles, local_function
+from pipelines.io.program_stage import ProgramStage
 from pipelines.io.read import DEAD, SelectFirst
 from pipelines.io.repos import materialise, walk_plain
 from pipelines.io.safe_tree import Budget, UnsafeArchive
@@ -85,7 +90,9 @@ class OriginalTestsFn(Stage):
         verdict = self.verifier.verify_function(fn)
         self.stat(f"sandbox:{verdict.result.sandbox}")
         if not verdict.passed:
-            return Filtered(f"original_{verdict.result.status}", report=original_failure(fn, verdict))
+            # a module named like one the test harness imports (doctest.py ...) is not run at all
+            reason = "shadows_stdlib" if verdict.result.stopped == "shadows_stdlib" else f"original_{verdict.result.status}"
+            return Filtered(reason, report=original_failure(fn, verdict))
         return CheckedFunction(fn, verdict.detail(), ident)
 
 
@@ -99,18 +106,20 @@ def original_failure(fn: CodeFunction, verdict: CodeVerdict) -> dict[str, Any]:
             "tests": [safe_name(f"{t.kind}:{t.path}::{t.name}") for t in fn.tests], "detail": verdict.detail()}
 
 
-class CodeCoTFn(Stage):
-    """Reverse CoT, hindsight filter, round trip in the sandbox → an SFT row (or a counted filter)."""
+class CodeCoTFn(ProgramStage):
+    """Reverse CoT, hindsight filter, round trip in the sandbox → an SFT row (or a counted filter). The
+    two requests are a program on the worker's engine (many functions at once); the sandbox runs in
+    ``finish``, on this DoFn's thread, never on the engine's."""
 
     failure = "generation_error"
 
     def __init__(self, handle: BackendHandle, settings: CodeSettings, stage: str = "code_cot"):
-        super().__init__(stage)
-        self.handle = handle
+        super().__init__(stage, handle)
         self.code = settings
         self.settings = settings.cot
 
     def setup(self) -> None:
+        super().setup()
         self.verifier = self.code.sandbox.verifier()
         self.snapshots = LocalSnapshots(self.code.worker_cache())  # this worker's cache
 
@@ -120,16 +129,24 @@ class CodeCoTFn(Stage):
     def preview(self, checked: CheckedFunction) -> str:
         return checked.fn.code
 
-    def run(self, checked: CheckedFunction) -> Any:
+    def start(self, checked: CheckedFunction) -> Any:
+        return self._write(self.engine().backend, checked.fn)
+
+    def _write(self, backend: LLMBackend, fn: CodeFunction) -> Program[tuple[ReverseCoT, RoundTripCode | None]]:
+        cot = yield from ReverseCoTWriter(backend, self.settings).program(fn)
+        if not cot.steps:
+            return cot, None
+        back = yield from RoundTripWriter(backend, self.settings).program(fn, cot.steps)
+        return cot, back
+
+    def finish(self, checked: CheckedFunction, written: tuple[ReverseCoT, RoundTripCode | None]) -> Any:
         fn = checked.fn
-        backend = self.handle.get()
-        cot = ReverseCoTWriter(backend, self.settings).write(fn)
+        cot, back = written
         for reason, count in cot.rejected.items():
             self.stat(f"rejected:{reason}", count)
         self.stat("generated_tokens", cot.generated_tokens)
-        if not cot.steps:  # every sample rejected: the funnel says why (the commonest reason, first seen on a tie)
+        if back is None:  # every sample rejected: the funnel says why (the commonest reason, first seen on a tie)
             return Filtered(no_cot_reason(cot.rejected))
-        back = RoundTripWriter(backend, self.settings).write(fn, cot.steps)
         self.stat("generated_tokens", back.generated_tokens)
         verdict: CodeVerdict | None = None
         if back.code is not None:
@@ -150,12 +167,9 @@ class CodeCoTFn(Stage):
             source=Source(uri=fn.repo.uri, commit=fn.repo.commit, path=fn.path, symbol=fn.symbol, license=fn.repo.license),
             problem=problem_of(fn), steps=[Step(s) for s in cot.steps], answer=answer_of(fn.code), messages=[],
             verified=verified, verifier=VERIFIER, verifier_detail=json.dumps(detail, ensure_ascii=False),
-            generator=GeneratorInfo(self.code.model.backend, backend.model_name, self.settings.temperature, self.settings.seed,
-                                    PROMPT_VERSION),
+            generator=GeneratorInfo(self.code.model.backend, self.engine().backend.model_name, self.settings.temperature,
+                                    self.settings.seed, PROMPT_VERSION),
         )
-
-    def teardown(self) -> None:
-        self.handle.release()
 
 
 def _materialise(spec: str, cache: str, budget: Budget) -> RepoSnapshot:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generators.backends.registry import BACKENDS
+from generators.backends.vllm_args import VLLMArgError, normalise, parse_vllm_args, validate
 from pipelines.io.safe_tree import OMIT_BLOB_BYTES
 
 
@@ -35,11 +36,15 @@ class RunConfig(BaseModel):
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_new_tokens: int = Field(default=192, ge=1, le=32768)
     seed: int = 0
-    max_batch_size: int = Field(default=8, ge=1)
-    max_concurrency: int = Field(default=8, ge=1)
+    max_batch_size: int = Field(default=16, ge=1)  # rows per generate call of a local model: the CPU's best
+    max_concurrency: int = Field(default=64, ge=1)
+    inflight: int | None = Field(default=None, ge=1)  # elements per worker's engine; None: sized to the backend
+    vllm: dict[str, Any] = Field(default_factory=dict)  # vllm.EngineArgs for --backend vllm (--vllm-arg KEY=VALUE)
+    max_batch_sequences: int | None = Field(default=None, ge=1)  # sequences per backend call; None: the backend's
     request_timeout: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
     threads: int | None = Field(default=None, ge=1)
+    prompt_budget: int | None = Field(default=None, ge=1)  # prompt tokens per request; None: context - max_new_tokens
     # labelling (label)
     method: Literal["shepherd", "binary"] = "shepherd"
     n: int = Field(default=8, ge=1, le=256)
@@ -51,6 +56,7 @@ class RunConfig(BaseModel):
     simulations: int = Field(default=16, ge=1, le=10_000)
     max_depth: int = Field(default=12, ge=1, le=256)
     factor_actions: bool = False
+    parallel_leaves: int = Field(default=1, ge=1, le=64)  # leaves per tree and round, with a virtual loss
     # Lean CoT (lean-cot)
     lean_repo: str | None = None  # URL@COMMIT to trace with lean_dojo (needs a Lean toolchain)
     thought_samples: int = Field(default=2, ge=1, le=16)
@@ -85,6 +91,14 @@ class RunConfig(BaseModel):
         if value not in BACKENDS:
             raise ValueError(f"unknown backend {value!r} (choose {', '.join(BACKENDS)})")
         return value
+
+    @field_validator("vllm", mode="before")
+    @classmethod
+    def _engine_args(cls, value: Any) -> dict[str, Any]:
+        try:
+            return validate(normalise(value or {}))
+        except VLLMArgError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("cuts")
     @classmethod
@@ -137,13 +151,19 @@ def load_yaml(path: str) -> dict[str, Any]:
 def build_config(flags: dict[str, Any], yaml_path: str | None = None) -> RunConfig:
     """Defaults < YAML < flags given on the command line (``None`` means not given)."""
     merged = load_yaml(yaml_path) if yaml_path else {}
-    merged.update({k: v for k, v in flags.items() if v is not None})
+    given = {k: v for k, v in flags.items() if v is not None}
+    if "vllm_arg" in given:  # --vllm-arg KEY=VALUE, each on top of the file's vllm: mapping
+        try:
+            given["vllm"] = {**normalise(merged.get("vllm") or {}), **parse_vllm_args(given.pop("vllm_arg"))}
+        except VLLMArgError as exc:
+            raise ConfigError(str(exc)) from None
+    merged.update(given)
     try:
         return RunConfig.model_validate(merged)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ConfigError(f"{where}: {first['msg']}") from None
+        raise ConfigError(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def with_worker_threads(config: RunConfig, beam_args: list[str]) -> RunConfig:

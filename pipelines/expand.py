@@ -1,6 +1,7 @@
 """``reverse-o1 expand``: MCTS from every cut of human-annotated solutions → SFT and PRM rows.
 
-read → seeds (unique, valid) → expand (one seed's cuts searched in lockstep; every complete
+read → seeds (unique, valid) → expand (one seed's cuts searched in lockstep, as a program on the
+worker's engine with many seeds' searches at once; every complete
 trajectory becomes an SFT row, verified or not, and a PRM row with ``method=mcts`` whose ``nodes``
 give, per step, the tree node it is: id, parent id, Q and visits, for ``export pairs``) → tag
 (thought factors, rendered messages) → Parquet shards under ``DIR/sft`` and ``DIR/prm``.
@@ -26,11 +27,13 @@ import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
 from generators.backends.handle import BackendHandle
+from generators.engine.program import Program
 from generators.search import MCTSExpander, MCTSSettings, SearchRoot, trajectory_labels
 from generators.search.mcts import Found, SearchResult
 from generators.search.tree import Node
 from pipelines.config import RunConfig
 from pipelines.io import fs
+from pipelines.io.program_stage import ProgramStage
 from pipelines.io.read import DEAD, ReadRecords
 from pipelines.io.shards import WriteShards
 from pipelines.io.stage import RESUMED, Emit, Filtered, Rejected, Stage
@@ -71,15 +74,15 @@ class SearchDone:
     generator: GeneratorInfo
 
 
-class ExpandFn(Stage):
-    """Searches one seed (all its cuts together, in lockstep): stage ``expand``, one read per seed."""
+class ExpandFn(ProgramStage):
+    """Searches one seed (all its cuts together, in lockstep) as a program on the worker's engine:
+    stage ``expand``, one read per seed; many seeds' requests share each backend call."""
 
     failure = "search_error"
 
     def __init__(self, handle: BackendHandle, settings: ExpandSettings, factor_names: frozenset[str], out_dir: str,
                  stage: str = "expand"):
-        super().__init__(stage)
-        self.handle = handle
+        super().__init__(stage, handle)
         self.settings = settings
         self.factor_names = factor_names
         self.out_dir = out_dir
@@ -87,13 +90,14 @@ class ExpandFn(Stage):
     def setup(self) -> None:
         from verifiers.math_answer import MathVerifier
 
+        super().setup()
         self.verifier = MathVerifier()
 
     def preview(self, seed: Trajectory) -> str:
         return seed.id
 
-    def run(self, seed: Trajectory, sft_done: frozenset[str] = frozenset(),
-            prm_done: frozenset[str] = frozenset()) -> Any:
+    def start(self, seed: Trajectory, sft_done: frozenset[str] = frozenset(),
+              prm_done: frozenset[str] = frozenset()) -> Any:
         cuts = cut_points(len(seed.steps), self.settings.cuts, f"{self.settings.seed}:{seed.id}")
         mcts, model = self.settings.mcts, self.settings.model
         key = content_id("expand", seed.id, seed.problem, [s.text for s in seed.steps], seed.gold_answer, cuts,
@@ -105,19 +109,27 @@ class ExpandFn(Stage):
             return Rejected("unknown_factor", f"step factors {unknown} are not in the vocabulary "
                                               f"({', '.join(sorted(self.factor_names))})", seed.id)
         roots = [SearchRoot(f"{seed.id}#cut{c}", seed.problem, seed.gold_answer, seed.steps[:c]) for c in cuts]
-        backend = self.handle.get()
-        expander = MCTSExpander(backend, self.verifier, mcts)
-        results = expander.run(roots)
+        return self._search(MCTSExpander(self.engine().backend, self.verifier, mcts), seed, key, cuts, roots)
+
+    def _search(self, expander: MCTSExpander, seed: Trajectory, key: str, cuts: list[int],
+                roots: list[SearchRoot]) -> Program[tuple[MCTSExpander, SearchDone]]:
+        results = yield from expander.search(roots)
+        mcts, model = self.settings.mcts, self.settings.model
+        generator = GeneratorInfo(model.backend, expander.backend.model_name, mcts.temperature, mcts.seed,
+                                  mcts.prompt_version)
+        return expander, SearchDone(seed, key, cuts, roots, results, generator)
+
+    def finish(self, seed: Trajectory, result: tuple[MCTSExpander, SearchDone]) -> Any:
+        expander, done = result
         for name, value in dataclasses.asdict(expander.stats).items():
             self.stat(name, value)
-        self.stat("roots", len(results))
-        self.stat("verified_trajectories", sum(f.correct for r in results for f in r.found))
-        generator = GeneratorInfo(model.backend, backend.model_name, mcts.temperature, mcts.seed, mcts.prompt_version)
-        return SearchDone(seed, key, cuts, roots, results, generator)
+        self.stat("roots", len(done.results))
+        self.stat("verified_trajectories", sum(f.correct for r in done.results for f in r.found))
+        return done
 
     def teardown(self) -> None:
         self.verifier.close()
-        self.handle.release()
+        super().teardown()
 
 
 class TrajectoryRowsFn(Stage):

@@ -1,7 +1,8 @@
 """``reverse-o1 label``: step labels for solutions, as PRM rows (Math-Shepherd and friends).
 
-read (files → records) → seeds (records → unique trajectories) → label (trajectory → PRM row,
-all rollouts of one prefix in one backend batch) → Parquet shards under ``DIR/prm``.
+read (files → records) → seeds (records → unique trajectories) → label (trajectory → PRM row;
+each labelling a program on the worker's engine, all rollouts of one prefix in one request and
+many trajectories' requests merged into each backend call) → Parquet shards under ``DIR/prm``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import apache_beam as beam
 
 from generators.backends.handle import BackendHandle
 from generators.labelling import BinaryLabeller, LabelSettings, ShepherdLabeller, StepLabeller
+from generators.labelling.base import StepLabels
 from generators.prompts import template
 from pipelines.config import RunConfig
+from pipelines.io.program_stage import ProgramStage
 from pipelines.io.read import DEAD, ReadRecords
 from pipelines.io.shards import WriteShards
-from pipelines.io.stage import RESUMED, Stage
+from pipelines.io.stage import RESUMED
 from pipelines.runner import RunContext
 from pipelines.settings import ModelSettings, label_settings, model_settings
 from pipelines.trajectories import ToTrajectories
@@ -36,37 +39,33 @@ def prm_row_id(trajectory: Trajectory, method: str, settings: LabelSettings, bac
     return content_id("prm", trajectory.source_kind, trajectory.id, content, method, settings, backend, model)
 
 
-class LabelFn(Stage):
-    """Trajectory → PRM row: every step labelled from rollouts (all of one prefix in one backend batch)."""
+class LabelFn(ProgramStage):
+    """Trajectory → PRM row: every step labelled from rollouts, as a program on the worker's engine
+    (all rollouts of one prefix in one request; many trajectories' requests in one backend call)."""
 
     failure = "label_error"
 
     def __init__(self, handle: BackendHandle, method: str, settings: LabelSettings, model: ModelSettings,
                  stage: str = "label"):
-        super().__init__(stage)
-        self.handle = handle
+        super().__init__(stage, handle)
         self.method = method
         self.settings = settings
         self.model = model
 
     def setup(self) -> None:
+        super().setup()
         self.verifier = MathVerifier()
-        self.labeller: StepLabeller | None = None
-
-    def _labeller(self) -> StepLabeller:
-        if self.labeller is None:  # the model loads on first use, not for an all-resumed run
-            self.labeller = LABELLERS[self.method](self.handle.get(), self.verifier, self.settings)
-        return self.labeller
 
     def preview(self, trajectory: Trajectory) -> str:
         return trajectory.id
 
-    def run(self, trajectory: Trajectory, done: frozenset[str] = frozenset()) -> Any:
-        row_id = prm_row_id(trajectory, self.method, self.settings, self.model.backend, self.model.model)
-        if row_id in done:
+    def start(self, trajectory: Trajectory, done: frozenset[str] = frozenset()) -> Any:
+        if prm_row_id(trajectory, self.method, self.settings, self.model.backend, self.model.model) in done:
             return RESUMED
-        labeller = self._labeller()
-        labels = labeller.label(trajectory)
+        labeller = LABELLERS[self.method](self.engine().backend, self.verifier, self.settings)
+        return labeller.program(trajectory)
+
+    def finish(self, trajectory: Trajectory, labels: StepLabels) -> Any:
         self.stat("completions", labels.completions_spent)
         self.stat("rollouts_without_answer", labels.rollouts_without_answer)
         self.stat("generated_tokens", labels.generated_tokens)
@@ -74,7 +73,7 @@ class LabelFn(Stage):
         self.stat("backend_calls", labels.backend_calls)
         if self.method == "binary":
             self.stat("probes", len(labels.probes))
-        generator = GeneratorInfo(self.model.backend, labeller.backend.model_name, self.settings.temperature,
+        generator = GeneratorInfo(self.model.backend, self.engine().backend.model_name, self.settings.temperature,
                                   self.settings.seed, template(self.settings.template).id)
         return PRMRow(
             prompt=trajectory.problem,
@@ -85,7 +84,7 @@ class LabelFn(Stage):
             correct_rollouts=labels.correct,
             method=self.method,
             answer_correct=labels.answer_correct,
-            id=row_id,
+            id=prm_row_id(trajectory, self.method, self.settings, self.model.backend, self.model.model),
             source_kind=trajectory.source_kind,
             source=trajectory.source,
             generator=generator,
@@ -93,7 +92,7 @@ class LabelFn(Stage):
 
     def teardown(self) -> None:
         self.verifier.close()
-        self.handle.release()
+        super().teardown()
 
 
 def build_label(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:

@@ -13,16 +13,19 @@ from typing import Any
 
 import apache_beam as beam
 
+from generators.backends.base import LLMBackend
 from generators.backends.handle import BackendHandle
-from generators.lean.proof_cot import ProofCoTWriter, lean_proof_text, tactics_in_order
-from generators.lean.thoughts import TacticThoughtWriter
+from generators.engine.program import Program
+from generators.lean.proof_cot import ProofCoT, ProofCoTWriter, lean_proof_text, tactics_in_order
+from generators.lean.thoughts import TacticThoughtWriter, ThoughtResult
 from generators.prompts import template
 from generators.tagging.segment import segment
 from pipelines.config import RunConfig
 from pipelines.io.lean_read import ReadLeanTheorems
+from pipelines.io.program_stage import ProgramStage
 from pipelines.io.read import DEAD
 from pipelines.io.shards import WriteShards
-from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
+from pipelines.io.stage import RESUMED, Filtered, Rejected
 from pipelines.runner import RunContext
 from pipelines.settings import LeanSettings, lean_settings, tagging_settings
 from pipelines.tagging import TagSFTRows
@@ -44,18 +47,19 @@ def problem_of(theorem: LeanTheorem) -> str:
     return f"Prove the theorem `{theorem.full_name}` in Lean 4. The goal:\n{goal}".strip()
 
 
-class LeanCoTFn(Stage):
-    """LeanTheorem → SFT row: a thought per tactic, an informal solution, the proof as the answer."""
+class LeanCoTFn(ProgramStage):
+    """LeanTheorem → SFT row: a thought per tactic, an informal solution, the proof as the answer; the
+    thoughts and the solution are one program on the worker's engine (many theorems at once)."""
 
     failure = "generation_error"
 
     def __init__(self, handle: BackendHandle, settings: LeanSettings, stage: str = "lean_cot"):
-        super().__init__(stage)
-        self.handle = handle
+        super().__init__(stage, handle)
         self.model = settings.model
         self.settings = settings.thoughts
 
     def setup(self) -> None:
+        super().setup()
         self.verifier = LeanVerifier()
 
     def _row_id(self, theorem: LeanTheorem) -> str:
@@ -65,16 +69,23 @@ class LeanCoTFn(Stage):
     def preview(self, theorem: LeanTheorem) -> str:
         return theorem.full_name
 
-    def run(self, theorem: LeanTheorem, done: frozenset[str] = frozenset()) -> Any:
-        row_id = self._row_id(theorem)
-        if row_id in done:
+    def start(self, theorem: LeanTheorem, done: frozenset[str] = frozenset()) -> Any:
+        if self._row_id(theorem) in done:
             return RESUMED
-        backend = self.handle.get()
-        thoughts = TacticThoughtWriter(backend, self.settings).write(theorem)
+        return self._write(self.engine().backend, theorem)
+
+    def _write(self, backend: LLMBackend, theorem: LeanTheorem) -> Program[tuple[ThoughtResult, ProofCoT | None]]:
+        thoughts = yield from TacticThoughtWriter(backend, self.settings).program(theorem)
         if not any(thoughts.thoughts):
+            return thoughts, None
+        cot = yield from ProofCoTWriter(backend, self.settings).program(theorem, thoughts)
+        return thoughts, cot
+
+    def finish(self, theorem: LeanTheorem, written: tuple[ThoughtResult, ProofCoT | None]) -> Any:
+        thoughts, cot = written
+        if cot is None:
             self._stats(thoughts, 0)
             return Filtered("no_usable_thought")
-        cot = ProofCoTWriter(backend, self.settings).write(theorem, thoughts)
         proof = lean_proof_text(theorem)
         if not tactics_in_order(proof, theorem):  # the cheap check that runs everywhere
             return Rejected("tactics_changed", "the proof in the output does not hold the input tactics in order", proof)
@@ -85,8 +96,8 @@ class LeanCoTFn(Stage):
             steps.append(Step(f"The answer is {cot.final_answer}."))
             self.stat("final_answer_appended")
         steps += [Step(t.strip()) for t in thoughts.thoughts if t and t.strip()]
-        generator = GeneratorInfo(self.model.backend, backend.model_name, self.settings.temperature, self.settings.seed,
-                                  PROMPT_VERSION)
+        generator = GeneratorInfo(self.model.backend, self.engine().backend.model_name, self.settings.temperature,
+                                  self.settings.seed, PROMPT_VERSION)
         source = Source(uri=theorem.url, commit=theorem.commit, path=theorem.file_path, symbol=theorem.full_name,
                         license=theorem.license, dataset_license=theorem.dataset_license)
         self._stats(thoughts, cot.generated_tokens)
@@ -94,9 +105,9 @@ class LeanCoTFn(Stage):
         self.stat("tactics", len(theorem.tactics))
         self.stat("final_answers", cot.final_answer is not None)
         return SFTRow(
-            id=row_id, source_kind="lean", source=source, problem=problem_of(theorem), steps=steps, answer=proof,
-            messages=[], verified=verdict.verified, verifier=verdict.verifier, verifier_detail=verdict.detail,
-            generator=generator,
+            id=self._row_id(theorem), source_kind="lean", source=source, problem=problem_of(theorem), steps=steps,
+            answer=proof, messages=[], verified=verdict.verified, verifier=verdict.verifier,
+            verifier_detail=verdict.detail, generator=generator,
         )
 
     def _stats(self, thoughts: Any, proof_tokens: int) -> None:
@@ -109,10 +120,6 @@ class LeanCoTFn(Stage):
         for reason in thoughts.skipped:
             if reason:
                 self.stat(f"skipped:{reason}")
-
-    def teardown(self) -> None:
-        self.handle.release()
-
 
 def build_lean_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
     inputs = list(config.input)

@@ -41,7 +41,10 @@ def backend_config(config: RunConfig) -> BackendConfig:
     return BackendConfig(
         backend=config.backend, model=config.model, base_url=config.base_url, max_batch_size=config.max_batch_size,
         max_concurrency=config.max_concurrency, request_timeout=config.request_timeout, max_retries=config.max_retries,
-        threads=config.threads,
+        threads=config.threads, prompt_budget=config.prompt_budget, inflight=config.inflight,
+        max_batch_sequences=config.max_batch_sequences,
+        vllm_args=tuple(sorted((k, v if isinstance(v, (str, int, float, bool, type(None))) else repr(v))
+                               for k, v in config.vllm.items())),
     )
 
 
@@ -66,7 +69,7 @@ def expand_settings(config: RunConfig, vocabulary: FactorVocabulary) -> ExpandSe
     mcts = MCTSSettings(
         simulations=config.simulations, branching=config.branching, c_puct=config.c_puct, max_depth=config.max_depth,
         temperature=config.temperature, step_tokens=min(64, config.max_new_tokens), rollout_tokens=config.max_new_tokens,
-        seed=config.seed, factors=factors,
+        seed=config.seed, factors=factors, parallel_leaves=config.parallel_leaves,
     )
     return ExpandSettings(model_settings(config), mcts, config.cuts, config.seed, config.only_verified)
 

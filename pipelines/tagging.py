@@ -17,8 +17,10 @@ import apache_beam as beam
 
 from generators.backends.base import GenerationParams
 from generators.backends.handle import BackendHandle
-from generators.tagging import StepTagger, make_tagger, tagged
-from pipelines.io.stage import DEAD, Filtered, Rejected, Stage
+from generators.tagging import make_tagger, tagged
+from generators.tagging.base import TagDecision
+from pipelines.io.program_stage import ProgramStage
+from pipelines.io.stage import DEAD, Filtered, Rejected
 from pipelines.settings import TaggingSettings
 from schemas.factors import FactorVocabulary, load_factors
 from schemas.records import SFTRow
@@ -31,37 +33,29 @@ def tagged_messages(problem: str, content: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": problem}, {"role": "assistant", "content": content}]
 
 
-class TagRowsFn(Stage):
-    """SFTRow → the same with every step tagged and ``messages`` rendered (checked to parse back)."""
+class TagRowsFn(ProgramStage):
+    """SFTRow → the same with every step tagged and ``messages`` rendered (checked to parse back). The
+    rules tier tags at once; the LLM tiers ask the model through a program on the worker's engine."""
 
     failure = "tag_error"
 
     def __init__(self, vocabulary: FactorVocabulary, tier: str, handle: BackendHandle | None, params: GenerationParams,
                  stage: str, only_verified: bool = False):
-        super().__init__(stage)
+        super().__init__(stage, handle)  # type: ignore[arg-type]  # None for the rules tier: no model at all
         self.only_verified = only_verified
         self.vocabulary = vocabulary
         self.tier = tier
-        self.handle = handle
         self.params = params
 
     def setup(self) -> None:
-        self.tagger: StepTagger | None = None
-
-    def _tagger(self) -> StepTagger:
-        if self.tagger is None:  # the model loads on first use: never for rules, nor an all-resumed run
-            backend = self.handle.get() if self.handle is not None else None
-            self.tagger = make_tagger(self.tier, self.vocabulary, backend, self.params)
-        return self.tagger
-
-    def teardown(self) -> None:
-        if self.handle is not None:
-            self.handle.release()
+        super().setup()
+        self.rules = make_tagger("rules", self.vocabulary, None, self.params)
+        self.llm: Any = None  # the LLM tier's tagger, made on first use (the model loads then)
 
     def ref(self, row: SFTRow) -> str:
         return row.source.path or row.source.uri or row.id
 
-    def run(self, row: SFTRow) -> Any:
+    def start(self, row: SFTRow) -> Any:
         if self.only_verified and not row.verified:
             return Filtered("unverified")
         if not row.steps:
@@ -70,7 +64,13 @@ class TagRowsFn(Stage):
         if unknown:
             return Rejected("unknown_factor", f"step factors {unknown} are not in the vocabulary "
                                               f"({', '.join(self.vocabulary.names)})", row.id)
-        decisions = self._tagger().tag(row.steps, row.problem)
+        if self.handle is None:  # the rules tier: no model, no program
+            return self.finish(row, self.rules.tag(row.steps, row.problem))
+        if self.llm is None:
+            self.llm = make_tagger(self.tier, self.vocabulary, self.engine().backend, self.params)
+        return self.llm.program(row.steps, row.problem)
+
+    def finish(self, row: SFTRow, decisions: list[TagDecision]) -> Any:
         steps = tagged(row.steps, decisions)
         try:
             content = render_think(steps, row.answer)

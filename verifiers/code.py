@@ -1,21 +1,35 @@
 """Code verification: run tests against code in the sandbox, never in this process.
 
 :class:`CodeVerifier` writes the job, the harness (``verifiers/sandbox/harness.py``, copied as
-text) and the code into a sandbox work dir and runs ``python -I harness.py job.json``; the verdict
-comes from the harness's nonce-stamped result line (see the harness), the exit status and the
-sandbox's view of how the run ended (time, memory, output, signals).
+text) and the code into a sandbox work dir and runs ``python -I -S harness.py job.json`` with a
+random nonce on its stdin. Inside, the harness's judge process keeps the nonce and never runs the
+code under test: the tests run in a test process forked before the nonce was read, which reports
+each test's verdict on a pipe of its own, and the judge alone writes the nonce-stamped result
+line, after it has seen a report for every requested test and the report's end marker (see the
+harness for the processes, and for the residual: code in the test process can still speak for
+the tests of that process). The verdict comes from that line, the exit status and the sandbox's
+view of how the run ended (time, memory, output, signals); a run without the line never passes,
+and neither does one whose line lacks a requested test.
+
+Before anything starts, :meth:`CodeVerifier.verify_function` lists (never imports) the
+repository root and the function's import root: a module or package there named like one the
+harness imports (``doctest.py``, ``unittest/``, ``json.py`` ...) would stand in for the standard
+library inside the test process, so such a function is not run and fails with ``stopped ==
+"shadows_stdlib"``.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib.machinery
 import io
 import json
 import os
 import re
 import secrets
 import shutil
+import site
 import tempfile
 import textwrap
 import tokenize
@@ -26,6 +40,59 @@ from schemas.code import CodeFunction, source_lines
 from verifiers.sandbox.base import ExecutionResult, Limits, Sandbox
 
 HARNESS = (Path(__file__).resolve().parent / "sandbox" / "harness.py").read_text(encoding="utf-8")
+SHADOWS_STDLIB = "shadows_stdlib"
+
+
+def _runner_modules(harness: str) -> frozenset[str]:
+    """The names in the harness's ``RUNNER_MODULES`` (read from its text: the harness is never imported here)."""
+    for node in ast.parse(harness).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "RUNNER_MODULES" for t in node.targets):
+            return frozenset(ast.literal_eval(node.value))
+    raise RuntimeError("verifiers/sandbox/harness.py defines no RUNNER_MODULES")
+
+
+#: the standard library modules the harness imports: none may be shadowed by the code under test
+RUNNER_MODULES = _runner_modules(HARNESS)
+#: how a file can be imported as a module (``X.py``, ``X.pyc``, ``X.cpython-311-x86_64-linux-gnu.so`` ...)
+_MODULE_SUFFIXES = tuple(sorted(importlib.machinery.all_suffixes(), key=len, reverse=True))
+
+
+def _module_name(entry: str) -> str | None:
+    """The module a file named ``entry`` would be imported as, or None when it is no module file."""
+    for suffix in _MODULE_SUFFIXES:
+        if entry.endswith(suffix) and len(entry) > len(suffix):
+            return entry[: -len(suffix)]
+    return None
+
+
+def shadowing_modules(root: str, import_root: str = "") -> list[str]:
+    """The modules of ``RUNNER_MODULES`` that the folders a test process puts on ``sys.path`` (the
+    repository ``root`` and ``root/import_root``) would shadow: a module file (``json.py``, also a
+    ``.pyc`` or an extension module), a regular package (``unittest/`` holding an ``__init__``),
+    or a symbolic link by either name (not followed). Decided from a plain listing of the snapshot:
+    nothing in it is imported or run here. (A folder without ``__init__`` is a namespace portion,
+    which an import finds only where no regular module of that name exists, so it cannot stand in
+    for the standard library.)"""
+    found: set[str] = set()
+    for folder in dict.fromkeys((root, os.path.normpath(os.path.join(root, import_root or "")))):
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry if entry in RUNNER_MODULES else _module_name(entry)
+            if name not in RUNNER_MODULES:
+                continue
+            full = os.path.join(folder, entry)
+            if entry == name and not os.path.islink(full):  # a folder: only a regular package shadows
+                try:
+                    inside = os.listdir(full) if os.path.isdir(full) else []
+                except OSError:
+                    inside = []
+                if not any(_module_name(n) == "__init__" for n in inside):
+                    continue
+            found.add(name)
+    return sorted(found)
 
 
 @dataclass
@@ -151,15 +218,29 @@ def _strip_result_line(text: str, nonce: str) -> str:
     return re.sub("\n?" + re.escape(nonce) + " [^\n]*\n?", "", text)
 
 
+def _labels(fn: CodeFunction) -> set[str]:
+    """How the harness names ``fn``'s tests in its verdict (its ``label_of``)."""
+    return {f"doctest {fn.symbol}" if t.kind == "doctest" else f"{t.path}::{t.name.replace('.', '::')}" for t in fn.tests}
+
+
 class CodeVerifier:
+    """Runs tests in a sandbox (:meth:`verify_files`, :meth:`verify_function`) and judges them from
+    the harness's nonce-stamped result line only."""
+
     def __init__(self, sandbox: Sandbox, limits: Limits | None = None):
         self.sandbox = sandbox
         self.limits = limits or Limits()
 
-    def _run(self, job: dict, files: dict[str, str | bytes], ro_mounts: dict[str, str]) -> CodeVerdict:
+    def _run(self, job: dict, files: dict[str, str | bytes], ro_mounts: dict[str, str],
+             expected: set[str] | None = None) -> CodeVerdict:
+        """Run the harness on ``job``; ``expected``: the test labels the verdict must hold to pass."""
         nonce = secrets.token_hex(16)
+        # -S: no site hooks (.pth files of the host's environment) run in the sandbox; the test process
+        # gets the interpreter's site-packages on its path all the same (job["site_packages"])
+        job = {**job, "site_packages": [p for p in site.getsitepackages() if os.path.isdir(p)]}
         files = {**files, "harness.py": HARNESS, "job.json": json.dumps(job)}
-        result = self.sandbox.run(["python", "harness.py", "job.json"], files=files, ro_mounts=ro_mounts, limits=self.limits,
+        result = self.sandbox.run(["python", "-S", "harness.py", "job.json"], files=files, ro_mounts=ro_mounts,
+                                  limits=self.limits,
                                   stdin=(nonce + "\n").encode())
         payload = None
         for text in (result.stdout, result.stdout_tail):
@@ -184,20 +265,31 @@ class CodeVerifier:
             result = dataclasses.replace(result, status="memory", stopped=result.stopped or "memory")
         elif result.status == "ok" and not all_ok:
             result = dataclasses.replace(result, status="error" if not tests else "failed")
-        passed = result.status == "ok" and all_ok and payload.get("passed") is True
+        complete = expected is None or expected <= set(tests)  # the harness requires them all too
+        passed = result.status == "ok" and all_ok and complete and payload.get("passed") is True
         return CodeVerdict(passed, result, tests)
 
     def verify_files(self, code: str, tests: str, tests_name: str = "test_solution.py") -> CodeVerdict:
         """``code`` as ``solution.py`` beside ``tests`` (as ``tests_name``); run the tests file and its tests."""
-        if tests_name in ("solution.py", "harness.py", "job.json") or not tests_name.endswith(".py"):
-            tests_name = "test_solution.py"  # the work dir's own names are taken
+        if (tests_name in ("solution.py", "harness.py", "job.json") or not tests_name.endswith(".py")
+                or tests_name[:-3] in RUNNER_MODULES):
+            tests_name = "test_solution.py"  # the work dir's own names are taken; a module the harness uses is not free
         job = {"mode": "files", "tests": tests_name}
         return self._run(job, {"solution.py": code, tests_name: tests}, {})
 
     def verify_function(self, fn: CodeFunction, code: str | None = None) -> CodeVerdict:
-        """Run ``fn``'s tests against its module, with ``code`` substituted for the function when given."""
+        """Run ``fn``'s tests against its module, with ``code`` substituted for the function when given.
+
+        A function whose repository root or import root holds a module named like one the harness
+        imports is not run: the verdict fails with ``stopped == "shadows_stdlib"``."""
         if not fn.tests:
             result = ExecutionResult("error", None, "", "no tests for this function", 0.0, self.sandbox.name, stopped="no_tests")
+            return CodeVerdict(False, result, {})
+        shadows = shadowing_modules(fn.repo.root, fn.import_root)
+        if shadows:
+            why = (f"not run: the repository's own {', '.join(shadows)} would shadow the standard library modules of"
+                   " those names that the test harness uses")
+            result = ExecutionResult("error", None, "", why, 0.0, self.sandbox.name, stopped=SHADOWS_STDLIB)
             return CodeVerdict(False, result, {})
         job = {"mode": "function", "root": "repo", "import_root": fn.import_root, "module": fn.module, "symbol": fn.symbol,
                "docstring": fn.docstring, "path": fn.path,
@@ -214,7 +306,7 @@ class CodeVerifier:
                 Path(module_file).write_bytes(encode_like(substitute(raw.decode(encoding), fn, code), encoding))
                 os.chmod(module_file, 0o644)
                 mounts[f"repo/{fn.path}"] = module_file
-            return self._run(job, {}, mounts)
+            return self._run(job, {}, mounts, _labels(fn))
         finally:
             if staging:
                 shutil.rmtree(staging, ignore_errors=True)

@@ -6,7 +6,9 @@ It carries only a ``BackendConfig``, which holds no secret: the OpenAI-compatibl
 so no key is ever part of the pipeline graph. ``get()`` returns this process's one backend for the
 config through ``shared.Shared`` (one model copy per worker process, whatever the number of
 DoFns, threads or elements); ``release()``, called from each DoFn's ``teardown``, closes it when
-the last user in the process lets go, and the next ``get()`` builds a fresh one.
+the last user in the process lets go, and the next ``get()`` builds a fresh one. ``engine()``
+returns this process's one generation engine (``generators.engine``) over that backend, closed
+with it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from generators.backends.registry import BackendConfig, create_backend
 _lock = threading.Lock()
 _users: dict[str, int] = {}  # tag → DoFns of this process holding the backend
 _generation: dict[str, int] = {}  # tag → how many times it was closed (a closed backend is never handed out)
+_engines: dict[tuple[int, Any], Any] = {}  # (id of a backend, settings) → its Engine in this process
 
 
 def _loaded(config: BackendConfig) -> LLMBackend:
@@ -58,6 +61,19 @@ class BackendHandle:
             self._backend = self._shared.acquire(lambda: _loaded(self.config), tag=f"{tag}#{generation}")
         return self._backend
 
+    def engine(self) -> Any:
+        """This process's ``Engine`` over this handle's backend, sized to the backend
+        (``generators.engine.engine.engine_settings``) but for ``--inflight``/``--max-batch-sequences``."""
+        from generators.engine.engine import Engine, engine_settings
+
+        backend = self.get()
+        settings = engine_settings(backend, self.config.inflight, self.config.max_batch_sequences)
+        with _lock:
+            key = (id(backend), settings)
+            if key not in _engines:
+                _engines[key] = Engine(backend, settings)
+            return _engines[key]
+
     def release(self) -> None:
         """This DoFn is done with the backend; the process's last user closes it."""
         if self._backend is None:
@@ -70,6 +86,10 @@ class BackendHandle:
             if last:
                 _generation[tag] = _generation.get(tag, 0) + 1
         if last:
+            with _lock:
+                engines = [k for k in _engines if k[0] == id(backend)]
+                for k in engines:
+                    _engines.pop(k).close()
             backend.close()
 
     def __getstate__(self) -> dict[str, Any]:

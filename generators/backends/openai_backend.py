@@ -22,6 +22,23 @@ A server that refuses connections (nothing listens, unknown host, no answer to a
 ``CONNECT_TIMEOUT``) is down, not flaky: after one call has spent its retries on that, later calls
 try once until the server answers, so a run against a dead URL fails each element in milliseconds
 instead of a full backoff each.
+
+Prompt budget. There is no tokenizer on this side of the wire, so the check is honest about what it
+knows (``generators.backends.base`` raises ``PromptTooLong`` before anything is sent):
+
+- the budget is ``--prompt-budget`` where given; else the server's context as its ``GET /models``
+  reports it (``max_model_len``: vLLM and SGLang; ``context_length`` and kin elsewhere), asked once
+  per backend, minus the request's ``max_new_tokens``; else an assumed ``ASSUMED_CONTEXT`` (8192)
+  minus ``max_new_tokens``: a server that reports nothing (``transformers serve``) usually checks
+  nothing either, and would spend minutes on a prompt far past its model's context;
+- a prompt's tokens are estimated from its UTF-8 bytes: one token per ``CONSERVATIVE_BYTES_PER_TOKEN``
+  (3: more tokens than common tokenizers make of English or code, so a prompt near the limit is
+  filtered rather than sent) where the server said nothing, but one per ``LENIENT_BYTES_PER_TOKEN``
+  (6) where it reported its context: such servers (vLLM, SGLang) count exactly and refuse an
+  over-long prompt themselves, so the estimate only keeps hopeless multi-megabyte prompts off the
+  wire and leaves the borderline ones to the server;
+- the server's own refusal for length (a 400/422 saying the context is exceeded, or a 413) is
+  ``PromptTooLong`` as well, not retried and not a ``backend_error``.
 """
 
 from __future__ import annotations
@@ -44,13 +61,22 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from generators.backends.base import BackendError, Completion, GenerationParams, GenRequest, LLMBackend, apply_stop
+from generators.backends.base import (
+    BackendError,
+    Completion,
+    GenerationParams,
+    GenRequest,
+    LLMBackend,
+    PromptTooLong,
+    apply_stop,
+)
 from generators.backends.openai_faults import (
     Batch,
     Cancelled,
     MalformedResponse,
     WaitRetryAfter,
     checked_choices,
+    context_too_long,
     one_line,
     refused,
     retryable,
@@ -65,6 +91,14 @@ MAX_SERVER_STOPS = 4  # OpenAI's limit; the rest are applied locally
 RETRY_WAIT: wait_base = wait_random_exponential(multiplier=1, max=30)
 RETRY_AFTER_MAX = 60.0
 CONNECT_TIMEOUT = 10.0  # seconds to open a connection (at most request_timeout): a black-holed host fails fast
+# The prompt budget where nothing else is known (see the module docstring).
+ASSUMED_CONTEXT = 8192  # tokens: the embedded model's context, and the smallest of common chat models
+CONSERVATIVE_BYTES_PER_TOKEN = 3  # the server said nothing: over-count (English and code run 3.5 to 4.5)
+LENIENT_BYTES_PER_TOKEN = 6  # the server reported its context and checks it: only stop hopeless prompts
+MESSAGE_TOKENS = 4  # a chat template's role markers around each message (and the generation prompt)
+MODELS_TIMEOUT = 5.0  # seconds for the one GET /models that asks the server's context
+# Where servers say their context in GET /models (vLLM and SGLang: max_model_len)
+CONTEXT_FIELDS = ("max_model_len", "context_length", "max_context_length", "context_window")
 
 
 def _estimate_tokens(text: str) -> int:
@@ -88,9 +122,15 @@ class OpenAIBackend(LLMBackend):
         timeout = openai.Timeout(config.request_timeout, connect=min(CONNECT_TIMEOUT, config.request_timeout))
         self._client = openai.OpenAI(base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=0)
         self._pool = ThreadPoolExecutor(max_workers=max(1, config.max_concurrency), thread_name_prefix="openai")
+        # the engine: one request per call on each of max_concurrency lanes, so each request is in flight
+        # on its own and every program goes on as soon as its own completions are back
+        self.engine_lanes, self.engine_batch_sequences, self.engine_inflight = max(1, config.max_concurrency), 1, 256
         self._ignores_n = False  # learned from the first short answer
         self._unreachable = False  # a call gave up on a refused connection; cleared once the server answers
         self._lock = threading.Lock()
+        self.prompt_budget_override = config.prompt_budget
+        self._server_context: int | None = None  # as GET /models reported it
+        self._asked_context = False
         self._model = config.model or self._first_listed_model()
 
     @property
@@ -107,7 +147,40 @@ class OpenAIBackend(LLMBackend):
             ) from exc
         if not models:
             raise BackendError(f"GET {self.base_url}/models lists no model; pass --model")
+        self._asked_context, self._server_context = True, listed_context(models, models[0].id)
         return models[0].id
+
+    # --- the prompt budget (see the module docstring) -----------------------------------------
+
+    @property
+    def context_length(self) -> int:
+        """The server's reported context, else ``ASSUMED_CONTEXT``."""
+        return self.reported_context() or ASSUMED_CONTEXT
+
+    def reported_context(self) -> int | None:
+        """The context GET /models reports for this model (asked once; None when it says nothing or fails)."""
+        with self._lock:
+            if not self._asked_context:
+                self._asked_context = True
+                try:
+                    models = self._client.with_options(timeout=MODELS_TIMEOUT).models.list().data
+                except (openai.OpenAIError, ValueError, TypeError):
+                    models = []  # the generation call will say what is wrong with the server
+                self._server_context = listed_context(models, self._model)
+            return self._server_context
+
+    def prompt_tokens(self, request: GenRequest) -> int:
+        """An estimate from the prompt's UTF-8 bytes (there is no tokenizer here)."""
+        lenient = self.prompt_budget_override is None and self._server_context is not None
+        per_token = LENIENT_BYTES_PER_TOKEN if lenient else CONSERVATIVE_BYTES_PER_TOKEN
+        size = sum(-(-len(content.encode("utf-8", "replace")) // per_token) for _, content in request.messages)
+        return size + MESSAGE_TOKENS * (len(request.messages) + 1)
+
+    def _budget_source(self, params: GenerationParams) -> str:
+        if self.prompt_budget_override is None and self._server_context is None:
+            return (f"the server reports no context: {ASSUMED_CONTEXT} assumed - max_new_tokens {params.max_new_tokens};"
+                    " --prompt-budget sets it")
+        return super()._budget_source(params)
 
     # --- one HTTP call, retried -------------------------------------------------------------
 
@@ -145,7 +218,8 @@ class OpenAIBackend(LLMBackend):
             short = refused(exc) and made < attempts and not batch.stop.is_set()
             if refused(exc):
                 self._unreachable = True
-            error = BackendError(self._describe(exc, made, short))
+            kind = PromptTooLong if context_too_long(exc) else BackendError  # the server's own count: filtered
+            error = kind(self._describe(exc, made, short))
             batch.fail(error)
             raise error from exc
 
@@ -218,7 +292,7 @@ class OpenAIBackend(LLMBackend):
 
     # --- a batch ----------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
+    def _generate(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
         slots: list[list[Completion | None]] = [[None] * r.params.n for r in requests]
         pending: dict[Future, tuple[int, int, int]] = {}  # future -> (request, first slot, samples asked)
         batch = Batch()  # its first failure stops the other requests
@@ -260,3 +334,16 @@ class OpenAIBackend(LLMBackend):
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
+
+
+def listed_context(models: Sequence[Any], model: str) -> int | None:
+    """The context a ``GET /models`` listing gives for ``model`` (or for its only entry): the first of
+    ``CONTEXT_FIELDS`` that is a positive integer; None when it says nothing."""
+    entries = [m for m in models if getattr(m, "id", None) == model] or (list(models) if len(models) == 1 else [])
+    for entry in entries:
+        fields = entry.model_dump() if hasattr(entry, "model_dump") else dict(entry) if isinstance(entry, dict) else {}
+        for name in CONTEXT_FIELDS:
+            value = fields.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    return None

@@ -14,7 +14,7 @@ import openai
 from tenacity import RetryCallState
 from tenacity.wait import wait_base
 
-from generators.backends.base import BackendError
+from generators.backends.base import BackendError, context_exceeded
 
 RETRY_STATUS = frozenset({408, 429})  # and every 5xx
 
@@ -45,6 +45,20 @@ def retryable(exc: BaseException) -> bool:
     if isinstance(exc, (openai.APIConnectionError, MalformedResponse)):  # APITimeoutError is a connection error
         return True
     return isinstance(exc, openai.APIStatusError) and (exc.status_code in RETRY_STATUS or exc.status_code >= 500)
+
+
+def context_too_long(exc: BaseException) -> bool:
+    """Whether the server refused the request for its length: a 413 (the body too large, a proxy's
+    limit), or a 400/422 whose code is ``context_length_exceeded`` or whose message says the prompt
+    exceeds the context (vLLM, SGLang, llama.cpp, TGI and OpenAI word it differently). Never retried:
+    the same prompt never fits."""
+    if not isinstance(exc, openai.APIStatusError):
+        return False
+    if exc.status_code == 413:
+        return True
+    if exc.status_code not in (400, 422):
+        return False
+    return getattr(exc, "code", None) == "context_length_exceeded" or context_exceeded(server_message(exc))
 
 
 def refused(exc: BaseException) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Any
 
 from generators.backends.base import LLMBackend
 
@@ -23,11 +24,15 @@ class BackendConfig:
     backend: str = "transformers"
     model: str | None = None  # None: the embedded SmolLM2-135M-Instruct
     base_url: str | None = None
-    max_batch_size: int = 8
+    max_batch_size: int = 16
     max_concurrency: int = 8
     request_timeout: float = 120.0
     max_retries: int = 4
     threads: int | None = None  # torch threads per worker process
+    prompt_budget: int | None = None  # --prompt-budget: most prompt tokens per request (None: context - max_new_tokens)
+    inflight: int | None = None  # --inflight: elements the worker's engine runs at once (None: sized to the backend)
+    max_batch_sequences: int | None = None  # --max-batch-sequences: sequences per backend call (None: the backend's best)
+    vllm_args: tuple[tuple[str, Any], ...] = ()  # vllm.EngineArgs (--vllm-arg), as sorted pairs: hashable
 
 
 def create_backend(config: BackendConfig) -> LLMBackend:
@@ -36,4 +41,7 @@ def create_backend(config: BackendConfig) -> LLMBackend:
         raise ValueError(f"unknown backend {config.backend!r}; choose one of {', '.join(BACKENDS)}")
     module_name, class_name = BACKENDS[config.backend].split(":")
     module = importlib.import_module(module_name)
-    return getattr(module, class_name)(config)
+    backend: LLMBackend = getattr(module, class_name)(config)
+    if config.prompt_budget is not None:  # every backend, whatever it knows of its context
+        backend.prompt_budget_override = config.prompt_budget
+    return backend

@@ -1,11 +1,15 @@
 """A scripted policy for tests of search and labelling logic: not a language model.
 
 ``--backend scripted --model RULES`` where RULES is a JSON file (or inline JSON) of
-``{"rules": [[SUBSTRING, REPLY], ...], "default": REPLY, "delay": SECONDS, "load_log": DIR}``.
+``{"rules": [[SUBSTRING, REPLY], ...], "default": REPLY, "delay": SECONDS, "load_log": DIR, "context": TOKENS}``.
 The reply of a request is that of the first rule whose substring occurs in its last message;
 a reply of ``"__FAIL__"`` raises ``BackendError`` (a failing server). A reply may be a list: the
 i-th completion of a request gets item i (cycling), so that ``n`` samples can differ. Each load leaves a
 marker file in ``load_log`` so tests can count model copies per worker process.
+
+Its "tokens" are whitespace-separated words (of every message of a prompt, as of a completion), so
+that prompt budgets can be tested by counting: ``context`` is its context length (none by default),
+and ``--prompt-budget`` applies as to every backend.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class ScriptedBackend(LLMBackend):
                                                           for a, b in script.get("rules", [])]
         self.default: str | list[str] = script.get("default", "I do not know.")
         self.delay: float = float(script.get("delay", 0.0))
+        self.context: int | None = int(script["context"]) if script.get("context") is not None else None
+        self.prompt_budget_override = config.prompt_budget
         self.calls = 0
         if script.get("load_log"):
             os.makedirs(script["load_log"], exist_ok=True)
@@ -43,12 +49,19 @@ class ScriptedBackend(LLMBackend):
     def model_name(self) -> str:
         return "scripted"
 
+    @property
+    def context_length(self) -> int | None:
+        return self.context
+
+    def prompt_tokens(self, request: GenRequest) -> int:
+        return sum(len(content.split()) for _, content in request.messages)
+
     def reply(self, request: GenRequest, index: int = 0) -> str:
         last = request.messages[-1][1] if request.messages else ""
         reply = next((reply for needle, reply in self.rules if needle in last), self.default)
         return str(reply[index % len(reply)]) if isinstance(reply, list) else reply
 
-    def generate(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
+    def _generate(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
         self.calls += 1
         out = []
         for request in requests:

@@ -1,9 +1,17 @@
 """Local generation with Hugging Face Transformers (the embedded default, CPU-friendly).
 
-Requests with the same sampling settings go to ``generate`` together (left-padded), each with
-``num_return_sequences=n``, up to ``max_batch_size`` rows: a prompt is encoded once and all
-its samples decode in the batch. The torch seed comes from the seeds of the requests in the
-batch, so a caller that sends the same requests together gets the same results.
+Requests with the same sampling settings go to ``generate`` together (left-padded, sorted by
+prompt length so that padding stays small), up to ``max_batch_size`` rows: a prompt is encoded
+once and its ``n`` samples decode as rows of the batch. Each sampled row draws from its own
+generator, seeded from its request's seed and its index (``row_sampling``), so a request's
+completions do not depend on the other requests of its batch (the worker's engine merges many
+elements' requests; only floating-point rounding of padded batches can move a draw).
+
+The prompt budget is the model's context (``max_position_embeddings``: 8192 for SmolLM2) minus a
+request's ``max_new_tokens``, counted with the model's own tokenizer and chat template; a prompt
+over it never reaches ``generate`` (see ``generators.backends.base``). Without it an 800 KB
+docstring became a 286k-token prompt whose prefill (quadratic in its length, far past the
+positions the model was trained on) ran for hours.
 """
 
 from __future__ import annotations
@@ -13,18 +21,11 @@ import os
 import threading
 from collections.abc import Sequence
 
+from generators.backends import tokens
 from generators.backends.base import BackendError, Completion, GenRequest, LLMBackend, apply_stop
 from generators.backends.console import show_progress
 from generators.backends.registry import BackendConfig
 from generators.backends.smollm import EMBEDDED_MODEL, resolve_model
-
-
-def hash_seeds(seeds: Sequence[int]) -> int:
-    """One torch seed for a batch, from its requests' seeds (order matters)."""
-    value = 0
-    for seed in seeds:
-        value = (value * 1_000_003 + int(seed)) % (2**31 - 1)
-    return value
 
 
 def worker_threads() -> int:
@@ -67,10 +68,23 @@ class TransformersBackend(LLMBackend):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         self._lock = threading.Lock()  # one generate at a time per model copy
+        # the engine: one call at a time of up to max_batch_size rows (the CPU's best batch), 4 batches' worth in flight
+        self.engine_lanes, self.engine_batch_sequences = 1, config.max_batch_size
+        self.engine_inflight = 4 * config.max_batch_size
+        self._context = tokens.context_length(self.model.config, self.tokenizer)
+        self.max_token_chars = tokens.longest_token_chars(self.tokenizer)
+        self.prompt_budget_override = config.prompt_budget
 
     @property
     def model_name(self) -> str:
         return self._model_name
+
+    @property
+    def context_length(self) -> int | None:
+        return self._context
+
+    def prompt_tokens(self, request: GenRequest) -> int:
+        return tokens.chat_prompt_tokens(self.tokenizer, request.message_dicts())
 
     def _encode(self, requests: Sequence[GenRequest]):
         return self.tokenizer.apply_chat_template(
@@ -78,7 +92,7 @@ class TransformersBackend(LLMBackend):
             padding=True,
         )
 
-    def generate(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
+    def _generate(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
         results: dict[int, list[Completion]] = {}
         for group in self._batches(requests):
             for index, completions in zip(group, self._generate_batch([requests[i] for i in group]), strict=True):
@@ -86,17 +100,18 @@ class TransformersBackend(LLMBackend):
         return [results[i] for i in range(len(requests))]
 
     def _batches(self, requests: Sequence[GenRequest]) -> list[list[int]]:
-        """Indexes of requests that can share a ``generate`` call: same settings, bounded rows."""
-        groups: dict[tuple, list[list[int]]] = {}
-        order: list[list[int]] = []
+        """Indexes of requests that can share a ``generate`` call: same settings, at most
+        ``max_batch_size`` rows, and within the same settings sorted by prompt length (characters,
+        a proxy for tokens), so that a batch's rows pad little."""
+        groups: dict[tuple, list[int]] = {}
         for i, request in enumerate(requests):
             p = request.params
-            key = (p.n, p.temperature, p.max_new_tokens, p.stop, p.top_p, p.logprobs)
-            batches = groups.setdefault(key, [])
-            if not batches or (len(batches[-1]) + 1) * p.n > max(self.config.max_batch_size, p.n):
-                batches.append([])
-                order.append(batches[-1])
-            batches[-1].append(i)
+            groups.setdefault((p.n, p.temperature, p.max_new_tokens, p.stop, p.top_p, p.logprobs), []).append(i)
+        order: list[list[int]] = []
+        for (n, *_rest), members in groups.items():
+            members.sort(key=lambda i: sum(len(content) for _, content in requests[i].messages))
+            per_call = max(1, max(self.config.max_batch_size, n) // n)
+            order += [members[at:at + per_call] for at in range(0, len(members), per_call)]
         return order
 
     def _generate_batch(self, requests: Sequence[GenRequest]) -> list[list[Completion]]:
@@ -105,22 +120,26 @@ class TransformersBackend(LLMBackend):
         prompt_len = inputs["input_ids"].shape[1]
         sample = params.temperature > 0
         per_prompt = params.n if sample else 1  # greedy: one decode serves all n
-        seed = params.seed if len(requests) == 1 else hash_seeds([r.params.seed for r in requests])
-        kwargs = dict(
+        kwargs: dict = dict(
             max_new_tokens=params.max_new_tokens,
-            num_return_sequences=per_prompt,
-            do_sample=sample,
+            do_sample=False,  # sampled rows draw in RowSampler, each from its own seed
+            temperature=None, top_p=None, top_k=None,
             pad_token_id=self.tokenizer.pad_token_id,
             output_logits=params.logprobs,
             return_dict_in_generate=True,
         )
-        if sample:
-            kwargs.update(temperature=params.temperature, top_p=params.top_p)
+        if sample:  # n rows per prompt, one encoding repeated (HF repeats it for num_return_sequences too)
+            from transformers import LogitsProcessorList
+
+            from generators.backends.row_sampling import RowSampler, row_seed
+
+            inputs = {k: v.repeat_interleave(per_prompt, dim=0) for k, v in inputs.items()}
+            seeds = [row_seed(r.params.seed, j) for r in requests for j in range(per_prompt)]
+            kwargs["logits_processor"] = LogitsProcessorList([RowSampler(seeds, params.temperature, params.top_p)])
         if params.stop:
             kwargs["stop_strings"] = list(params.stop)
             kwargs["tokenizer"] = self.tokenizer
         with self._lock, torch.inference_mode():
-            torch.manual_seed(seed)
             out = self.model.generate(**inputs, **kwargs)
         sequences = out.sequences[:, prompt_len:]
         logprobs = self._sequence_logprobs(out, sequences)

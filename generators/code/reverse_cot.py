@@ -1,6 +1,7 @@
 """Reverse code CoT: the reasoning a programmer goes through before writing a given function.
 
-One request (``code_reverse_cot``) asks for ``samples`` candidates; the first that passes the
+One request (``code_reverse_cot``, the one yield of ``ReverseCoTWriter.program``) asks for
+``samples`` candidates; the first that passes the
 hindsight filter is kept and cut into steps (its numbered items, else ``segment``). Rejections
 are counted by reason so a run says how often the model narrated or pasted the code.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 from generators.backends.base import Completion, GenerationParams, GenRequest, LLMBackend
 from generators.code.hindsight import hindsight_reason
+from generators.engine.program import Program, drive
 from generators.prompts import template
 from generators.tagging.segment import segment
 from schemas.code import CodeFunction
@@ -72,9 +74,10 @@ class FunctionPromptWriter:
         self.settings = settings or CodeCoTSettings()
         self.prompt = template(self.template_name)
 
-    def ask(self, fn: CodeFunction, params: GenerationParams, **fields: str) -> list[Completion]:
+    def ask(self, fn: CodeFunction, params: GenerationParams, **fields: str) -> Program[list[Completion]]:
+        """One yield of one request about ``fn``; its completions."""
         messages = self.prompt.messages(signature=fn.signature.strip(), docstring=fn.docstring.strip() or "(none)", **fields)
-        return self.backend.generate([GenRequest.chat(messages, params, key=fn.symbol)])[0]
+        return (yield [GenRequest.chat(messages, params, key=fn.symbol)])[0]
 
 
 class ReverseCoTWriter(FunctionPromptWriter):
@@ -83,10 +86,14 @@ class ReverseCoTWriter(FunctionPromptWriter):
     template_name = TEMPLATE
 
     def write(self, fn: CodeFunction) -> ReverseCoT:
+        """The reasoning behind ``fn``, asked of this writer's backend (``program``, run alone)."""
+        return drive(self.program(fn), self.backend)
+
+    def program(self, fn: CodeFunction) -> Program[ReverseCoT]:
         s = self.settings
         params = GenerationParams(n=s.samples, temperature=s.temperature, max_new_tokens=s.max_new_tokens,
                                   seed=request_seed(s.seed, fn, "reverse_cot"))
-        completions = self.ask(fn, params, code=fn.code.rstrip())
+        completions = yield from self.ask(fn, params, code=fn.code.rstrip())
         result = ReverseCoT(steps=[], text="", generated_tokens=sum(c.tokens for c in completions))
         for completion in completions:
             reason = hindsight_reason(completion.text, fn.code)

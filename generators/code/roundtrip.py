@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from generators.backends.base import GenerationParams
 from generators.code.reverse_cot import FunctionPromptWriter, request_seed
+from generators.engine.program import Program, drive
 from schemas.code import CodeFunction, source_lines
 
 TEMPLATE = "code_from_plan"
@@ -60,11 +61,15 @@ class RoundTripWriter(FunctionPromptWriter):
     template_name = TEMPLATE
 
     def write(self, fn: CodeFunction, steps: list[str]) -> RoundTripCode:
+        """The function written back from ``steps``, asked of this writer's backend (``program``, run alone)."""
+        return drive(self.program(fn, steps), self.backend)
+
+    def program(self, fn: CodeFunction, steps: list[str]) -> Program[RoundTripCode]:
         s = self.settings
         plan = "\n".join(f"{i}. {step}" for i, step in enumerate(steps, start=1))
         budget = max(s.max_new_tokens, min(1024, 2 * len(fn.code) // 3))  # room for the whole function
         params = GenerationParams(n=1, temperature=min(s.temperature, 0.2), max_new_tokens=budget,
                                   seed=request_seed(s.seed, fn, "roundtrip"))
-        completion = self.ask(fn, params, plan=plan)[0]
+        completion = (yield from self.ask(fn, params, plan=plan))[0]
         code, reason = function_from_reply(completion.text, fn.name)
         return RoundTripCode(code, reason, completion.tokens)

@@ -1,8 +1,10 @@
 """The contract of a step labeller, and the rollout machinery labellers share.
 
-A labeller gets a trajectory (problem, steps, gold answer) and a backend, samples completions
-from chosen prefixes, checks each against the gold answer with an injected ``AnswerChecker``
-(the math verifier in the pipelines; a scripted one in unit tests), and returns per-step labels.
+A labeller gets a trajectory (problem, steps, gold answer), samples completions from chosen
+prefixes, checks each against the gold answer with an injected ``AnswerChecker`` (the math
+verifier in the pipelines; a scripted one in unit tests), and returns per-step labels. Its work is
+a program (``program``: it yields the rollout requests it needs next, ``generators.engine``), so
+that a worker's engine can run many labellings at once; ``label`` runs one against the backend.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from generators.backends.base import Completion, GenerationParams, GenRequest, LLMBackend
+from generators.engine.program import Program, drive
 from generators.prompts import PromptTemplate, template
 from schemas.ids import sampling_seed
 from schemas.records import Trajectory
@@ -69,7 +72,12 @@ class StepLabeller(abc.ABC):
         self.prompt: PromptTemplate = template(settings.template)
 
     @abc.abstractmethod
-    def label(self, trajectory: Trajectory) -> StepLabels: ...
+    def program(self, trajectory: Trajectory) -> Program[StepLabels]:
+        """The labelling of ``trajectory`` as a program (it yields rollout requests)."""
+
+    def label(self, trajectory: Trajectory) -> StepLabels:
+        """The labelling of ``trajectory``, run against this labeller's backend one yield at a time."""
+        return drive(self.program(trajectory), self.backend)
 
     def answer_correct(self, trajectory: Trajectory) -> bool:
         if trajectory.answer is None:
@@ -92,11 +100,11 @@ class StepLabeller(abc.ABC):
         return GenRequest.chat(messages, params, key=upto)
 
     def measure(self, trajectory: Trajectory, steps: Sequence[int], labels: StepLabels, n: int | None = None,
-                chunk: int = 0) -> dict[int, int]:
-        """Roll out every prefix in ``steps`` in one backend call (``n`` samples each, seed salted by
+                chunk: int = 0) -> Program[dict[int, int]]:
+        """Roll out every prefix in ``steps`` in one yield (``n`` samples each, seed salted by
         ``chunk``); correct count per step."""
         requests = [self.rollout_request(trajectory, i, n, chunk) for i in steps]
-        results: list[list[Completion]] = self.backend.generate(requests) if requests else []
+        results: list[list[Completion]] = (yield requests) if requests else []
         labels.backend_calls += 1 if requests else 0
         correct: dict[int, int] = {}
         for request, completions in zip(requests, results, strict=True):

@@ -25,6 +25,7 @@ soft values. Unprobed steps get null (never interpolated: there is no measuremen
 
 from __future__ import annotations
 
+from generators.engine.program import Program
 from generators.labelling.base import StepLabeller, StepLabels
 from schemas.records import Trajectory
 
@@ -43,35 +44,35 @@ def chunk_sizes(k: int, first: int) -> list[int]:
 class BinaryLabeller(StepLabeller):
     method = "binary"
 
-    def label(self, trajectory: Trajectory) -> StepLabels:
+    def program(self, trajectory: Trajectory) -> Program[StepLabels]:
         m = len(trajectory.steps)
         if m == 0:
             raise ValueError("a solution without steps has nothing to label")
         final_ok = self.answer_correct(trajectory)
         labels = StepLabels(hard=[], soft=[None] * m, rollouts=[0] * m, correct=[0] * m, answer_correct=final_ok)
-        first_error = m if final_ok else self.search(trajectory, m, labels)
+        first_error = m if final_ok else (yield from self.search(trajectory, m, labels))
         labels.hard = [i < first_error for i in range(m)]
         labels.soft[m - 1] = 1.0 if final_ok else 0.0
         return labels
 
-    def search(self, trajectory: Trajectory, m: int, labels: StepLabels) -> int:
+    def search(self, trajectory: Trajectory, m: int, labels: StepLabels) -> Program[int]:
         """Index of the first wrong step of a solution whose final answer is wrong."""
         lo, hi = 0, m - 1
         while lo < hi:
             mid = (lo + hi) // 2
-            if self.probe(trajectory, mid, labels):
+            if (yield from self.probe(trajectory, mid, labels)):
                 lo = mid + 1
             else:
                 hi = mid
         return lo
 
-    def probe(self, trajectory: Trajectory, upto: int, labels: StepLabels) -> bool:
+    def probe(self, trajectory: Trajectory, upto: int, labels: StepLabels) -> Program[bool]:
         """Sample up to k completions from steps[0..upto], chunk by chunk; True at the first success."""
         k = self.settings.n
         spent = hits = 0
         for chunk, size in enumerate(chunk_sizes(k, max(1, self.settings.probe_chunk))):
             before = labels.completions_spent
-            hits += self.measure(trajectory, [upto], labels, n=size, chunk=chunk)[upto]
+            hits += (yield from self.measure(trajectory, [upto], labels, n=size, chunk=chunk))[upto]
             spent += labels.completions_spent - before
             if hits:
                 break

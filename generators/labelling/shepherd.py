@@ -7,6 +7,7 @@ whether the solution's own final answer is correct (rollouts and correct_rollout
 
 from __future__ import annotations
 
+from generators.engine.program import Program
 from generators.labelling.base import StepLabeller, StepLabels
 from schemas.records import Trajectory
 
@@ -14,12 +15,12 @@ from schemas.records import Trajectory
 class ShepherdLabeller(StepLabeller):
     method = "shepherd"
 
-    def label(self, trajectory: Trajectory) -> StepLabels:
+    def program(self, trajectory: Trajectory) -> Program[StepLabels]:
         k = len(trajectory.steps)
         n = self.settings.n
         final_ok = self.answer_correct(trajectory)
         labels = StepLabels(hard=[], soft=[], rollouts=[], correct=[], answer_correct=final_ok)
-        hits = self.measure(trajectory, range(k - 1), labels)
+        hits = yield from self.measure(trajectory, range(k - 1), labels)
         for i in range(k - 1):
             labels.hard.append(hits[i] > 0)
             labels.soft.append(hits[i] / n if n else 0.0)

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from generators.backends.base import GenerationParams, GenRequest, LLMBackend
+from generators.engine.program import Program, drive
 from generators.lean.leaks import normalise
 from generators.lean.thoughts import ThoughtResult, ThoughtSettings, statement_of
 from generators.prompts import template
@@ -104,11 +105,16 @@ class ProofCoTWriter:
         return self.prompt.id
 
     def write(self, theorem: LeanTheorem, thoughts: ThoughtResult | None = None) -> ProofCoT:
+        """The informal solution of ``theorem``, asked of this writer's backend (``program``, run alone)."""
+        return drive(self.program(theorem, thoughts), self.backend)
+
+    def program(self, theorem: LeanTheorem, thoughts: ThoughtResult | None = None) -> Program[ProofCoT]:
+        """The informal solution as a program: one yield of one request."""
         s = self.settings
         messages = self.prompt.messages(
             informal_statement=(theorem.informal_statement or "").strip() or "(only the Lean statement is given)",
             formal_statement=statement_of(theorem), steps=steps_text(theorem, thoughts))
         seed = sampling_seed(s.seed, theorem.url, theorem.full_name, "proof_cot")
         params = GenerationParams(n=1, temperature=s.temperature, max_new_tokens=s.max_new_tokens, seed=seed)
-        completion = self.backend.generate([GenRequest.chat(messages, params, key=theorem.full_name)])[0][0]
+        completion = (yield [GenRequest.chat(messages, params, key=theorem.full_name)])[0][0]
         return ProofCoT(completion.text.strip(), final_answer_of(theorem.informal_statement), completion.tokens)

@@ -3,7 +3,7 @@
 Each tactic gets a prompt (``lean_tactic_thought``) with the statement, the goal state before it
 and the ground-truth tactic, and ``samples`` completions; the first sample that passes the leak
 filter (``generators.lean.leaks``) is kept, and every rejected one is counted by reason. All
-prompts of one theorem go to the backend in one ``generate`` call.
+prompts of one theorem are one yield of its program (``generators.engine``).
 
 Which tactics get no thought, as LeanDojo does it: LeanDojo's benchmark export keeps a traced
 tactic only ``if t.state_before != "no goals" and "·" not in t.tactic  # Ignore "·".``
@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from generators.backends.base import Completion, GenerationParams, GenRequest, LLMBackend
+from generators.engine.program import Program, drive
 from generators.lean.leaks import leak_reason
 from generators.prompts import template
 from schemas.ids import sampling_seed
@@ -96,13 +97,18 @@ class TacticThoughtWriter:
         return GenRequest.chat(messages, params, key=index)
 
     def write(self, theorem: LeanTheorem) -> ThoughtResult:
+        """The thoughts of ``theorem``, asked of this writer's backend (``program``, run alone)."""
+        return drive(self.program(theorem), self.backend)
+
+    def program(self, theorem: LeanTheorem) -> Program[ThoughtResult]:
+        """The thoughts of ``theorem`` as a program: one yield of all its tactics' requests."""
         count = len(theorem.tactics)
         skipped = [skip_reason(theorem, i) for i in range(count)]
         result = ThoughtResult(thoughts=[None] * count, skipped=skipped)
         requests = [self.request(theorem, i) for i in range(count) if skipped[i] is None]
         if not requests:
             return result
-        completions: list[list[Completion]] = self.backend.generate(requests)
+        completions: list[list[Completion]] = yield requests
         result.backend_calls = 1
         rejected: Counter[str] = Counter()
         for request, samples in zip(requests, completions, strict=True):

@@ -1,25 +1,29 @@
 """MCTS from human-annotated prefixes: the policy proposes steps, rollouts and the verifier score them.
 
-One simulation of a root: select a leaf by PUCT; expand it with ``branching`` candidate next
+One simulation of a root: select a leaf by PUCT (``parallel_leaves`` K > 1: K leaves per round, each
+selected path given a virtual loss until the round's values are backed up); expand it with ``branching`` candidate next
 steps (all in one request, or one request per thought factor with ``factor_actions``); evaluate
 every new child (a step that states an answer is scored by the verifier, any other is rolled
 out to a final answer and that answer scored); back up +1 / -1. The roots of one seed (its
 cuts) advance in lockstep so that each backend call carries the work of all of them.
 Seeds of every request derive from the settings' seed, the root's key and the node's path, so
-the tree is deterministic for a deterministic backend.
+the tree is deterministic for a deterministic backend. The search is a program (``search``: it
+yields its requests, ``generators.engine``), so a worker's engine runs many seeds' searches at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from generators.backends.base import Completion, GenerationParams, GenRequest, LLMBackend
+from generators.engine.program import Program, drive
 from generators.labelling.base import AnswerChecker
 from generators.prompts import template
-from generators.search.tree import Node, select
+from generators.search.tree import Node, select_leaves
 from schemas.ids import sampling_seed
 from schemas.records import Step
 from verifiers.math_answer import extract_answer
@@ -40,6 +44,14 @@ class MCTSSettings:
     factors: tuple[tuple[str, str], ...] = ()  # (name, description): the factor actions, if any
     step_template: str = "mcts_step"
     rollout_template: str = "shepherd_continue"
+    parallel_leaves: int = 1  # leaves per root and round, with a virtual loss (--parallel-leaves); 1: the plain search
+
+    def __repr__(self) -> str:
+        """The dataclass's repr (row ids hash it), without ``parallel_leaves`` at its default of 1: the
+        plain search keeps the row ids it had before the option existed; K > 1 gives other ids."""
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                 if f.name != "parallel_leaves" or self.parallel_leaves != 1]
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     @property
     def prompt_version(self) -> str:
@@ -165,10 +177,11 @@ class MCTSExpander:
                                   seed=self._seed(root, node, "rollout"))
         return GenRequest.chat(self._messages(self.rollout_prompt, root, node), params)
 
-    def _call(self, requests: list[GenRequest]) -> list[list[Completion]]:
+    def _call(self, requests: list[GenRequest]) -> Program[list[list[Completion]]]:
+        """One yield of ``requests`` (many roots' and leaves' work together), counted."""
         if not requests:
             return []
-        out = self.backend.generate(requests)
+        out = yield requests
         self.stats.backend_calls += 1
         self.stats.multi_prompt_calls += len(requests) > 1
         for completions in out:
@@ -205,26 +218,38 @@ class MCTSExpander:
                                           getattr(verdict, "detail", "")))
 
     def run(self, roots: Sequence[SearchRoot]) -> list[SearchResult]:
+        """The search of ``roots``, run against this expander's backend one yield at a time."""
+        return drive(self.search(roots), self.backend)
+
+    def search(self, roots: Sequence[SearchRoot]) -> Program[list[SearchResult]]:
+        """The search as a program: each round selects ``parallel_leaves`` leaves per root (with a
+        virtual loss on each selected path, AlphaZero's way to spread one round over a tree; one
+        leaf is today's plain search, no virtual loss), expands and evaluates them all in two yields."""
         s = self.settings
+        k = max(1, s.parallel_leaves)
         results = [SearchResult(Node(None)) for _ in roots]
-        for _ in range(s.simulations):
-            leaves = [select(r.root, s.c_puct) for r in results]
-            self.stats.simulations += len(leaves)
-            grow = [i for i, leaf in enumerate(leaves) if not leaf.terminal and not leaf.expanded and leaf.depth < s.max_depth]
-            requests = {i: self._expansion_requests(roots[i], leaves[i]) for i in grow}
-            flat = [r for i in grow for r in requests[i]]
-            outputs = iter(self._call(flat))
-            for i in grow:
-                self._expand(roots[i], leaves[i], requests[i], [next(outputs) for _ in requests[i]], results[i])
-            targets = [(i, child) for i in grow for child in leaves[i].children]
-            targets += [(i, leaves[i]) for i in range(len(leaves)) if i not in grow or not leaves[i].children]
-            self._evaluate(roots, results, targets)
+        for round_ in range(-(-s.simulations // k)):
+            width = min(k, s.simulations - round_ * k)
+            picks = [(i, leaf) for i, r in enumerate(results) for leaf in select_leaves(r.root, s.c_puct, width)]
+            self.stats.simulations += len(picks)
+            grow = [(i, leaf) for i, leaf in picks if not leaf.terminal and not leaf.expanded and leaf.depth < s.max_depth]
+            requests = [(i, leaf, self._expansion_requests(roots[i], leaf)) for i, leaf in grow]
+            outputs = iter((yield from self._call([r for _, _, group in requests for r in group])))
+            for i, leaf, group in requests:
+                self._expand(roots[i], leaf, group, [next(outputs) for _ in group], results[i])
+            grown = {id(leaf) for _, leaf in grow}
+            targets = [(i, child) for i, leaf in grow for child in leaf.children]
+            targets += [(i, leaf) for i, leaf in picks if id(leaf) not in grown or not leaf.children]
+            for _, leaf in picks:
+                leaf.revert_virtual_loss(width > 1)
+            yield from self._evaluate(roots, results, targets)
         return results
 
-    def _evaluate(self, roots: Sequence[SearchRoot], results: list[SearchResult], targets: list[tuple[int, Node]]) -> None:
+    def _evaluate(self, roots: Sequence[SearchRoot], results: list[SearchResult],
+                  targets: list[tuple[int, Node]]) -> Program[None]:
         """Score each target (terminal: its verdict; otherwise one rollout) and back it up."""
         pending = [(i, node) for i, node in targets if not node.terminal]
-        outputs = self._call([self._rollout_request(roots[i], node) for i, node in pending])
+        outputs = yield from self._call([self._rollout_request(roots[i], node) for i, node in pending])
         values: dict[int, float] = {}
         for (i, node), completions in zip(pending, outputs, strict=True):
             self.stats.rollouts += 1

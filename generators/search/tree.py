@@ -24,6 +24,7 @@ class Node:
     children: list[Node] = field(default_factory=list)
     visits: int = 0
     value_sum: float = 0.0
+    virtual: int = 0  # virtual losses on this node now (parallel leaves selected in one round)
     expanded: bool = False
     terminal: bool = False
     answer: str | None = None  # terminal nodes whose step states a final answer
@@ -66,6 +67,25 @@ class Node:
         self.children.append(child)
         return child
 
+    def add_virtual_loss(self) -> None:
+        """Count a pending evaluation as a loss on this node and its ancestors, so that the next
+        selection of the same round prefers another path (AlphaZero's virtual loss)."""
+        node: Node | None = self
+        while node is not None:
+            node.visits += 1
+            node.value_sum -= 1.0
+            node.virtual += 1
+            node = node.parent
+
+    def revert_virtual_loss(self, applied: bool = True) -> None:
+        """Take back one virtual loss of this node's path (before its real value is backed up)."""
+        node: Node | None = self
+        while applied and node is not None and node.virtual > 0:
+            node.visits -= 1
+            node.value_sum += 1.0
+            node.virtual -= 1
+            node = node.parent
+
     def backup(self, value: float) -> None:
         """Add one evaluation's value to this node and every ancestor."""
         node: Node | None = self
@@ -86,3 +106,32 @@ def select(root: Node, c_puct: float) -> Node:
     while node.expanded and node.children:
         node = max(node.children, key=lambda c: (puct(c, node.visits, c_puct), -c.path[-1]))
     return node
+
+
+def select_leaves(root: Node, c_puct: float, k: int) -> list[Node]:
+    """Up to ``k`` distinct leaves for one round. Each is chosen as ``select`` would, skipping leaves
+    already chosen this round (their subtree's next best is taken instead), and adds a virtual loss
+    to its path, so that the next choice prefers elsewhere; ``k`` = 1 is ``select``, no virtual loss."""
+    if k <= 1:
+        return [select(root, c_puct)]
+    leaves: list[Node] = []
+    taken: set[int] = set()
+    for _ in range(k):
+        leaf = _free_leaf(root, c_puct, taken)
+        if leaf is None:  # every leaf of the tree is taken this round
+            break
+        taken.add(id(leaf))
+        leaf.add_virtual_loss()
+        leaves.append(leaf)
+    return leaves
+
+
+def _free_leaf(node: Node, c_puct: float, taken: set[int]) -> Node | None:
+    """The best leaf below ``node`` by PUCT that is not in ``taken``; None when there is none."""
+    if not (node.expanded and node.children):
+        return None if id(node) in taken else node
+    for child in sorted(node.children, key=lambda c: (-puct(c, node.visits, c_puct), c.path[-1])):
+        leaf = _free_leaf(child, c_puct, taken)
+        if leaf is not None:
+            return leaf
+    return None

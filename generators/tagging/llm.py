@@ -5,7 +5,8 @@ the vocabulary as a worked turn (the step, then the bare name) and asks about th
 answer that names no factor (or several) is invalid: the rule tagger's factor stands and the
 decision says ``llm_fallback``, so pipelines can count fallbacks. With ``only_unsure`` (the
 ``both`` tier) only the steps the rule tagger is unsure of go to the model. All requests of one
-CoT go to the backend in one call, greedy (temperature 0) so tags are reproducible.
+CoT are one yield of its program (``generators.engine``), greedy (temperature 0) so tags are
+reproducible.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from collections.abc import Sequence
 
 from generators.backends.base import GenerationParams, GenRequest, LLMBackend
+from generators.engine.program import Program, drive
 from generators.prompts import template
 from generators.tagging.base import StepTagger, TagDecision
 from generators.tagging.rules import RuleTagger
@@ -72,11 +74,15 @@ class LLMTagger(StepTagger):
         return GenRequest.chat([*self.shots, ask], self.params, key=index)
 
     def tag(self, steps: Sequence[Step], problem: str = "") -> list[TagDecision]:
+        return drive(self.program(steps, problem), self.backend)
+
+    def program(self, steps: Sequence[Step], problem: str = "") -> Program[list[TagDecision]]:
+        """The decisions as a program: one yield of the requests of every step the model is asked about."""
         decisions = self.rules.tag(steps, problem)
         todo = [i for i, d in enumerate(decisions) if d.tier != "human" and (d.unsure or not self.only_unsure)]
         if not todo:
             return decisions
-        outputs = self.backend.generate([self.request(steps, i, problem) for i in todo])
+        outputs = yield [self.request(steps, i, problem) for i in todo]
         for i, completions in zip(todo, outputs, strict=True):
             factor = parse_answer(completions[0].text, self.vocabulary.names) if completions else None
             rule = decisions[i]

@@ -290,7 +290,8 @@ def _factor_lines(factors: dict[str, Any]) -> list[str]:
 
 # Options that say where things go or how fast, not what the rows are: never shown as settings.
 PLUMBING = frozenset({"config", "out", "input", "repo", "lean_repo", "repo_cache", "base_url", "max_batch_size",
-                      "max_concurrency", "request_timeout", "max_retries", "threads", "rows_per_shard", "max_record_bytes",
+                      "max_concurrency", "inflight", "max_batch_sequences", "request_timeout", "max_retries", "threads",
+                      "rows_per_shard", "max_record_bytes",
                       "shared_filesystem", "debug", "quiet", "help",
                       "test_fraction", "split_seed"})  # the folder's split: the card's "Splits" section says it
 # Settings of the LLM: shown only for a run where an LLM wrote (or tagged) the rows.

@@ -7,8 +7,20 @@ per-reason counts of the rejected definitions, a file-level reason when the file
 parsed, and, for a test file, the links from its test functions to the functions they call.
 
 Def-level reasons: ``async``, ``no_docstring``, ``no_return``, ``generator``, ``too_long``,
-``redefined`` (a later top-level def of the same name wins), ``in_test_file``, ``risky:<name>``
-(a risky module reached through the module's own import aliases, or a risky builtin).
+``function_too_large`` (over ``MAX_FUNCTION_CHARS`` of source or ``MAX_DOCSTRING_CHARS`` of
+docstring), ``redefined`` (a later top-level def of the same name wins), ``in_test_file``,
+``risky:<name>`` (a risky module reached through the module's own import aliases, or a risky builtin).
+
+Sizes are capped here, before any prompt is built: 150 lines say nothing of a line's length, and
+one function with an 800 KB docstring (or a 5 MB default argument) on a few lines would otherwise
+reach dedup, the sandbox and a model prompt whole. The caps hold every real function we measured:
+of 51,113 functions of at most 150 lines with a docstring (CPython 3.11's library and this
+project's installed packages), the longest source is 8,379 characters (99.9th percentile 6,536)
+and the longest docstring 6,422 (99.9th percentile 4,393; 3 over 6,000). ``MAX_FUNCTION_CHARS``
+is 150 lines of 80 columns; ``MAX_DOCSTRING_CHARS`` bounds the docstring, which a code prompt
+holds twice (as the task and inside the code). Together they keep the reverse-CoT prompt near
+18,000 characters, about 5,000 tokens: within the embedded model's budget (8192 - max_new_tokens),
+with ``prompt_too_long`` (``generators.backends.base``) the exact check behind them.
 File-level reasons: ``syntax_error``, ``python2`` (a syntax error on code that looks like
 Python 2), ``newer_python`` (valid code in syntax newer than this interpreter's, such as 3.14's
 ``except A, B:``; see ``newer_syntax``), ``recursion`` (nested too deeply to parse), and from ``decode_source``
@@ -31,6 +43,8 @@ from dataclasses import dataclass, field
 from schemas.code import CodeFunction, SourceFile, TestRef, source_lines
 
 MAX_LINES = 150
+MAX_FUNCTION_CHARS = 12_000  # source characters of one function, decorators included (150 lines x 80)
+MAX_DOCSTRING_CHARS = 6_000  # characters of its docstring (cleaned, as prompts show it)
 RISKY_MODULES = frozenset({
     "os", "sys", "subprocess", "socket", "shutil", "ctypes", "multiprocessing", "threading", "signal", "tempfile",
     "pathlib", "importlib", "pickle", "marshal", "shelve", "urllib", "http", "requests", "asyncio", "pty", "fcntl",
@@ -317,20 +331,33 @@ def candidates(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
                     yield f"{node.name}.{item.name}", item
 
 
+@dataclass(frozen=True)
+class SizeCaps:
+    """How big a candidate may be: lines, source characters, docstring characters."""
+
+    lines: int = MAX_LINES
+    chars: int = MAX_FUNCTION_CHARS
+    docstring_chars: int = MAX_DOCSTRING_CHARS
+
+
 def extract_functions(file: SourceFile, text: str, max_lines: int = MAX_LINES,
-                      has_init: Callable[[str], bool] | None = None) -> Extraction:
+                      has_init: Callable[[str], bool] | None = None, max_chars: int | None = None,
+                      max_docstring_chars: int | None = None) -> Extraction:
     """Candidates, rejected defs by reason, and test links of one file (see the module docstring).
 
     ``has_init`` says which directories (relative to the snapshot root) hold ``__init__.py``;
-    by default the snapshot's directory is looked at.
+    by default the snapshot's directory is looked at. ``max_chars`` and ``max_docstring_chars``
+    default to the module's ``MAX_FUNCTION_CHARS`` and ``MAX_DOCSTRING_CHARS`` (read at each call).
     """
+    caps = SizeCaps(max_lines, MAX_FUNCTION_CHARS if max_chars is None else max_chars,
+                    MAX_DOCSTRING_CHARS if max_docstring_chars is None else max_docstring_chars)
     try:
-        return _extract(file, text, max_lines, has_init or fs_has_init(file.repo.root))
+        return _extract(file, text, caps, has_init or fs_has_init(file.repo.root))
     except RecursionError:
         return Extraction(reason="recursion")
 
 
-def _extract(file: SourceFile, text: str, max_lines: int, has_init: Callable[[str], bool]) -> Extraction:
+def _extract(file: SourceFile, text: str, caps: SizeCaps, has_init: Callable[[str], bool]) -> Extraction:
     tree, reason = parse(text, file.path)
     if tree is None:
         return Extraction(reason=reason)
@@ -345,7 +372,7 @@ def _extract(file: SourceFile, text: str, max_lines: int, has_init: Callable[[st
     aliases = import_aliases(tree)
     lines = source_lines(text)
     for i, (symbol, fn) in enumerate(defs):
-        why = _reject(fn, aliases, max_lines) if last[symbol] == i else "redefined"
+        why = _reject(fn, aliases, caps, lines) if last[symbol] == i else "redefined"
         if why:
             out.rejected[why] += 1
             continue
@@ -360,11 +387,15 @@ def _extract(file: SourceFile, text: str, max_lines: int, has_init: Callable[[st
     return out
 
 
-def _reject(fn: ast.AST, aliases: dict[str, str], max_lines: int) -> str | None:
+def _reject(fn: ast.AST, aliases: dict[str, str], caps: SizeCaps, lines: list[str]) -> str | None:
     if isinstance(fn, ast.AsyncFunctionDef):
         return "async"
-    if not ast.get_docstring(fn, clean=False):
+    docstring = ast.get_docstring(fn, clean=False)
+    if not docstring:
         return "no_docstring"
+    start = min([fn.lineno, *(d.lineno for d in fn.decorator_list)])
+    if fn.end_lineno - start + 1 <= caps.lines and too_large(docstring, caps, lines[start - 1:fn.end_lineno]):
+        return "function_too_large"  # before anything walks it (more lines: too_long, below)
     returns = False
     for n in own_nodes(fn):
         if isinstance(n, ast.Yield | ast.YieldFrom):
@@ -374,11 +405,22 @@ def _reject(fn: ast.AST, aliases: dict[str, str], max_lines: int) -> str | None:
             returns = True
     if not returns:
         return "no_return"
-    start = min([fn.lineno, *(d.lineno for d in fn.decorator_list)])
-    if fn.end_lineno - start + 1 > max_lines:
+    if fn.end_lineno - start + 1 > caps.lines:
         return "too_long"
     risky = risky_name(fn, aliases)
     return f"risky:{risky}" if risky else None
+
+
+def too_large(docstring: str, caps: SizeCaps, source: list[str]) -> bool:
+    """Whether a function's source lines (decorators included) or its cleaned docstring are over their caps."""
+    if len(docstring) > caps.docstring_chars and len(inspect.cleandoc(docstring)) > caps.docstring_chars:
+        return True
+    size = 0
+    for line in source:
+        size += len(line)
+        if size > caps.chars:
+            return True
+    return False
 
 
 # --- tests ----------------------------------------------------------------------------------------

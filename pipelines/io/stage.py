@@ -13,7 +13,9 @@ A subclass implements ``run(element, **side_inputs)`` and returns one *outcome*:
 - ``Pending(value)``: read here and emitted, written or filtered by a later step of the same stage
   (``SelectFirst``, which keeps the first ``--limit`` records of all files in input order);
 - or it raises: dead-lettered with ``failure_reason(exc)`` (``backend_error`` for a failed
-  backend, else the stage's ``failure``), the exception's type and message as the error.
+  backend, else the stage's ``failure``), the exception's type and message as the error; except
+  ``PromptTooLong`` (a prompt over the backend's budget, in whichever generator made it), which is
+  filtered ``prompt_too_long``: the same for every stage that reaches a model, by construction.
 
 A stage whose one element holds many inputs (a reader: one file, many records) sets
 ``per_item = True`` and makes ``run`` a generator of outcomes: each yielded outcome is one read,
@@ -30,6 +32,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from generators.backends.base import PromptTooLong
 from pipelines.io.counters import StageCounters
 from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.progress import Progress
@@ -129,6 +132,8 @@ class Stage(beam.DoFn):
         self.counters.read()
         try:
             outcome = self.run(element, **side)
+        except PromptTooLong as exc:  # the element asked more of the model than its context holds
+            outcome = Filtered(exc.reason)
         except Exception as exc:  # one bad element must not stop the run
             self._tick()
             yield self._dead_letter(element, exc)
@@ -143,10 +148,13 @@ class Stage(beam.DoFn):
                     self._tick()
                     self.counters.read()
                 yield from self._settle(element, outcome)
-        except Exception as exc:  # the rest of the element: one dead letter
+        except Exception as exc:  # the rest of the element: one dead letter (or one filtered, for a long prompt)
             if self.counts_read:
                 self.counters.read()
-            yield self._dead_letter(element, exc)
+            if isinstance(exc, PromptTooLong):
+                yield from self._settle(element, Filtered(exc.reason))
+            else:
+                yield self._dead_letter(element, exc)
 
     def _settle(self, element: Any, outcome: Any) -> Iterator[Any]:
         if isinstance(outcome, Filtered):

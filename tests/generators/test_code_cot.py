@@ -19,6 +19,7 @@ from generators.code import (
 )
 from generators.code.hindsight import code_without_docstring, longest_copied_run
 from generators.code.reverse_cot import split_steps
+from generators.engine.program import drive
 from pipelines.code_cot import CodeCoTFn, no_cot_reason
 from pipelines.io.stage import Filtered
 from pipelines.settings import CodeSettings, ModelSettings, SandboxSettings
@@ -149,22 +150,13 @@ def test_round_trip_prompt_never_contains_the_original_body() -> None:
     assert "1. Keep the value in range." in prompt and "max(low" not in prompt and "raise ValueError" not in prompt
 
 
-class _Handle:
-    """Stands in for ``BackendHandle``: the stage asks it for the backend."""
-
-    def __init__(self, backend: LLMBackend):
-        self.backend = backend
-
-    def get(self) -> LLMBackend:
-        return self.backend
-
-
 def test_a_function_with_every_sample_rejected_is_filtered_by_the_commonest_reason() -> None:
     body = "if low > high:\n    raise ValueError('low must not exceed high')\nreturn max(low, min(value, high))"
     backend = ListBackend([("For your eyes only", [body, "The function signature: `value`", body])])
     settings = CodeSettings(ModelSettings("scripted", "list"), CodeCoTSettings(samples=3), SandboxSettings(None, False, 4.0, 256),
                             None, False)
-    stage = CodeCoTFn(_Handle(backend), settings)  # type: ignore[arg-type]
-    assert stage.run(CheckedFunction(clamp_fn(), "passed", "id")) == Filtered("no_forward_cot:copied_code")
+    stage = CodeCoTFn(None, settings)  # type: ignore[arg-type]  # its program, run alone: no engine, no handle
+    written = drive(stage._write(backend, clamp_fn()), backend)
+    assert stage.finish(CheckedFunction(clamp_fn(), "passed", "id"), written) == Filtered("no_forward_cot:copied_code")
     assert no_cot_reason(Counter({"restates_signature": 1, "copied_code": 1})) == "no_forward_cot:restates_signature"
     assert no_cot_reason(Counter()) == "no_forward_cot"

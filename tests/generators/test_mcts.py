@@ -196,3 +196,43 @@ def test_trajectory_labels_map_node_statistics(verifier):
         assert all(v is None or 0.0 <= v <= 1.0 for v in labels.soft)
         if found.correct:
             assert all(labels.hard)
+
+
+# -- parallel leaves (virtual loss) -------------------------------------------------------------
+def test_parallel_leaves_spread_one_round_and_leave_no_virtual_loss(verifier):
+    def all_nodes(node: Node) -> list[Node]:
+        return [node] + [n for c in node.children for n in all_nodes(c)]
+
+    def search(k: int):
+        policy = ScriptedPolicy(answer_after=99)
+        expander = MCTSExpander(policy, verifier, MCTSSettings(simulations=12, branching=3, seed=3, parallel_leaves=k))
+        [result] = expander.run([root()])
+        return expander, result
+
+    plain, plain_result = search(1)
+    wide, wide_result = search(4)
+    assert wide.stats.backend_calls < plain.stats.backend_calls  # fewer, larger yields: 3 rounds, not 12
+    assert 3 < wide.stats.simulations <= 12  # rounds that selected several leaves
+    for node in all_nodes(wide_result.root):
+        assert node.virtual == 0  # every virtual loss taken back
+        assert node.visits >= sum(c.visits for c in node.children)
+    assert tree_signature(search(4)[1].root) == tree_signature(wide_result.root)  # deterministic too
+    assert tree_signature(plain_result.root) == tree_signature(search(1)[1].root)
+
+
+def test_virtual_loss_steers_the_next_selection_elsewhere():
+    r = Node(None, expanded=True, visits=2)
+    a = r.add_child(Step("a"), prior=0.6)
+    b = r.add_child(Step("b"), prior=0.4)
+    from generators.search.tree import select_leaves
+
+    picked = select_leaves(r, c_puct=1.0, k=2)
+    assert picked == [a, b] and (a.virtual, b.virtual, r.virtual) == (1, 1, 2)
+    for leaf in picked:
+        leaf.revert_virtual_loss()
+    assert (a.visits, b.visits, r.visits, r.value_sum, a.virtual) == (0, 0, 2, 0.0, 0)
+    assert select_leaves(r, 1.0, 1) == [a] and a.virtual == 0  # one leaf: no virtual loss
+
+
+def test_plain_search_keeps_its_ids():
+    assert "parallel_leaves" not in repr(MCTSSettings()) and "parallel_leaves=4" in repr(MCTSSettings(parallel_leaves=4))

@@ -91,11 +91,14 @@ def test_rerun_resumes_without_duplicates(tmp_path: Path) -> None:
 
 
 def test_kill_9_mid_run_then_rerun_finishes(tmp_path: Path) -> None:
-    seeds = write_jsonl(tmp_path / "s.jsonl", [seed(i, ["a", "b"]) for i in range(10)])
+    """Killed with 32 elements in flight on the engine (calls of 16 sequences: 8 trajectories each)."""
+    total = 64
+    seeds = write_jsonl(tmp_path / "s.jsonl", [seed(i, ["a", "b"]) for i in range(total)])
     out = tmp_path / "out"
-    slow = scripted(default="The answer is 42.", delay=0.4)
+    slow = scripted(default="The answer is 42.", delay=0.05)
     cmd = [sys.executable, "-m", "pipelines", "label", "--input", str(seeds), "--out", str(out),
-           "--backend", "scripted", "--model", slow, "--n", "2", "--rows-per-shard", "1"]
+           "--backend", "scripted", "--model", slow, "--n", "2", "--rows-per-shard", "1",
+           "--inflight", "32", "--max-batch-sequences", "16"]
     env = dict(os.environ, REVERSE_O1_NO_PROGRESS="1")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -106,10 +109,10 @@ def test_kill_9_mid_run_then_rerun_finishes(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     kept = len(prm_rows(out))
-    assert 3 <= kept < 10, "the kill must land mid-run"
+    assert 3 <= kept < total, "the kill must land mid-run"
     assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
     ids = [r["id"] for r in prm_rows(out)]
-    assert len(ids) == len(set(ids)) == 10
+    assert len(ids) == len(set(ids)) == total
     data = assert_balanced(out)
     assert data["stages"]["label/label"]["resumed"] == kept
 

@@ -304,3 +304,32 @@ def test_form_feeds_and_crlf_keep_line_numbers_right() -> None:
     code = {f.symbol: f for f in out.functions}
     assert code["area"].code.rstrip().endswith("return 3.14 * r * r") and code["area"].start_line == 3
     assert code["other"].code.rstrip().endswith("return x") and code["other"].end_line == 17
+
+
+def test_function_too_large_caps_source_and_docstring_characters() -> None:
+    """Sizes are capped before any prompt is built: 150 lines say nothing of a line's length."""
+    from pipelines.io.python_extract import MAX_DOCSTRING_CHARS, MAX_FUNCTION_CHARS
+
+    def function(name: str, doc: str, default: str = "1") -> str:
+        return f'def {name}(x, k={default}):\n    """{doc}"""\n    return x * k\n'
+
+    def sized(name: str, chars: int) -> str:  # a function of exactly ``chars`` characters, by its default
+        return function(name, "Fine.", repr("z" * (chars - len(function(name, "Fine.", "''")))))
+
+    doc_at_cap = "d" * MAX_DOCSTRING_CHARS
+    code = (function("doc_at_cap", doc_at_cap)  # at the docstring cap: kept
+            + function("doc_over", doc_at_cap + "d")  # one character over: filtered
+            + sized("source_at_cap", MAX_FUNCTION_CHARS) + sized("source_over", MAX_FUNCTION_CHARS + 1)
+            + function("indented_doc", ("Line.\n" + " " * 70) * 100))  # 7,600 characters, 600 cleaned: kept
+    got = extract(code)
+    assert [f.symbol for f in got.functions] == ["doc_at_cap", "source_at_cap", "indented_doc"]
+    assert len(got.functions[1].code) == MAX_FUNCTION_CHARS
+    assert dict(got.rejected) == {"function_too_large": 2}
+    # a docstring of 800 KB on a few lines (the issue's case), and caps given by the caller
+    huge = extract(function("huge", "padding " * 100_000)).rejected
+    assert dict(huge) == {"function_too_large": 1}
+    raised = extract_functions(SourceFile(SNAP, "m.py"), function("huge", "padding " * 100_000), has_init=lambda d: False,
+                               max_chars=10**9, max_docstring_chars=10**9)
+    assert [f.symbol for f in raised.functions] == ["huge"]
+    many_lines = "def long(x):\n    '''Doc.'''\n" + "    x += 1\n" * 200 + "    return x\n"
+    assert dict(extract(many_lines).rejected) == {"too_long": 1}  # more than 150 lines: too_long, as before

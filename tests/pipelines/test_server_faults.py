@@ -119,7 +119,9 @@ def test_a_server_that_is_down_fails_the_command_in_one_line(tmp_path: Path, cap
     letters = dead_letters(out)
     assert len(letters) == 4 and {d["reason"] for d in letters} == {"backend_error"}
     attempts = Counter("after 5 attempts" in d["error"] for d in letters)
-    assert attempts[True] >= 1 and attempts[False] >= 1  # once known down, later solutions try once
+    # once known down, later requests try once (which element's request spent the five attempts
+    # depends on the engine's timing: that element may have failed on another request first)
+    assert attempts[False] >= 1 and all("attempt" in d["error"] for d in letters)
 
 
 def test_a_missing_model_fails_the_command_with_the_servers_message(tmp_path: Path,

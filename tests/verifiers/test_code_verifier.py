@@ -367,3 +367,12 @@ def test_a_linked_test_that_never_calls_the_target_proves_nothing(verifier, tmp_
                       (TestRef("function", "tests/test_conf.py", "test_size"),))
     assert verifier.verify_function(size).passed  # a property is counted through its getter
     assert not verifier.verify_function(size, "def size(self):\n    return 0\n").passed
+
+
+def test_site_packages_are_importable_though_no_site_hook_runs(verifier):
+    """The harness starts with -S (no .pth code of the host's environment runs in the sandbox), and
+    the test process still finds the interpreter's site-packages (a repository's third-party imports)."""
+    tests = ("import sys\nimport yaml\n\n\ndef test_yaml_loads():\n    assert yaml.safe_load('a: 1') == {'a': 1}\n\n\n"
+             "def test_no_site_hook_ran():\n    assert 'site' not in sys.modules and '_distutils_hack' not in sys.modules\n")
+    verdict = verifier.verify_files("x = 1\n", tests)
+    assert verdict.passed, verdict.to_dict()

@@ -55,8 +55,11 @@ class MCTSSettings:
 
     @property
     def prompt_version(self) -> str:
+        """The prompts' versions, as rows record them (``generator.prompt_version``); a search with
+        parallel leaves says so there too (``+parallel_leaves:K``): its trees differ from the plain one's."""
         step = "mcts_step_factor" if self.factors else self.step_template
-        return f"{template(step).id}+{template(self.rollout_template).id}"
+        version = f"{template(step).id}+{template(self.rollout_template).id}"
+        return version + (f"+parallel_leaves:{self.parallel_leaves}" if self.parallel_leaves != 1 else "")
 
 
 @dataclass(frozen=True)

@@ -234,5 +234,7 @@ def test_virtual_loss_steers_the_next_selection_elsewhere():
     assert select_leaves(r, 1.0, 1) == [a] and a.virtual == 0  # one leaf: no virtual loss
 
 
-def test_plain_search_keeps_its_ids():
+def test_plain_search_keeps_its_ids_and_rows_say_k():
     assert "parallel_leaves" not in repr(MCTSSettings()) and "parallel_leaves=4" in repr(MCTSSettings(parallel_leaves=4))
+    assert MCTSSettings().prompt_version == "mcts_step/v1+shepherd_continue/v1"
+    assert MCTSSettings(parallel_leaves=4).prompt_version.endswith("+parallel_leaves:4")

@@ -32,8 +32,9 @@ from schemas.records import Trajectory
 from schemas.seed_import import gsm8k_to_seed
 
 GSM8K = os.path.join(os.path.dirname(__file__), "data", "gsm8k_train_300.jsonl")
-MAX_NEW_TOKENS = 48
+MAX_NEW_TOKENS = 32
 SWEEP = (1, 4, 8, 16, 32)
+THREADS = max(1, (os.cpu_count() or 1) - 1)  # as a pipeline sizes itself (one core left for Beam and verification)
 
 
 def seeds_file(directory: str, count: int, name: str = "seeds.jsonl") -> tuple[str, list[Trajectory]]:
@@ -86,7 +87,7 @@ def run(report: Report, label_seeds: int = 16, expand_seeds: int = 8, n: int = 4
     work = tempfile.mkdtemp(prefix="bench-efficiency-")
     try:
         path, trajectories = seeds_file(work, max(label_seeds, expand_seeds))
-        base = RunConfig(input=[path], n=n, max_new_tokens=MAX_NEW_TOKENS, threads=os.cpu_count(), rows_per_shard=64,
+        base = RunConfig(input=[path], n=n, max_new_tokens=MAX_NEW_TOKENS, threads=THREADS, rows_per_shard=64,
                          quiet=True)
         backend = create_backend(backend_config(base))
         backend.generate(rollout_requests(trajectories, 1, base)[:1])  # warm-up

@@ -86,7 +86,7 @@ class RunSummary:
     nothing: str | None = None  # the run wrote no rows: why, in one line
 
 
-# A builder adds its transforms to the pipeline and returns the dead-letter PCollections.
+# A builder adds its transforms to the pipeline and returns the dead-letter PCollections (or tuples of them).
 Builder = Callable[[beam.Pipeline, RunConfig, RunContext], list[beam.PCollection]]
 
 
@@ -127,8 +127,8 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
         split=split_settings(config),
     )
     dead = build(pipeline, config, ctx)
-    if dead:
-        _ = (dead | "AllDeadLetters" >> beam.Flatten()) | "WriteDeadLetters" >> WriteDeadLetters(out_dir, ctx.run_id)
+    for i, letters in enumerate(dead_letter_collections(dead)):
+        _ = letters | f"WriteDeadLetters{i}" >> WriteDeadLetters(out_dir, ctx.run_id)
     result = pipeline.run()
     result.wait_until_finish()
     wall = time.monotonic() - started
@@ -153,6 +153,16 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
     card.write(out_dir, data)
     nothing = None if failure else nothing_written(out_dir, ctx.run_id, stages)
     return RunSummary(command, out_dir, data, wall, failure, nothing)
+
+
+def dead_letter_collections(dead: list[Any]) -> list[beam.PCollection]:
+    """A builder's dead letters, tuples of collections opened. Each is written where it is made
+    (fused with the step that makes it): a Flatten of them all made the runner hold every dead letter
+    before the first was written (Beam's in-memory runner: 1M dead letters, 1 GB)."""
+    found: list[beam.PCollection] = []
+    for item in dead:
+        found.extend(dead_letter_collections(list(item)) if isinstance(item, (list, tuple)) else [item])
+    return found
 
 
 SPLIT_STATE = ".state/split.json"  # the folder's split, recorded before its first rows are written

@@ -83,7 +83,7 @@ class ParseFn(Stage):
 
 
 class ToTrajectories(beam.PTransform):
-    """RawRecords → unique Trajectories (main) and DeadLetters (``dead``)."""
+    """RawRecords → unique Trajectories (main) and DeadLetters (``dead``: a tuple of collections)."""
 
     def __init__(self, stage: str = "seeds"):
         super().__init__()
@@ -92,5 +92,5 @@ class ToTrajectories(beam.PTransform):
     def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
         parsed = records | "Parse" >> beam.ParDo(ParseFn(self.stage)).with_outputs(DEAD, main="ok")
         unique = parsed.ok | "Unique" >> KeepFirst(self.stage, dead_letter_duplicates=True, counts_read=False)
-        dead = (parsed[DEAD], unique[DEAD]) | "Dead" >> beam.Flatten()
-        return {"trajectories": unique["kept"], DEAD: dead}
+        # two collections, each written where it is made (``run_command``): a Flatten would hold them whole first
+        return {"trajectories": unique["kept"], DEAD: (parsed[DEAD], unique[DEAD])}

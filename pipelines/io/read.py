@@ -17,6 +17,7 @@ import apache_beam as beam
 from pipelines.io import fs
 from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.licenses import file_licenses
+from pipelines.io.spread import Spread
 from pipelines.io.stage import DEAD, Filtered, Pending, Stage
 from schemas.seeds import encoding_message, sniff_encoding
 
@@ -356,7 +357,7 @@ class SelectFirst(beam.PTransform):
         items = items | "FirstN" >> beam.ParDo(fn)
         if self.value is not None:
             items = items | "Value" >> beam.Map(self.value)
-        return items | "Spread" >> beam.Reshuffle()
+        return items | "Spread" >> Spread()  # held packed meanwhile: a million small records fit
 
 
 def record_order(record: RawRecord) -> tuple[int, int]:

@@ -35,6 +35,7 @@ from schemas.splits import shard_split
 KINDS = ("sft", "prm")
 CORRUPT_DIR = ".corrupt"  # DIR/.corrupt/KIND/NAME: shards set aside, each with NAME.json
 FOOTER_THREADS = 16  # footers are small ranged reads: on an object store, latency bound
+FOOTER_CHUNK = 256  # footers read before they are folded into the totals (each holds its whole schema)
 log = logging.getLogger(__name__)
 
 
@@ -218,20 +219,25 @@ def output_stats(out_dir: str, run_id: str | None = None) -> OutputStats:
                 return kind, path, None
             return kind, path, fs.parquet_footer(path)  # whole, or a lasting I/O fault: let it raise
 
-    with ThreadPoolExecutor(FOOTER_THREADS) as pool:
-        footers = [(kind, path, meta) for kind, path, meta in pool.map(read_footer, paths) if meta is not None]
-    for kind, path, footer in footers:
-        stats.shards += 1
-        stats.rows[kind] += footer.num_rows
-        stats.splits[kind][shard_split(fs.basename(path))] += footer.num_rows
-        stats.split_bytes[kind][shard_split(fs.basename(path))] += sum(
-            footer.row_group(i).total_byte_size for i in range(footer.num_row_groups))
-        stats.verified[kind] += _footer_verified(path, footer)
-        stats.generation[kind].update(_footer_generation(kind, path, footer))
-        if kind == "sft":
-            for source_kind, counts in _footer_factors(path, footer).items():
-                stats.factors.setdefault(source_kind, Counter()).update(counts)
+    with ThreadPoolExecutor(FOOTER_THREADS) as pool:  # folded a chunk at a time: 12k footers held at once took 0.6 GB
+        for start in range(0, len(paths), FOOTER_CHUNK):
+            for kind, path, footer in pool.map(read_footer, paths[start:start + FOOTER_CHUNK]):
+                if footer is not None:
+                    _fold_footer(stats, kind, path, footer)
     return stats
+
+
+def _fold_footer(stats: OutputStats, kind: str, path: str, footer: pq.FileMetaData) -> None:
+    stats.shards += 1
+    stats.rows[kind] += footer.num_rows
+    stats.splits[kind][shard_split(fs.basename(path))] += footer.num_rows
+    stats.split_bytes[kind][shard_split(fs.basename(path))] += sum(
+        footer.row_group(i).total_byte_size for i in range(footer.num_row_groups))
+    stats.verified[kind] += _footer_verified(path, footer)
+    stats.generation[kind].update(_footer_generation(kind, path, footer))
+    if kind == "sft":
+        for source_kind, counts in _footer_factors(path, footer).items():
+            stats.factors.setdefault(source_kind, Counter()).update(counts)
 
 
 def _footer_verified(path: str, footer: object) -> int:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,7 @@ import pytest
 from pipelines.config import ConfigError
 from pipelines.io.dead_letter import DeadLetter
 from pipelines.seeds_cli import check_file
-from tests.pipelines.helpers import assert_balanced, dead_letters, prm_rows, run, scripted, seed
+from tests.pipelines.helpers import assert_balanced, dead_letters, peak_rss, prm_rows, run, scripted, seed
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 LEAN_LINE = (SAMPLES / "lean" / "minif2f_valid_3.jsonl").read_text(encoding="utf-8").splitlines()[0]
@@ -193,23 +190,45 @@ def test_dead_letters_are_always_writable() -> None:
     json.loads(by_hand.to_json().encode("utf-8"))
 
 
-def test_a_depth_bomb_stays_within_bounded_memory(tmp_path: Path) -> None:
-    """lean-cot on a 200 KB .json nested 100k levels: peak RSS of the whole run under 3 GiB (measured
-    1.9-2.1 GiB here, against 0.2 GiB for a run on a valid file: bounded, if not small)."""
+GIB = 1 << 30
+
+
+def test_a_depth_bomb_stays_under_1_gib(tmp_path: Path) -> None:
+    """lean-cot on a 200 KB .json nested 100k levels: the run's peak RSS under 1 GiB (0.22 GiB
+    measured, as for a valid file: the splitter skips the element unread). The 1.9-2.1 GiB once
+    measured here was the test process's own: a child's ru_maxrss starts at the high-water mark of
+    the process that started it (see ``peak_rss``)."""
     bomb = tmp_path / "bomb.json"
     bomb.write_bytes(b"[" * 100_000 + b"]" * 100_000)
     out = tmp_path / "out"
-    script = textwrap.dedent(f"""
-        import resource, sys
-        from pipelines.cli import main
-        code = main(["lean-cot", "--input", {str(bomb)!r}, "--out", {str(out)!r}, "--backend", "scripted",
-                     "--model", {scripted()!r}])
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, code)
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                          cwd=SAMPLES.parent, timeout=300)
-    peak_kb, code = done.stdout.split()[-2:]
-    assert code == "3"  # it wrote nothing: the run's one line says why
-    assert int(peak_kb) < 3 * 1024 * 1024, f"peak RSS {int(peak_kb) // 1024} MiB"
+    peak, code = peak_rss(["lean-cot", "--input", bomb, "--out", out, "--backend", "scripted", "--model", scripted(),
+                           "--quiet"])
+    assert code == 3  # it wrote nothing: the run's one line says why
+    assert peak < GIB, f"peak RSS {peak >> 20} MiB"
     assert _reasons(out) == {"bomb.json#0": "too_deep"}
     assert_balanced(out)
+
+
+def test_tag_on_a_million_tiny_lines_stays_under_1_gib(tmp_path: Path) -> None:
+    """tag on 1M tiny lines (12 MB), a quarter of each: malformed (dead letters of the reader), valid
+    JSON without a problem (dead letters of the parser), blank (filtered), and valid records, 250
+    copies each of 1,000 (1,000 rows, the rest filtered as duplicates). Peak RSS under 1 GiB (0.27
+    GiB measured; 1.28 GiB before the records and dead letters travelled packed or were written where
+    they were made, and 1.7 GiB on 1M lines of the second kind alone). About a minute on 2 cores."""
+    lines = ("x", '{"text":"a"}', "", '{"id":%d,"input":"Q","text":"a"}')
+    path = tmp_path / "tiny.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        for n in range(250_000):
+            f.write("\n".join(lines[:3]) + "\n" + lines[3] % (n % 1000) + "\n")
+    out = tmp_path / "out"
+    peak, code = peak_rss(["tag", "--input", path, "--column", "text", "--out", out, "--quiet"])
+    assert code == 0
+    assert peak < GIB, f"peak RSS {peak >> 20} MiB"
+    data = assert_balanced(out)
+    stages = data["stages"]
+    assert stages["tag/read"]["read"] == 1_000_000
+    assert stages["tag/read"]["dead_reasons"] == {"malformed_json": 250_000}
+    assert stages["tag/read"]["filtered"] == {"blank_line": 250_000}
+    assert stages["tag/parse"]["dead_reasons"] == {"no_problem": 250_000}
+    assert stages["tag/dedupe"]["filtered"] == {"duplicate": 249_000}
+    assert data["outputs"]["sft_rows"] == 1000 and data["outputs"]["dead_letters"] == 500_000

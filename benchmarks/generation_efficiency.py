@@ -83,6 +83,18 @@ def sizes_of(stats: dict) -> dict[str, int]:
     return {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("call_sequences:")}
 
 
+def measure(report: Report, command: str, summary: RunSummary, rates: dict[int, float], **details: object) -> None:
+    """``generation_efficiency_COMMAND``: the run's tokens/s over its engine's span ÷ the sweep's best."""
+    rate, wall_rate, stats = through(summary, f"{command}/{command}")
+    best = max(rates.values())
+    print(f"  {command}: {stats['generated_tokens']} tokens, {rate:.1f} tok/s over the engine's span "
+          f"({wall_rate:.1f} over {summary.wall_seconds:.1f} s wall); best batch {best:.1f} tok/s; "
+          f"calls by sequences: {sizes_of(stats)}", flush=True)
+    report.add(f"generation_efficiency_{command}", rate / best, ">=", 0.85, pipeline_tok_s=round(rate, 2),
+               wall_tok_s=round(wall_rate, 2), best_tok_s=round(best, 2),
+               sweep={str(k): round(v, 2) for k, v in rates.items()}, call_sequences=sizes_of(stats), **details)
+
+
 def run(report: Report, label_seeds: int = 16, expand_seeds: int = 8, n: int = 4) -> None:
     work = tempfile.mkdtemp(prefix="bench-efficiency-")
     try:
@@ -99,29 +111,12 @@ def run(report: Report, label_seeds: int = 16, expand_seeds: int = 8, n: int = 4
 
         label_path, _ = seeds_file(work, label_seeds, "label.jsonl")
         config = base.model_copy(update={"input": [label_path], "out": os.path.join(work, "label")})
-        summary = run_command("label", config, build_label, [])
-        rate, wall_rate, stats = through(summary, "label/label")
-        best = max(label_rates.values())
-        print(f"  label: {stats['generated_tokens']} tokens, {rate:.1f} tok/s over the engine's span "
-              f"({wall_rate:.1f} over {summary.wall_seconds:.1f} s wall); best batch {best:.1f} tok/s; "
-              f"calls by sequences: {sizes_of(stats)}", flush=True)
-        report.add("generation_efficiency_label", rate / best, ">=", 0.85, pipeline_tok_s=round(rate, 2),
-                   wall_tok_s=round(wall_rate, 2), best_tok_s=round(best, 2),
-                   sweep={str(k): round(v, 2) for k, v in label_rates.items()}, call_sequences=sizes_of(stats),
-                   seeds=label_seeds, n=n, max_new_tokens=MAX_NEW_TOKENS)
-
+        measure(report, "label", run_command("label", config, build_label, []), label_rates,
+                seeds=label_seeds, n=n, max_new_tokens=MAX_NEW_TOKENS)
         expand_path, _ = seeds_file(work, expand_seeds, "expand.jsonl")
         config = base.model_copy(update={"input": [expand_path], "out": os.path.join(work, "expand"),
                                          "cuts": "first", "simulations": 4, "branching": 3})
-        summary = run_command("expand", config, build_expand, [])
-        rate, wall_rate, stats = through(summary, "expand/expand")
-        best = max(expand_rates.values())
-        print(f"  expand: {stats['generated_tokens']} tokens, {rate:.1f} tok/s over the engine's span "
-              f"({wall_rate:.1f} over {summary.wall_seconds:.1f} s wall); best batch {best:.1f} tok/s; "
-              f"calls by sequences: {sizes_of(stats)}", flush=True)
-        report.add("generation_efficiency_expand", rate / best, ">=", 0.85, pipeline_tok_s=round(rate, 2),
-                   wall_tok_s=round(wall_rate, 2), best_tok_s=round(best, 2),
-                   sweep={str(k): round(v, 2) for k, v in expand_rates.items()}, call_sequences=sizes_of(stats),
-                   seeds=expand_seeds, simulations=4, branching=3, max_new_tokens=MAX_NEW_TOKENS)
+        measure(report, "expand", run_command("expand", config, build_expand, []), expand_rates,
+                seeds=expand_seeds, simulations=4, branching=3, max_new_tokens=MAX_NEW_TOKENS)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -28,11 +28,11 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from benchmarks.report import Report
-from pipelines.io.code_read import ExtractFunctions, Key, ReadRepositoryFiles, fn_key, read_snapshot, repo_key, with_tests
-from pipelines.io.counters import stage_counts
-from pipelines.io.dedup import FunctionId, dedup_functions, function_id
-from pipelines.io.python_extract import extract_functions
-from pipelines.io.repos import RepoSnapshot
+from pipelines.sources.code.dedup import FunctionId, dedup_functions, function_id
+from pipelines.sources.code.extract import extract_functions
+from pipelines.sources.code.read import ExtractFunctions, Key, ReadRepositoryFiles, fn_key, read_snapshot, repo_key, with_tests
+from pipelines.sources.code.repos import RepoSnapshot
+from pipelines.stage.counters import stage_counts
 from schemas.code import CodeFunction, TestRef
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

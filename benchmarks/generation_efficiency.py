@@ -24,9 +24,9 @@ from generators.labelling import ShepherdLabeller
 from pipelines.config import RunConfig
 from pipelines.expand import build_expand
 from pipelines.io.read import RawRecord
-from pipelines.label import build_label
+from pipelines.label import build_label, label_settings
 from pipelines.runner import RunSummary, run_command
-from pipelines.settings import backend_config, label_settings
+from pipelines.settings import backend_config
 from pipelines.trajectories import to_trajectory
 from schemas.records import Trajectory
 from schemas.seed_import import gsm8k_to_seed

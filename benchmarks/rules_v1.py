@@ -1,50 +1,89 @@
-"""The rule tagger as it was before issue 14, kept only for the side-by-side figure.
+"""The rule tagger as it was before issue 14: a frozen copy, kept only for the side-by-side figure.
 
-``benchmarks.tagging_accuracy`` reports its accuracy next to the current tagger's on the same
-held-out set, so a reader sees what the rulebook changed. Not used by any pipeline. The cue
-matching, weights and detectors it shares with today's tagger (unchanged by the rulebook) are
-imported from ``generators.tagging.rules``; only the old signals (no result or last-prose-step
-detection) and the old scoring, without the rulebook, live here.
+``benchmarks.tagging_accuracy`` reports its accuracy next to the live tagger's
+(``generators.tagging.rules``) on the same sets, so a reader sees what the rulebook changed. Not
+used by any pipeline, and never to be edited: it is ``generators/tagging/rules.py`` of commit
+cc802d8 (the parent of issue 14's 6785c8f), renamed ``RuleTaggerV1``. Its cue matching, weights and
+detectors were identical to the live module's at 98d8fc0; they are copied here, not imported, so
+that a change to the live rules cannot move the "before" figure (0.809 held-out, 0.857 dev). Only
+public records (``Step``, ``FactorVocabulary``, ``StepTagger``/``TagDecision``) are imported.
 
-The original module docstring follows.
-
-The fast tier: a rule tagger from the vocabulary's cues, the step's position and detectors.
-
-Each factor gets a score: 3 for a cue at the start of the step (after any list marker), 2 for
-one in its last 80 characters ("..., which holds."), 1 for one elsewhere (only the first 2,000
-characters are read), plus its signals: ``arithmetic`` 2 (an operation on numbers, a LaTeX
-operator, a chain of equalities), ``code`` 3 (a code block or tactic lines), ``plan`` 2 (several
-numbered items, "First ... then"), ``first_step`` 1 and ``last_step`` 1. The best score wins; on
-a tie the factor with more cue weight, then the one listed first. Nothing scoring means the
-vocabulary's default.
-
-A decision is *unsure* when the best score is under 2 (no cue at the start, no strong signal)
-or beats the runner-up by less than 1: the ``both`` tier asks the LLM about exactly those.
+How it scores: 3 for a cue at the start of the step (after any list marker), 2 for one in its last
+80 characters, 1 for one elsewhere (only the first 2,000 characters are read), plus its signals:
+``arithmetic`` 2, ``code`` 3, ``plan`` 2, ``first_step`` 1 and ``last_step`` 1 (the last step,
+whatever it holds). The best score wins; on a tie the factor with more cue weight, then the one
+listed first; nothing scoring means the vocabulary's default. *Unsure* when the best score is
+under 2 or beats the runner-up by less than 1.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from generators.tagging.base import StepTagger, TagDecision
-from generators.tagging.rules import (
-    _ARITHMETIC,
-    _CODE,
-    _FIRST_THEN,
-    _LEAD,
-    _PLAN,
-    ANYWHERE_WEIGHT,
-    END_WEIGHT,
-    HEAD_CHARS,
-    SIGNAL_WEIGHTS,
-    START_WEIGHT,
-    SURE_MARGIN,
-    SURE_SCORE,
-    TAIL_CHARS,
-    _cue,
-)
 from schemas.factors import FactorVocabulary
 from schemas.records import Step
+
+HEAD_CHARS = 2000
+START_WEIGHT, END_WEIGHT, ANYWHERE_WEIGHT = 3.0, 2.0, 1.0
+TAIL_CHARS = 80
+SIGNAL_WEIGHTS = {"arithmetic": 2.0, "code": 3.0, "plan": 2.0, "first_step": 1.0, "last_step": 1.0}
+SURE_SCORE, SURE_MARGIN = 2.0, 1.0
+
+_LEAD = re.compile(r"\s*(?:(?:\d{1,3}[.)]|\(\d{1,3}\)|[-*•>]|Step\s+\d{1,3}\s*[:.)]|#{1,6})\s*)?[\s*_\"'“]*", re.IGNORECASE)
+_ARITHMETIC = re.compile(
+    r"\d\s*[-+*/×÷^]\s*[(\[$]?\s*[\da-z]|[a-z)]\s*[-+*/×÷^]\s*\$?\d"  # 48/2, 3 * (4, 2x + 6, (a+b)^2
+    r"|\\(?:frac|cdot|times|sqrt|binom|equiv|pmod)"  # LaTeX operators
+    r"|=[^=\n]{1,80}=",  # a chain of equalities
+)
+_CODE = re.compile(
+    r"```|^\s*(?:def |class |return\b|import |from \S+ import|for .+:\s*$|while .+:\s*$|if .+:\s*$)"
+    r"|^\s*(?:rw|simp|simp_all|norm_num|linarith|nlinarith|ring|ring_nf|omega|field_simp|exact|apply|intro|intros|"
+    r"induction|cases|rcases|obtain|refine|constructor|specialize|have|calc|decide|positivity|use|unfold)\b"
+    r"(?:\s|\[|$)(?![a-z]+ [a-z]+ [a-z]+)",
+    re.MULTILINE,
+)
+_PLAN = re.compile(r"(?:^|\n)\s*(?:\d{1,3}[.)]|\(\d{1,3}\)|[-*•])\s.*(?:\n\s*(?:\d{1,3}[.)]|\(\d{1,3}\)|[-*•])\s)")
+_FIRST_THEN = re.compile(r"^\W*(?:first|to start|to begin)\b[\s\S]{0,160}?\b(?:then|next|second|after that|finally)\b",
+                         re.IGNORECASE)
+
+
+def cue_pattern(cue: str) -> str:
+    """A cue as a regular expression: ``re:`` cues as written; plain ones at word boundaries, ``...`` a short gap."""
+    if cue.startswith("re:"):
+        return cue[3:]
+    parts = [p.strip() for p in cue.split("...")]
+    body = r"[\s\S]{0,80}?".join(re.escape(p) for p in parts if p)
+    if cue[:1].isalnum():
+        body = r"\b" + body
+    if cue.rstrip()[-1:].isalnum() and not cue.endswith(" "):
+        body += r"\b"
+    return body
+
+
+@dataclass(frozen=True)
+class _Cue:
+    """A compiled cue and, for plain ones, a lower-case literal that must occur (a fast pre-check)."""
+
+    pattern: re.Pattern[str]
+    literal: str | None
+
+    def at_start(self, lead: str, lead_lower: str) -> bool:
+        if self.literal is not None and not lead_lower.startswith(self.literal):
+            return False
+        return self.pattern.match(lead) is not None
+
+    def within(self, text: str, lower: str, start: int = 0) -> bool:
+        if self.literal is not None and lower.find(self.literal, start) < 0:
+            return False
+        return self.pattern.search(text, start) is not None
+
+
+def _cue(cue: str) -> _Cue:
+    literal = None if cue.startswith("re:") else cue.split("...")[0].strip().lower() or None
+    return _Cue(re.compile(cue_pattern(cue), re.IGNORECASE), literal)
 
 
 def signals_of(text: str, index: int, count: int) -> set[str]:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.report import Report
 from pipelines.config import RunConfig
-from pipelines.export_pairs import PRM_COLUMNS, export_pairs
+from pipelines.export.pairs import PRM_COLUMNS, export_pairs
 from pipelines.runner import run_command
 from pipelines.tag import build_tag
 from schemas.arrow import PRM_SCHEMA

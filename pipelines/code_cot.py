@@ -14,33 +14,37 @@ each rejected sample is a ``rejected:REASON`` stat; rows record the filter's ver
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 
 from generators.backends.base import LLMBackend
 from generators.backends.handle import BackendHandle
-from generators.code import ReverseCoTWriter, RoundTripWriter, answer_of, problem_of
+from generators.code import CodeCoTSettings, ReverseCoTWriter, RoundTripWriter, answer_of, problem_of
 from generators.code.hindsight import FILTER_VERSION as HINDSIGHT_FILTER
 from generators.code.reverse_cot import ReverseCoT
 from generators.code.roundtrip import RoundTripCode
 from generators.engine.program import Program
 from generators.prompts import template
+from pipelines import options
+from pipelines.command import PipelineCommand, Requirement
 from pipelines.config import RunConfig
 from pipelines.io import fs
-from pipelines.io.code_read import ExtractFunctions, ReadRepositoryFiles, local_function
-from pipelines.io.program_stage import ProgramStage
 from pipelines.io.read import DEAD, SelectFirst
-from pipelines.io.repos import materialise, walk_plain
-from pipelines.io.safe_tree import Budget, UnsafeArchive
 from pipelines.io.shards import WriteReports, WriteShards
-from pipelines.io.stage import REPORT, RESUMED, Filtered, Rejected, Stage
-from pipelines.io.staging import LocalSnapshots, default_cache_dir, stage_snapshot
 from pipelines.runner import RunContext
-from pipelines.settings import CodeSettings, code_settings, tagging_settings
+from pipelines.settings import ModelSettings, SandboxSettings, model_settings, sandbox_settings, tagging_settings
+from pipelines.sources.code.read import ExtractFunctions, ReadRepositoryFiles, local_function
+from pipelines.sources.code.repos import materialise, walk_plain
+from pipelines.sources.code.safe_tree import Budget, UnsafeArchive
+from pipelines.sources.code.staging import LocalSnapshots, default_cache_dir, stage_snapshot
+from pipelines.stage.kernel import REPORT, RESUMED, Filtered, Rejected, Stage
+from pipelines.stage.program_stage import ProgramStage
 from pipelines.tagging import TagSFTRows
 from schemas.code import CheckedFunction, CodeFunction, RepoSnapshot
 from schemas.ids import content_id
@@ -49,6 +53,25 @@ from verifiers.code import CodeVerdict, outcome_kind, safe_name
 
 PROMPT_VERSION = f"{template('code_reverse_cot').id}+{template('code_from_plan').id}"
 VERIFIER = "code_roundtrip"
+
+
+@dataclass(frozen=True)
+class CodeSettings:
+    model: ModelSettings
+    cot: CodeCoTSettings
+    sandbox: SandboxSettings
+    repo_cache: str | None  # the workers' cache for snapshots; None: each worker's default
+    only_verified: bool
+
+    def worker_cache(self) -> str:
+        """``--repo-cache``, else ``repos/`` in the cache of the machine this runs on."""
+        return self.repo_cache or default_cache_dir()
+
+
+def code_settings(config: RunConfig) -> CodeSettings:
+    cot = CodeCoTSettings(samples=config.cot_samples, temperature=config.temperature,
+                          max_new_tokens=config.max_new_tokens, seed=config.seed)
+    return CodeSettings(model_settings(config), cot, sandbox_settings(config), config.repo_cache, config.only_verified)
 
 
 def row_id(fn: CodeFunction, settings: CodeSettings) -> str:
@@ -215,3 +238,39 @@ def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
     return [extracted[DEAD], checked[DEAD], written[DEAD], tagged[DEAD]]
 
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repo", nargs="+", action="extend",
+                        help="PATH_OR_GIT_URL[@REV]: a directory, a local git repo (at REV, default HEAD) or a URL to clone")
+    parser.add_argument("--repo-cache", dest="repo_cache",
+                        help="where clones and snapshots go (default ~/.cache/reverse-o1/repos); on a runner whose "
+                             "workers have their own disk, the workers' cache (the launcher clones into its default)")
+    parser.add_argument("--max-file-bytes", dest="max_file_bytes", type=int,
+                        help="skip larger source files (default 1000000, at most 16 MiB)")
+    parser.add_argument("--max-snapshot-bytes", dest="max_snapshot_bytes", type=int,
+                        help="bytes of files one repository snapshot may unpack; a larger one is filtered "
+                             "snapshot_too_large (default 512 MiB)")
+    parser.add_argument("--max-snapshot-files", dest="max_snapshot_files", type=int,
+                        help="files, folders and links one snapshot may unpack (default 100000)")
+    parser.add_argument("--cot-samples", dest="cot_samples", type=int,
+                        help="candidate CoTs per function; the first without hindsight is kept (default 2)")
+    options.sandbox_options(parser)
+    options.sft_options(parser)
+    options.common(parser)
+
+
+def cannot_run() -> tuple[type[Exception], ...]:
+    from pipelines.sources.code.repos import RepoError
+    from verifiers.sandbox import SandboxUnavailable
+
+    return (RepoError, SandboxUnavailable)
+
+
+COMMAND = PipelineCommand(
+    name="code-cot",
+    help="code CoT reverse-generated from functions of git repositories -> SFT rows",
+    add_arguments=add_arguments,
+    build=build_code_cot,
+    required=(Requirement(lambda c: bool(c.repo), "code-cot needs --repo PATH_OR_GIT_URL[@REV] (or repo: in --config)"),),
+    cannot_run=cannot_run,
+)

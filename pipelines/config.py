@@ -13,13 +13,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from common.errors import ConfigError
 from generators.backends.registry import BACKENDS
 from generators.backends.vllm_args import VLLMArgError, normalise, parse_vllm_args, validate
-from pipelines.io.safe_tree import OMIT_BLOB_BYTES
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; the message is one line for the CLI."""
+from pipelines.sources.code.safe_tree import OMIT_BLOB_BYTES
 
 
 class RunConfig(BaseModel):
@@ -27,7 +24,7 @@ class RunConfig(BaseModel):
 
     # where
     input: list[str] = Field(default_factory=list)
-    out: str | None = None  # required by every pipeline command (see REQUIRED)
+    out: str | None = None  # required by every pipeline command (``PipelineCommand.require``)
     limit: int | None = Field(default=None, ge=1)
     # model
     backend: str = "transformers"
@@ -110,28 +107,17 @@ class RunConfig(BaseModel):
             raise ValueError(f"--cuts {value!r}: use all, first or random:K (K >= 1)")
         return value
 
-    def require(self, command: str) -> RunConfig:
-        """This config, if it names what ``command`` needs (else one ``ConfigError`` line)."""
-        if command in REQUIRED and not self.out:
-            raise ConfigError(f"{command} needs --out DIR, the output folder (or out: in --config)")
-        for needs, message in REQUIRED.get(command, ()):
-            if not needs(self):
-                raise ConfigError(message)
-        return self
-
     def model_label(self) -> str:
         """The model as configured (the embedded one when none is named)."""
         return self.model or ("SmolLM2-135M-Instruct" if self.backend == "transformers" else "server-default")
 
 
-REQUIRED: dict[str, tuple[tuple[Any, str], ...]] = {
-    "label": ((lambda c: bool(c.input), "label needs --input FILE_OR_DIR (or input: in --config)"),),
-    "expand": ((lambda c: bool(c.input), "expand needs --seeds FILE.jsonl (or input: in --config)"),),
-    "lean-cot": ((lambda c: bool(c.input or c.lean_repo), "lean-cot needs --input FILE_OR_DIR or --lean-repo URL@COMMIT"),),
-    "code-cot": ((lambda c: bool(c.repo), "code-cot needs --repo PATH_OR_GIT_URL[@REV] (or repo: in --config)"),),
-    "tag": ((lambda c: bool(c.input), "tag needs --input FILE (or input: in --config)"),
-            (lambda c: bool(c.column), "tag needs --column NAME, the column holding the CoT text")),
-}
+# Options that say where things go or how fast, not what the rows are: never shown as a run's settings.
+PLUMBING = frozenset({"config", "out", "input", "repo", "lean_repo", "repo_cache", "base_url", "max_batch_size",
+                      "max_concurrency", "inflight", "max_batch_sequences", "request_timeout", "max_retries", "threads",
+                      "rows_per_shard", "max_record_bytes",
+                      "shared_filesystem", "debug", "quiet", "help",
+                      "test_fraction", "split_seed"})  # the folder's split: the card's "Splits" section says it
 
 
 def load_yaml(path: str) -> dict[str, Any]:

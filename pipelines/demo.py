@@ -10,6 +10,7 @@ Beam's DirectRunner; the whole demo is sized for a few minutes on 2 CPU cores.
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -19,16 +20,17 @@ from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
-from generators.backends.smollm import cache_root
-from pipelines.code_cot import build_code_cot
+from common.cache import cache_root
+from pipelines import options
+from pipelines.code_cot import COMMAND as CODE_COT
+from pipelines.command import CONFIG_KEYS, Command
 from pipelines.config import ConfigError, build_config, with_worker_threads
-from pipelines.expand import build_expand
-from pipelines.export_pairs import export_pairs
+from pipelines.expand import COMMAND as EXPAND
+from pipelines.export.pairs import export_pairs
 from pipelines.io import fs
 from pipelines.io.resume import shard_files
-from pipelines.label import build_label
-from pipelines.lean_cot import build_lean_cot
-from pipelines.runner import run_command
+from pipelines.label import COMMAND as LABEL
+from pipelines.lean_cot import COMMAND as LEAN_COT
 from pipelines.seeds_cli import import_file
 from pipelines.summary import stage_table, table
 
@@ -56,17 +58,17 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
     where = f"{config.backend} backend ({config.model_label()}), output {out}/"
 
     print(f"demo 1/5: labelling {count} GSM8K problems, Math-Shepherd, n={config.n}, {where}")
-    run_command("label", config, build_label, beam_args)
+    LABEL.launch(config, beam_args)
     expand = config.model_copy(update={"limit": min(count, EXPAND_SEEDS)})
     print(f"\ndemo 2/5: MCTS from the first cut of {expand.limit} seeds, {config.simulations} simulations x "
           f"{config.branching} candidates")
-    run_command("expand", expand, build_expand, beam_args)
+    EXPAND.launch(expand, beam_args)
     wrong = wrong_trajectories(out, seeds, fs.join(out, "wrong_trajectories.jsonl"))
     if wrong:
         binary = config.model_copy(update={"input": [wrong], "method": "binary", "limit": BINARY_TRAJECTORIES})
         print(f"\ndemo 3/5: binary search for the first wrong step of up to {BINARY_TRAJECTORIES} unverified "
               f"trajectories, k={config.n}")
-        run_command("label-binary", binary, build_label, beam_args)
+        LABEL.launch(binary, beam_args)  # run name label-binary
     else:
         print("\ndemo 3/5: skipped, the search found no wrong trajectory to label")
     lean_inputs = sorted(str(p) for p in (SAMPLES / "lean").glob("*.json*"))
@@ -74,13 +76,13 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
                                      "max_new_tokens": min(config.max_new_tokens, 64)})
     print(f"\ndemo 4/5: Lean CoT for {LEAN_THEOREMS} bundled Lean theorems (a thought per tactic, then an informal "
           f"solution; no Lean toolchain here, so rows are unverified)")
-    run_command("lean-cot", lean, build_lean_cot, beam_args)
+    LEAN_COT.launch(lean, beam_args)
     repo = demo_repository()
     code = config.model_copy(update={"input": [], "repo": [repo], "limit": CODE_FUNCTIONS, "sandbox_timeout": 5.0,
                                      "cot_samples": 2, "max_new_tokens": max(config.max_new_tokens, 128)})
     print(f"\ndemo 5/5: code CoT for the first {CODE_FUNCTIONS} functions of the bundled tinytext package ({repo}): "
           f"tests of the original in the sandbox, reverse CoT, then the round trip")
-    summary = run_command("code-cot", code, build_code_cot, beam_args)
+    summary = CODE_COT.launch(code, beam_args)
     manifest = summary.manifest
     print("\ndemo: preference pairs for DPO (`reverse-o1 export pairs`): verified vs unverified trajectories, and "
           "candidate steps of one tree node, higher Q chosen")
@@ -154,3 +156,19 @@ def demo_table(out: str, manifest: dict[str, Any]) -> str:
                      f"{sum(r['verified'] for r in code)}/{len(code)}", f"{manifest['runs']['code-cot']['wall_seconds']:.1f}"])
     table_text = table(rows, ["pipeline", "PRM rows", "steps", "mean soft label", "rollouts", "SFT verified", "wall s"])
     return table_text + f"\n\n{out}: {manifest['outputs']['dead_letters']} dead letters; see {out}/README.md"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--problems", type=int, default=None, help="GSM8K problems to label (default 3)")
+    parser.add_argument("--n", type=int, help="completions per step (default 4 in the demo)")
+    options.sft_options(parser)
+    options.common(parser)
+
+
+def run(args: argparse.Namespace, unknown: list[str]) -> int:
+    flags = {k: v for k, v in vars(args).items() if k in CONFIG_KEYS}
+    return run_demo(flags, args.config, args.problems, unknown)
+
+
+COMMAND = Command("demo", "run every pipeline on the bundled samples with the embedded model", add_arguments, run,
+                  beam_options=True)

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from pipelines.config import ConfigError
+from common.errors import ConfigError
 
 # Errors that mean "can't run here" (no sandbox, no Lean, a bad repository, a local path the
 # workers can't see, an unusable --factors file, a backend that failed every input of a stage):
@@ -23,8 +23,8 @@ from pipelines.config import ConfigError
 # module so that the CLI imports none of them: a module that is not loaded cannot have raised one.
 CANNOT_RUN = (
     ("pipelines.io.placement", "PlacementError"),
-    ("pipelines.io.lean_traced", "LeanUnavailable"),
-    ("pipelines.io.repos", "RepoError"),
+    ("pipelines.sources.lean.traced", "LeanUnavailable"),
+    ("pipelines.sources.code.repos", "RepoError"),
     ("verifiers.sandbox.base", "SandboxUnavailable"),
     ("schemas.factors", "FactorFileError"),
     ("pipelines.runner", "StageFailed"),  # every input of a stage failed on the backend: server down, model missing
@@ -53,7 +53,7 @@ def _traceback_text(exc: BaseException) -> str:
 def write_error_log(prog: str, command: str, exc: BaseException, argv: list[str]) -> Path | None:
     """The traceback and the command line in CACHE/logs/COMMAND-TIMESTAMP.log (else in the temp
     directory); None when neither can be written."""
-    from generators.backends.smollm import cache_root
+    from common.cache import cache_root
 
     stamp = time.strftime("%Y%m%dT%H%M%S")
     text = (f"{prog} {command}: internal error at {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from common.errors import ConfigError
 from pipelines.agreement import Solution, figures, format_table, vote
-from pipelines.config import ConfigError
+from pipelines.command import Command
 from schemas.human_labels import FIELDS, HumanLabel, HumanLabelError, human_label_from_obj, latest
 from schemas.seed_import import SeedImportError, _chosen_text
 
@@ -246,7 +247,7 @@ def read_human(path: str, fmt: str = "auto", neutral: str = "unsure", max_bytes:
 def read_rows(data_dirs: list[str], ids: set[str], keys: set[Key]) -> tuple[int, dict[str, Row], dict[Key, list[Row]]]:
     """(rows read, the rows named by ``ids``, the rows per (prompt, steps) key in ``keys``); only those
     are kept, so a large folder costs one pass and little memory. The first of a duplicated id wins."""
-    from pipelines.io import exports
+    from pipelines.export import files as exports
 
     hint = "run `reverse-o1 label` (or expand) into it first"
     shards = [path for folder in data_dirs for path in exports.checked_shards(folder, "prm", PRM_COLUMNS, hint)]
@@ -310,3 +311,13 @@ def agreement_report(human_path: str, data_dirs: list[str], fmt: str = "auto", p
         "lines": human.lines, "used": used, "superseded": len(human.studio) - len(current), "rows_read": rows_read,
         "skipped": dict(sorted(human.skipped.items())), "examples": human.examples, "groups": figures(solutions),
     }
+
+
+def add_command_arguments(parser: argparse.ArgumentParser) -> None:
+    """``eval WHAT``: ``labels`` is the one measure so far."""
+    sub = parser.add_subparsers(dest="eval_command", metavar="WHAT")
+    sub.required = True
+    add_arguments(sub.add_parser("labels", help="how the generated step labels agree with human ones (studio or PRM800K)"))
+
+
+COMMAND = Command("eval", "measure a dataset against human judgement", add_command_arguments, lambda args, unknown: run(args))

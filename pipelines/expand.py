@@ -16,6 +16,7 @@ whose recorded rows are all in the output.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import random
@@ -31,22 +32,45 @@ from generators.engine.program import Program
 from generators.search import MCTSExpander, MCTSSettings, SearchRoot, trajectory_labels
 from generators.search.mcts import Found, SearchResult
 from generators.search.tree import Node
+from pipelines import options
+from pipelines.command import PipelineCommand, Requirement
 from pipelines.config import RunConfig
 from pipelines.io import fs
-from pipelines.io.program_stage import ProgramStage
 from pipelines.io.read import DEAD, ReadRecords
 from pipelines.io.shards import WriteShards
-from pipelines.io.stage import RESUMED, Emit, Filtered, Rejected, Stage
 from pipelines.runner import RunContext
-from pipelines.settings import ExpandSettings, expand_settings, tagging_settings
+from pipelines.settings import ModelSettings, model_settings, tagging_settings
+from pipelines.stage.kernel import RESUMED, Emit, Filtered, Rejected, Stage
+from pipelines.stage.program_stage import ProgramStage
 from pipelines.tagging import TagSFTRows
 from pipelines.trajectories import ToTrajectories
-from schemas.factors import load_factors
+from schemas.factors import FactorVocabulary, load_factors
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, PRMRow, SFTRow, Trajectory, TreeNode
 
 STATE_DIR = ".state/expand"
 PRM = "prm"
+
+
+@dataclass(frozen=True)
+class ExpandSettings:
+    model: ModelSettings
+    mcts: MCTSSettings
+    cuts: str
+    seed: int
+    only_verified: bool = False  # unverified trajectories give PRM rows but no SFT row
+
+
+def expand_settings(config: RunConfig, vocabulary: FactorVocabulary) -> ExpandSettings:
+    factors: tuple[tuple[str, str], ...] = ()
+    if config.factor_actions:
+        factors = tuple((f.name, f.description) for f in vocabulary.factors)
+    mcts = MCTSSettings(
+        simulations=config.simulations, branching=config.branching, c_puct=config.c_puct, max_depth=config.max_depth,
+        temperature=config.temperature, step_tokens=min(64, config.max_new_tokens), rollout_tokens=config.max_new_tokens,
+        seed=config.seed, factors=factors, parallel_leaves=config.parallel_leaves,
+    )
+    return ExpandSettings(model_settings(config), mcts, config.cuts, config.seed, config.only_verified)
 
 
 def cut_points(n_steps: int, cuts: str, key: str) -> list[int]:
@@ -242,3 +266,28 @@ def build_expand(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) ->
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
     _ = found[PRM] | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard, ctx.split)
     return [read[DEAD], seeds[DEAD], searched[DEAD], found[DEAD], tagged[DEAD]]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds", dest="input", nargs="+", action="extend", help="seed JSONL files (seeds template)")
+    parser.add_argument("--cuts", help="which prefixes become roots: all | first | random:K (default all)")
+    parser.add_argument("--branching", type=int, help="candidate next steps per expansion, one batch (default 4)")
+    parser.add_argument("--c-puct", dest="c_puct", type=float, help="PUCT exploration constant (default 1.5)")
+    parser.add_argument("--simulations", type=int, help="select-expand-evaluate-backup rounds per root (default 16)")
+    parser.add_argument("--parallel-leaves", dest="parallel_leaves", type=int,
+                        help="leaves selected per tree and round, each path given a virtual loss, so one search fills "
+                             "a large batch (default 1: the plain search; K > 1 gives other trees and row ids)")
+    parser.add_argument("--max-depth", dest="max_depth", type=int, help="steps the tree may add below a root (default 12)")
+    parser.add_argument("--factor-actions", dest="factor_actions", action="store_true", default=None,
+                        help="the search picks each step's thought factor as part of the action")
+    options.sft_options(parser)
+    options.common(parser)
+
+
+COMMAND = PipelineCommand(
+    name="expand",
+    help="MCTS from every cut of human-annotated solutions -> SFT and PRM rows",
+    add_arguments=add_arguments,
+    build=build_expand,
+    required=(Requirement(lambda c: bool(c.input), "expand needs --seeds FILE.jsonl (or input: in --config)"),),
+)

@@ -7,6 +7,7 @@ many trajectories' requests merged into each backend call) → Parquet shards un
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import replace
 from typing import Any
 
@@ -16,19 +17,27 @@ from generators.backends.handle import BackendHandle
 from generators.labelling import BinaryLabeller, LabelSettings, ShepherdLabeller, StepLabeller
 from generators.labelling.base import StepLabels
 from generators.prompts import template
+from pipelines import options
+from pipelines.command import PipelineCommand, Requirement
 from pipelines.config import RunConfig
-from pipelines.io.program_stage import ProgramStage
 from pipelines.io.read import DEAD, ReadRecords
 from pipelines.io.shards import WriteShards
-from pipelines.io.stage import RESUMED
 from pipelines.runner import RunContext
-from pipelines.settings import ModelSettings, label_settings, model_settings
+from pipelines.settings import ModelSettings, model_settings
+from pipelines.stage.kernel import RESUMED
+from pipelines.stage.program_stage import ProgramStage
 from pipelines.trajectories import ToTrajectories
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, PRMRow, Trajectory
 from verifiers.math_answer import MathVerifier
 
 LABELLERS: dict[str, type[StepLabeller]] = {"shepherd": ShepherdLabeller, "binary": BinaryLabeller}
+
+
+
+def label_settings(config: RunConfig) -> LabelSettings:
+    return LabelSettings(n=config.n, temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=config.seed,
+                         probe_chunk=config.probe_chunk)
 
 
 def prm_row_id(trajectory: Trajectory, method: str, settings: LabelSettings, backend: str, model: str) -> str:
@@ -104,3 +113,25 @@ def build_label(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> 
     ).with_outputs(DEAD, main="rows")
     _ = labelled.rows | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard, ctx.split)
     return [read[DEAD], parsed[DEAD], labelled[DEAD]]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", nargs="+", action="extend", help="seeds JSONL / rows (JSONL, JSON, Parquet), files or dirs")
+    parser.add_argument("--method", choices=options.config_literal("method"),
+                        help="shepherd: n rollouts from every step; binary: OmegaPRM search for the first wrong step")
+    parser.add_argument("--n", type=int, help="completions per probed step (default 8)")
+    parser.add_argument("--probe-chunk", dest="probe_chunk", type=int,
+                        help="binary: completions per call at a probe, stopping at the first success (default 2)")
+    options.common(parser)
+
+
+COMMAND = PipelineCommand(
+    name="label",
+    help="step labels on solutions (seeds or trajectory rows) -> PRM rows",
+    add_arguments=add_arguments,
+    build=build_label,
+    required=(Requirement(lambda c: bool(c.input), "label needs --input FILE_OR_DIR (or input: in --config)"),),
+    # one run name per method, so that both methods can label into one DIR without one run's
+    # manifest entries and dead letters replacing the other's
+    run_name=lambda c: "label" if c.method == "shepherd" else f"label-{c.method}",
+)

@@ -9,25 +9,30 @@ in the manifest) → tag → ``DIR/sft``. The assistant turn is the tagged thoug
 
 from __future__ import annotations
 
+import argparse
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 
+from common.errors import ConfigError
 from generators.backends.base import LLMBackend
 from generators.backends.handle import BackendHandle
 from generators.engine.program import Program
 from generators.lean.proof_cot import ProofCoT, ProofCoTWriter, lean_proof_text, tactics_in_order
-from generators.lean.thoughts import TacticThoughtWriter, ThoughtResult
+from generators.lean.thoughts import TacticThoughtWriter, ThoughtResult, ThoughtSettings
 from generators.prompts import template
 from generators.tagging.segment import segment
+from pipelines import options
+from pipelines.command import PipelineCommand, Requirement
 from pipelines.config import RunConfig
-from pipelines.io.lean_read import ReadLeanTheorems
-from pipelines.io.program_stage import ProgramStage
 from pipelines.io.read import DEAD
 from pipelines.io.shards import WriteShards
-from pipelines.io.stage import RESUMED, Filtered, Rejected
 from pipelines.runner import RunContext
-from pipelines.settings import LeanSettings, lean_settings, tagging_settings
+from pipelines.settings import ModelSettings, model_settings, tagging_settings
+from pipelines.sources.lean.read import ReadLeanTheorems
+from pipelines.stage.kernel import RESUMED, Filtered, Rejected
+from pipelines.stage.program_stage import ProgramStage
 from pipelines.tagging import TagSFTRows
 from schemas.ids import content_id
 from schemas.lean import LeanTheorem
@@ -35,6 +40,18 @@ from schemas.records import GeneratorInfo, SFTRow, Source, Step
 from verifiers.lean import LeanVerifier
 
 PROMPT_VERSION = f"{template('lean_tactic_thought').id}+{template('lean_proof_cot').id}"
+
+
+@dataclass(frozen=True)
+class LeanSettings:
+    model: ModelSettings
+    thoughts: ThoughtSettings
+
+
+def lean_settings(config: RunConfig) -> LeanSettings:
+    thoughts = ThoughtSettings(samples=config.thought_samples, temperature=config.temperature,
+                               max_new_tokens=config.max_new_tokens, seed=config.seed)
+    return LeanSettings(model_settings(config), thoughts)
 
 
 def problem_of(theorem: LeanTheorem) -> str:
@@ -124,12 +141,12 @@ class LeanCoTFn(ProgramStage):
 def build_lean_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
     inputs = list(config.input)
     if config.lean_repo:
-        from pipelines.io.lean_traced import trace_repo
+        from pipelines.sources.lean.traced import trace_repo
 
         inputs.append(str(trace_repo(config.lean_repo, ctx.out_dir)))  # raises LeanUnavailable here, before any work
     available, reason = LeanVerifier().available()
     if not available and config.only_verified:
-        from pipelines.io.lean_traced import LeanUnavailable
+        from pipelines.sources.lean.traced import LeanUnavailable
 
         raise LeanUnavailable(f"lean-cot --only-verified: nothing can be verified here ({reason}); leave out "
                               "--only-verified to keep the rows unverified")
@@ -142,3 +159,42 @@ def build_lean_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
     tagged = written.rows | "Tag" >> TagSFTRows(tagging_settings(config), ctx.backend)
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
     return [read[DEAD], written[DEAD], tagged[DEAD]]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", nargs="+", action="extend",
+                        help="LeanDojo Benchmark JSON file or dir, miniF2F-style whole-proof JSONL, or a traced repo dir")
+    parser.add_argument("--lean-repo", dest="lean_repo", help="URL@COMMIT to trace with lean_dojo (needs Lean and the network)")
+    parser.add_argument("--thought-samples", dest="thought_samples", type=int,
+                        help="candidate thoughts per tactic; the first that does not leak the tactic is kept (default 2)")
+    options.sft_options(parser)
+    options.common(parser)
+
+
+def check_lean_repo(config: RunConfig) -> None:
+    """A malformed ``--lean-repo`` is one line, before anything runs."""
+    if config.lean_repo:
+        from pipelines.sources.lean.traced import parse_repo_spec
+
+        try:
+            parse_repo_spec(config.lean_repo)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+
+def lean_unavailable() -> tuple[type[Exception], ...]:
+    from pipelines.sources.lean.traced import LeanUnavailable
+
+    return (LeanUnavailable,)
+
+
+COMMAND = PipelineCommand(
+    name="lean-cot",
+    help="math CoT from Lean proofs (LeanDojo JSON, whole-proof JSONL, a traced repo)",
+    add_arguments=add_arguments,
+    build=build_lean_cot,
+    required=(Requirement(lambda c: bool(c.input or c.lean_repo),
+                          "lean-cot needs --input FILE_OR_DIR or --lean-repo URL@COMMIT"),),
+    check=check_lean_repo,
+    cannot_run=lean_unavailable,
+)

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,15 +24,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from generators.backends.handle import BackendHandle
 from pipelines.config import ConfigError, RunConfig
-from pipelines.io import card, fs, manifest, placement, resume
-from pipelines.io.counters import read_stage_counts
+from pipelines.io import bookkeeping, card, fs, manifest, placement, resume
 from pipelines.io.shards import WriteDeadLetters
 from pipelines.settings import backend_config, split_settings
+from pipelines.stage.counters import read_stage_counts
 from schemas.splits import SplitSettings
-
-BACKEND_ERROR = "backend_error"  # the dead-letter reason of a failed backend call
-# how many tries a backend message counts, which differs between the inputs of one failure
-_ATTEMPTS = re.compile(r" after \d+ attempts?(?: \([^)]*\))?")
 
 
 class StageFailed(RuntimeError):
@@ -106,7 +100,11 @@ def pipeline_options(beam_args: list[str] | None) -> PipelineOptions:
 
 
 def run_command(command: str, config: RunConfig, build: Builder, beam_args: list[str] | None = None,
-                model_name: str | None = None) -> RunSummary:
+                model_name: str | None = None, settings: dict[str, Any] | None = None, uses_llm: bool = True) -> RunSummary:
+    """Run ``build``'s pipeline as ``command`` into ``config.out``, then account for it in one call
+    (``pipelines.io.bookkeeping``) and write the manifest and the card. ``settings`` are what the
+    manifest records as the run's settings (a ``PipelineCommand`` projects them); ``uses_llm`` says
+    whether an LLM made the rows (the card names the model only then)."""
     out_dir = config.out
     if not out_dir:
         raise ConfigError(f"{command} needs --out DIR")
@@ -133,26 +131,15 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
     result.wait_until_finish()
     wall = time.monotonic() - started
     stages, counts_from = read_stage_counts(result)
-    for kind in resume.KINDS:
-        resume.drop_duplicate_rows(out_dir, kind, ctx.run_id)
-    resume.remove_stale_dead_letters(out_dir, command, ctx.run_id)
-    if not stages:  # a runner without metrics: count what this run left in the output instead
-        stages = {"output": resume.run_output_stage(out_dir, ctx.run_id)}
-        counts_from += "; stage 'output' counted from this run's shards and dead letters"
-    stats = resume.output_stats(out_dir, ctx.run_id)
-    set_aside = resume.set_aside_records(out_dir, ctx.run_id)  # by the workers and by output_stats
-    notes = ctx.notes + ([set_aside_note(command, out_dir, set_aside)] if set_aside else [])
-    failure = backend_failure(out_dir, ctx.run_id, stages)
-    extra: dict[str, Any] = {"counts_from": counts_from, **placement.describe(options), "set_aside": set_aside}
-    if failure:
-        extra["failure"] = failure
-    data = manifest.update(
-        out_dir, command, stages, config.model_dump(mode="json"), model_name or config.model_label(), wall,
-        stats, resume.count_dead_letters(out_dir), notes, extra, split=ctx.split,
-    )
+    run = bookkeeping.account(out_dir, command, ctx.run_id, stages, counts_from)
+    extra: dict[str, Any] = {"counts_from": run.counts_from, **placement.describe(options), "set_aside": run.set_aside,
+                             "settings": settings or {}, "uses_llm": uses_llm}
+    if run.failure:
+        extra["failure"] = run.failure
+    data = manifest.update(out_dir, command, run.stages, config.model_dump(mode="json"), model_name or config.model_label(),
+                           wall, run.stats, run.dead_letters, ctx.notes + run.notes, extra, split=ctx.split)
     card.write(out_dir, data)
-    nothing = None if failure else nothing_written(out_dir, ctx.run_id, stages)
-    return RunSummary(command, out_dir, data, wall, failure, nothing)
+    return RunSummary(command, out_dir, data, wall, run.failure, run.nothing)
 
 
 def dead_letter_collections(dead: list[Any]) -> list[beam.PCollection]:
@@ -202,52 +189,3 @@ def settle_split(out_dir: str, config: RunConfig) -> RunConfig:
     return config.model_copy(update={"test_fraction": fraction, "split_seed": seed})
 
 
-def nothing_written(out_dir: str, run_id: str, stages: dict[str, dict[str, Any]]) -> str | None:
-    """Why this run wrote no rows (nor found any already written), in one line; None when it did."""
-    if any(entry.get("resumed", 0) for entry in stages.values()):
-        return None
-    if resume.run_rows(out_dir, run_id):
-        return None
-    reasons: Counter[str] = Counter()
-    for entry in stages.values():
-        reasons.update(entry.get("filtered", {}))
-        reasons.update(entry.get("dead_reasons", {}) or ({"dead_lettered": entry["dead_lettered"]}
-                                                          if entry.get("dead_lettered") else {}))
-    read = max((entry["read"] for entry in stages.values()), default=0)
-    if not read:
-        return "no rows written: the input held no records"
-    top = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common(4))
-    more = f" and {len(reasons) - 4} more reasons" if len(reasons) > 4 else ""
-    return (f"no rows written: every input was rejected or filtered ({top}{more}); "
-            f"see {fs.join(out_dir, 'dead_letter')} and the manifest")
-
-
-def set_aside_note(command: str, out_dir: str, records: list[dict[str, Any]]) -> str:
-    """One line for the console and the manifest's notes: which shards were set aside, and why."""
-    shards = "; ".join(f"{r.get('kind')}/{fs.basename(str(r.get('shard')))} ({r.get('reason')})" for r in records)
-    return (f"{command}: set aside {len(records)} damaged shard{'s' if len(records) != 1 else ''} in "
-            f"{fs.join(out_dir, resume.CORRUPT_DIR)} (their ids are no longer trusted: the command that wrote them makes "
-            f"their rows again): {shards}")
-
-
-def backend_failure(out_dir: str, run_id: str, stages: dict[str, dict[str, Any]]) -> str | None:
-    """The error of a stage whose every input this run failed on the backend (its dead letters
-    read back), in one line; None when every stage made something, or failed for other reasons."""
-    for stage, entry in sorted(stages.items()):
-        if not entry["read"] or entry["dead_lettered"] != entry["read"]:
-            continue
-        errors: Counter[str] = Counter()
-        for letter in resume.run_dead_letters(out_dir, run_id):
-            if letter.get("stage") == stage:
-                if letter.get("reason") != BACKEND_ERROR:
-                    break
-                errors[_ATTEMPTS.sub("", str(letter.get("error", "")))] += 1
-        else:
-            if sum(errors.values()) < entry["read"]:
-                continue  # letters missing: no verdict
-            error, _ = errors.most_common(1)[0]
-            others = f" (and {len(errors) - 1} other backend errors)" if len(errors) > 1 else ""
-            inputs = f"all {entry['read']} inputs" if entry["read"] > 1 else "the one input"
-            return (f"{inputs} of stage {stage!r} failed on the backend: {' '.join(error.split())}{others}; "
-                    f"dead letters in {fs.join(out_dir, 'dead_letter')}")
-    return None

@@ -8,7 +8,8 @@ import json
 import os
 import sys
 
-from pipelines.io import fs
+from pipelines import options
+from pipelines.command import Command
 from schemas.seed_import import IMPORTERS, SeedImportError
 from schemas.seeds import TEMPLATE, SeedError, decode_line, iter_lines, validate_file
 
@@ -17,7 +18,7 @@ def check_file(path: str) -> None:
     """Raise ``ConfigError`` (one line, exit 2) unless ``path`` is a regular file that can be read:
     a FIFO is never opened (that blocks until a writer comes), a folder, a symlink loop or a
     refused permission is named in one line instead of a traceback."""
-    from pipelines.config import ConfigError
+    from common.errors import ConfigError
     from pipelines.io import fs
 
     try:
@@ -55,6 +56,7 @@ def validate(path: str, factors_file: str | None = None) -> int:
 def carry_license(source: str, output: str) -> str | None:
     """Seeds made from a licensed file keep its licence: a REUSE sidecar ``OUTPUT.license`` naming
     it (the readers look for one), written where the source's licence is a recognised SPDX id."""
+    from pipelines.io import fs  # imports Beam: only when a file is written, not for --help
     from pipelines.io.licenses import LicenseFinder
     from schemas.provenance import source_uri
 
@@ -96,8 +98,47 @@ def import_file(fmt: str, path: str, output: str | None) -> int:
         sink.write(json.dumps(seed, ensure_ascii=False) + "\n")
         written += 1
     if output:
+        from pipelines.io import fs  # imports Beam: only when a file is written, not for --help
+
         fs.write_text(output, buffer.getvalue())
     if output and written:
         carry_license(path, output)
     print(f"imported {written} seed(s) from {path}, {failed} line(s) skipped", file=sys.stderr)
     return 0 if written and not failed else (1 if not written else 0)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="seeds_command", metavar="ACTION")
+    sub.required = True
+    validate = sub.add_parser("validate", help="check a seed file; every problem as FILE:LINE: field: message")
+    validate.add_argument("file")
+    validate.add_argument("--factors", help="thought-factor vocabulary YAML that step factors must come from "
+                                            "(default: the built-in one)")
+    imp = sub.add_parser("import", help="turn GSM8K or PRM800K JSONL into seeds (JSONL on stdout)")
+    options.choices(imp.add_argument("--format", required=True), options.RegistryNames(options.seed_formats))
+    imp.add_argument("file")
+    imp.add_argument("--output", "-o", help="write here instead of stdout")
+    sub.add_parser("template", help="print a commented example seed")
+
+
+def run_command(args: argparse.Namespace, unknown: list[str]) -> int:
+    if args.seeds_command == "import" and args.output:
+        check_local_output("--output", args.output)
+    return run(args)
+
+
+def check_local_output(option: str, path: str) -> None:
+    """A local output file that ``open(path, "w")`` will take: not a directory, in one that exists
+    and may be written (else a one-line error)."""
+    from common.errors import ConfigError
+
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ConfigError(f"{option} {path}: is a directory")
+    if not os.path.isdir(parent):
+        raise ConfigError(f"{option} {path}: no such directory {parent}")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"{option} {path}: cannot write in {parent}")
+
+
+COMMAND = Command("seeds", "annotator tools: validate, import, template", add_arguments, run_command)

@@ -14,13 +14,8 @@ from typing import Any
 
 from generators.backends.base import GenerationParams
 from generators.backends.registry import BackendConfig
-from generators.code import CodeCoTSettings
-from generators.labelling import LabelSettings
-from generators.lean.thoughts import ThoughtSettings
-from generators.search import MCTSSettings
 from generators.tagging import DEFAULT_PARAMS
 from pipelines.config import RunConfig
-from schemas.factors import FactorVocabulary
 from schemas.splits import SplitSettings
 
 
@@ -48,44 +43,6 @@ def backend_config(config: RunConfig) -> BackendConfig:
     )
 
 
-def label_settings(config: RunConfig) -> LabelSettings:
-    return LabelSettings(n=config.n, temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=config.seed,
-                         probe_chunk=config.probe_chunk)
-
-
-@dataclass(frozen=True)
-class ExpandSettings:
-    model: ModelSettings
-    mcts: MCTSSettings
-    cuts: str
-    seed: int
-    only_verified: bool = False  # unverified trajectories give PRM rows but no SFT row
-
-
-def expand_settings(config: RunConfig, vocabulary: FactorVocabulary) -> ExpandSettings:
-    factors: tuple[tuple[str, str], ...] = ()
-    if config.factor_actions:
-        factors = tuple((f.name, f.description) for f in vocabulary.factors)
-    mcts = MCTSSettings(
-        simulations=config.simulations, branching=config.branching, c_puct=config.c_puct, max_depth=config.max_depth,
-        temperature=config.temperature, step_tokens=min(64, config.max_new_tokens), rollout_tokens=config.max_new_tokens,
-        seed=config.seed, factors=factors, parallel_leaves=config.parallel_leaves,
-    )
-    return ExpandSettings(model_settings(config), mcts, config.cuts, config.seed, config.only_verified)
-
-
-@dataclass(frozen=True)
-class LeanSettings:
-    model: ModelSettings
-    thoughts: ThoughtSettings
-
-
-def lean_settings(config: RunConfig) -> LeanSettings:
-    thoughts = ThoughtSettings(samples=config.thought_samples, temperature=config.temperature,
-                               max_new_tokens=config.max_new_tokens, seed=config.seed)
-    return LeanSettings(model_settings(config), thoughts)
-
-
 @dataclass(frozen=True)
 class SandboxSettings:
     """Where code from repositories and models runs, and its limits."""
@@ -109,27 +66,6 @@ class SandboxSettings:
 def sandbox_settings(config: RunConfig) -> SandboxSettings:
     return SandboxSettings(None if config.sandbox == "auto" else config.sandbox, config.unsafe_no_sandbox,
                            config.sandbox_timeout, config.sandbox_memory_mb)
-
-
-@dataclass(frozen=True)
-class CodeSettings:
-    model: ModelSettings
-    cot: CodeCoTSettings
-    sandbox: SandboxSettings
-    repo_cache: str | None  # the workers' cache for snapshots; None: each worker's default
-    only_verified: bool
-
-    def worker_cache(self) -> str:
-        """``--repo-cache``, else ``repos/`` in the cache of the machine this runs on."""
-        from pipelines.io.staging import default_cache_dir
-
-        return self.repo_cache or default_cache_dir()
-
-
-def code_settings(config: RunConfig) -> CodeSettings:
-    cot = CodeCoTSettings(samples=config.cot_samples, temperature=config.temperature,
-                          max_new_tokens=config.max_new_tokens, seed=config.seed)
-    return CodeSettings(model_settings(config), cot, sandbox_settings(config), config.repo_cache, config.only_verified)
 
 
 @dataclass(frozen=True)

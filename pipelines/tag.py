@@ -15,6 +15,7 @@ the last step: the last ``\\boxed{}``/``\\fbox{}``, an "answer is X"), else empt
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import apache_beam as beam
@@ -22,13 +23,15 @@ import apache_beam as beam
 from generators.prompts import template
 from generators.tagging import segment, split_answer
 from generators.tagging.llm import TEMPLATE
+from pipelines import options
+from pipelines.command import PipelineCommand, Requirement
 from pipelines.config import RunConfig
 from pipelines.io.read import DEAD, RawRecord, ReadRecords
 from pipelines.io.shards import WriteShards
-from pipelines.io.stage import RESUMED, Filtered, Rejected, Stage
 from pipelines.io.unique import KeepFirst
 from pipelines.runner import RunContext
 from pipelines.settings import tagging_settings
+from pipelines.stage.kernel import RESUMED, Filtered, Rejected, Stage
 from pipelines.tagging import TagSFTRows
 from schemas.factors import FactorVocabulary
 from schemas.ids import content_id
@@ -204,3 +207,22 @@ def build_tag(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> li
     tagged = unique["kept"] | "Tag" >> tagging
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
     return [read[DEAD], parsed[DEAD], unique[DEAD], tagged[DEAD]]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", nargs="+", action="extend", help="JSONL or Parquet files or dirs")
+    parser.add_argument("--column", help="the column holding the CoT text")
+    options.sft_options(parser)
+    options.common(parser)
+
+
+COMMAND = PipelineCommand(
+    name="tag",
+    help="segment and tag existing CoT text (JSONL or Parquet) -> SFT rows",
+    add_arguments=add_arguments,
+    build=build_tag,
+    required=(Requirement(lambda c: bool(c.input), "tag needs --input FILE (or input: in --config)"),
+              Requirement(lambda c: bool(c.column), "tag needs --column NAME, the column holding the CoT text")),
+    uses_llm=lambda c: c.tagger != "rules",  # the rule tagger alone: no LLM made these rows
+    model_name=lambda c: "rule-tagger" if c.tagger == "rules" else None,
+)

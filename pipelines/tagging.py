@@ -19,9 +19,9 @@ from generators.backends.base import GenerationParams
 from generators.backends.handle import BackendHandle
 from generators.tagging import make_tagger, tagged
 from generators.tagging.base import TagDecision
-from pipelines.io.program_stage import ProgramStage
-from pipelines.io.stage import DEAD, Filtered, Rejected
 from pipelines.settings import TaggingSettings
+from pipelines.stage.kernel import DEAD, Filtered, Rejected
+from pipelines.stage.program_stage import ProgramStage
 from schemas.factors import FactorVocabulary, load_factors
 from schemas.records import SFTRow
 from schemas.tags import TagError, parse_think, render_think

@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import ConfigError
+from common.errors import ConfigError
+from pipelines.command import Command
 
 COPY_CHUNK = 1 << 20
 
@@ -192,3 +193,7 @@ def _run(args: argparse.Namespace, vocabulary: Any, extra: list[str], model_dir:
     }
     print(json.dumps(report, indent=2))
     return 0
+
+
+COMMAND = Command("tokenizer", "a tokenizer (and model) with the tag vocabulary as special tokens", add_arguments,
+                  lambda args, unknown: run(args))

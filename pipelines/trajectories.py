@@ -11,8 +11,8 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines.io.read import DEAD, RawRecord
-from pipelines.io.stage import Pending, Rejected, Stage
 from pipelines.io.unique import KeepFirst
+from pipelines.stage.kernel import Pending, Rejected, Stage
 from schemas.provenance import source_uri
 from schemas.records import SOURCE_FIELDS, Source, Step, Trajectory
 from schemas.seeds import SeedError, seed_from_obj

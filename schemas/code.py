@@ -1,7 +1,7 @@
 """Records of the code CoT pipeline: a repository at a revision, one of its files, a function.
 
 Plain frozen dataclasses (cheap to pickle between Beam workers). Nothing here reads or runs
-repository code: extraction (``pipelines/io/python_extract.py``) fills them from ``ast``, and
+repository code: extraction (``pipelines/sources/code/extract.py``) fills them from ``ast``, and
 only the sandbox (``verifiers/sandbox``) ever executes what they point at.
 """
 
@@ -18,14 +18,14 @@ TestKind = Literal["doctest", "function"]
 class RepoSnapshot:
     """A repository's files at one revision, materialised in a local directory.
 
-    ``uri`` names the repository (``pipelines.io.repos.repo_uri``: a git URL without credentials, a
+    ``uri`` names the repository (``pipelines.sources.code.repos.repo_uri``: a git URL without credentials, a
     local repository's ``origin`` remote, else an absolute ``file://`` URI); ``commit`` the resolved commit SHA
     (None for a plain directory); ``root`` the local directory holding exactly those files
     (a ``git archive`` of the commit in the cache, or the plain directory itself);
     ``license`` an SPDX id when a licence file was recognised, ``"see FILE"`` when one exists
     but was not recognised, None when there is none. ``archive``, when set, is the URI (any Beam
     filesystem path) of a tar of exactly those files, staged for workers that cannot see ``root``
-    (``pipelines.io.staging.stage_snapshot`` / ``ensure_local``). Neither ``root`` nor ``archive``
+    (``pipelines.sources.code.staging.stage_snapshot`` / ``ensure_local``). Neither ``root`` nor ``archive``
     is part of any row's identity: a snapshot is ``(uri, commit)`` wherever its files lie.
     ``skip`` lists folders of a plain directory, relative to ``root``, that are not walked: the
     run's own output and caches, when they lie inside it (filtered ``output_or_cache``).

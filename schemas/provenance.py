@@ -12,7 +12,7 @@
 - a local path becomes ``file://`` + its absolute path: never a relative one, which would mean
   something else from another working directory.
 
-A local git repository is named by its ``origin`` remote (``pipelines.io.repos.repo_uri``), its
+A local git repository is named by its ``origin`` remote (``pipelines.sources.code.repos.repo_uri``), its
 commit going to ``source.commit``. Pure functions only: no I/O but ``os.path`` (see
 ``pipelines.io.licenses`` for finding licence files).
 """

@@ -346,6 +346,10 @@ class MathVerifier:
             return VerifyResult(verdict, "ok", "numeric comparison")
         return self._in_child(gold, answer)
 
+    def extract_answer(self, text: str) -> str | None:
+        """The final answer ``text`` states (``extract_answer``, no last-number guess), or None."""
+        return extract_answer(text)
+
     def verify_text(self, gold: str, text: str, *, fallback_last_number: bool = False) -> VerifyResult:
         """``extract_answer`` then ``verify``; "no_answer" when the text states no final answer."""
         return self.verify(gold, extract_answer(text, fallback_last_number=fallback_last_number))

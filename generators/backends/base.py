@@ -6,7 +6,7 @@ request go to the model together (one prefill of the shared prefix).
 
 Every prompt is bounded. ``generate`` checks each request against the backend's *prompt budget*
 before any generation and raises ``PromptTooLong`` (a ``BackendError``) for one that does not fit;
-the stage kernel (``pipelines.io.stage``) counts its element filtered ``prompt_too_long``. The budget
+the stage kernel (``pipelines.stage.kernel``) counts its element filtered ``prompt_too_long``. The budget
 of a request is ``--prompt-budget`` where given, else the model's context minus the request's
 ``max_new_tokens``; with neither known there is none. Backends implement ``_generate`` and say how
 they count (``prompt_tokens``: the model's own tokenizer where there is one) and their context

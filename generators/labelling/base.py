@@ -27,11 +27,13 @@ class CheckResult(Protocol):
 
 
 class AnswerChecker(Protocol):
-    """What labellers need of a verifier (``verifiers.math_answer.MathVerifier`` has both)."""
+    """What labellers and the search need of a verifier (``verifiers.math_answer.MathVerifier`` has all three)."""
 
     def verify(self, gold: str, answer: str | None) -> CheckResult: ...
 
     def verify_text(self, gold: str, text: str) -> CheckResult: ...
+
+    def extract_answer(self, text: str) -> str | None: ...
 
 
 @dataclass(frozen=True)

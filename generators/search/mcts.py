@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from generators.backends.base import Completion, GenerationParams, GenRequest, LLMBackend
@@ -26,7 +26,6 @@ from generators.prompts import template
 from generators.search.tree import Node, select_leaves
 from schemas.ids import sampling_seed
 from schemas.records import Step
-from verifiers.math_answer import extract_answer
 
 MAX_STEP_CHARS = 2000
 
@@ -113,8 +112,8 @@ def first_step(text: str) -> str:
     return ""
 
 
-def rollout_steps(text: str) -> tuple[list[Step], str | None]:
-    """A rollout's lines up to the first that states an answer, and that answer."""
+def rollout_steps(text: str, extract_answer: Callable[[str], str | None]) -> tuple[list[Step], str | None]:
+    """A rollout's lines up to the first that states an answer (by the checker's ``extract_answer``), and that answer."""
     lines = [line.strip()[:MAX_STEP_CHARS] for line in text.splitlines() if line.strip()]
     for i, line in enumerate(lines):
         answer = extract_answer(line)
@@ -212,7 +211,7 @@ class MCTSExpander:
         total = sum(p for p, _ in candidates.values())
         for text, (prior, factor) in sorted(candidates.items(), key=lambda kv: (-kv[1][0], kv[0])):
             child = node.add_child(Step(text, factor), prior / total)
-            answer = extract_answer(text)
+            answer = self.checker.extract_answer(text)
             if answer is not None:
                 verdict = self.checker.verify(root.gold, answer)
                 child.terminal, child.reason, child.answer = True, "answer", answer
@@ -256,7 +255,7 @@ class MCTSExpander:
         values: dict[int, float] = {}
         for (i, node), completions in zip(pending, outputs, strict=True):
             self.stats.rollouts += 1
-            steps, answer = rollout_steps(completions[0].text if completions else "")
+            steps, answer = rollout_steps(completions[0].text if completions else "", self.checker.extract_answer)
             if answer is None:
                 results[i].no_answer += 1
                 values[id(node)] = -1.0

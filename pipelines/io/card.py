@@ -144,9 +144,8 @@ def render(out_dir: str, manifest: dict[str, Any]) -> str:
     lines += _label_lines(manifest)
     lines += ["", "## Provenance", ""]
     for command, run in sorted(manifest.get("runs", {}).items()):
-        config = run.get("config", {})
-        model = f"; model `{run.get('model')}`" if uses_llm(command, config) and run.get("model") else ""
-        lines.append(f"- `{command}`: {run.get('wall_seconds')} s{model}; settings `{_short(command, config)}`")
+        model = f"; model `{run.get('model')}`" if run.get("uses_llm", True) and run.get("model") else ""
+        lines.append(f"- `{command}`: {run.get('wall_seconds')} s{model}; settings `{_short(run)}`")
     for name, export in sorted((manifest.get("exports") or {}).items()):
         settings = ", ".join(f"{k}={v}" for k, v in (export.get("settings") or {}).items())
         lines.append(f"- `export` → `{name}` at {export.get('at')}{'; settings `' + settings + '`' if settings else ''}")
@@ -235,7 +234,7 @@ def _label_lines(manifest: dict[str, Any]) -> list[str]:
     for method in sorted({e.get("method") for e in prm if e.get("method")}):
         lines.append(f"- `{method}`: {LABELS_HOW.get(method, method)}.")
     for command in sorted(c for c in runs if c.startswith(("label", "expand"))):
-        lines.append(f"- `{command}` settings: `{_short(command, runs[command].get('config', {}))}`.")
+        lines.append(f"- `{command}` settings: `{_short(runs[command])}`.")
     lines += ["", "| method | model | prompt version | rows |", "|---|---|---|---|"]
     lines += [f"| {e.get('method')} | {e.get('model')} | {e.get('prompt_version')} | {e['rows']} |" for e in prm]
     lines += ["", "`labels` are what TRL's stepwise trainers read; they cast labels to int, so `soft_labels` (null where a "
@@ -288,53 +287,9 @@ def _factor_lines(factors: dict[str, Any]) -> list[str]:
     return lines
 
 
-# Options that say where things go or how fast, not what the rows are: never shown as settings.
-PLUMBING = frozenset({"config", "out", "input", "repo", "lean_repo", "repo_cache", "base_url", "max_batch_size",
-                      "max_concurrency", "inflight", "max_batch_sequences", "request_timeout", "max_retries", "threads",
-                      "rows_per_shard", "max_record_bytes",
-                      "shared_filesystem", "debug", "quiet", "help",
-                      "test_fraction", "split_seed"})  # the folder's split: the card's "Splits" section says it
-# Settings of the LLM: shown only for a run where an LLM wrote (or tagged) the rows.
-LLM_SETTINGS = frozenset({"backend", "model", "temperature", "max_new_tokens", "seed"})
-
-
-def command_options(command: str) -> list[str] | None:
-    """The option names (``dest``) of ``command``'s command line, in its parser's order; None when
-    the command is not one of the CLI's. A run named ``CMD-VARIANT`` (the demo's ``label-binary``)
-    is ``CMD``'s."""
-    import argparse
-
-    from pipelines.cli import make_parser
-
-    parser = make_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    name = command if command in commands else command.split("-", 1)[0]
-    sub = commands.get(name)
-    if sub is None:
-        return None
-    return [a.dest for a in sub._actions if a.dest not in (argparse.SUPPRESS, "help") and a.option_strings]
-
-
-def uses_llm(command: str, config: dict[str, Any]) -> bool:
-    """Whether an LLM made the rows: every command does, but ``tag`` with the rule tagger alone."""
-    return not (command.split("-", 1)[0] == "tag" and config.get("tagger", "rules") == "rules")
-
-
-def settings_of(command: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The settings ``command`` used: its own options (not plumbing), the LLM's only where it used one,
-    those left unset (None) out."""
-    try:
-        names = command_options(command)
-    except Exception:  # the CLI could not be built: fall back to the whole config
-        names = None
-    names = list(config) if names is None else names
-    llm = uses_llm(command, config)
-    return {k: config[k] for k in names  # the model has its own place in the card
-            if k in config and config[k] is not None and k not in PLUMBING | {"model"} and (llm or k not in LLM_SETTINGS)}
-
-
-def _short(command: str, config: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in settings_of(command, config).items())
+def _short(run: dict[str, Any]) -> str:
+    """A run's settings as its command recorded them in the manifest (``runs.CMD.settings``)."""
+    return ", ".join(f"{k}={v}" for k, v in (run.get("settings") or {}).items())
 
 
 # Hugging Face's licence ids (lower case) for the SPDX ids recognised in ``schemas.provenance``.

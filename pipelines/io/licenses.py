@@ -23,11 +23,13 @@ import tomllib
 from typing import Any
 
 from pipelines.io import fs
-from pipelines.io.repos import LICENSE_NAMES
 from schemas.provenance import source_uri, spdx_from_text
 
 MAX_LICENSE_BYTES = 200_000
 log = logging.getLogger(__name__)
+
+# The names a licence file has (case-insensitive), at a repository's root or in an input's folder.
+LICENSE_NAMES = tuple(f"{stem}{ext}" for stem in ("license", "licence", "copying") for ext in ("", ".txt", ".md", ".rst"))
 
 
 def _abs(path: str) -> str:

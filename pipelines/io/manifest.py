@@ -14,8 +14,9 @@ from importlib import metadata
 from typing import Any
 
 from pipelines.io import fs
-from pipelines.io.counters import balanced
-from pipelines.io.resume import FOOTER_THREADS, KINDS, OutputStats, shard_files
+from pipelines.io.footers import OutputStats
+from pipelines.io.resume import FOOTER_THREADS, KINDS, shard_files
+from pipelines.stage.counters import balanced
 from schemas.splits import SplitSettings
 
 LICENSE_SOURCES = 200  # sources listed by name in the manifest (and the card); the rest are counted

@@ -15,10 +15,10 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines.io import fs
-from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.licenses import file_licenses
 from pipelines.io.spread import Spread
-from pipelines.io.stage import DEAD, Filtered, Pending, Stage
+from pipelines.stage.dead_letter import DeadLetter
+from pipelines.stage.kernel import DEAD, Filtered, Pending, Stage
 from schemas.seeds import encoding_message, sniff_encoding
 
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet")

@@ -21,7 +21,7 @@ import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
 from pipelines.io.spread import BATCH, Blob, Spread, unpack
-from pipelines.io.stage import DEAD, Filtered, Rejected, Stage
+from pipelines.stage.kernel import DEAD, Filtered, Rejected, Stage
 
 Order = tuple[int, int]
 BUCKETS = 128  # groups the pairs meet in

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines.config import ConfigError
+from common.errors import ConfigError
+from pipelines.command import Command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,3 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"-o {out}: cannot write it ({' '.join(str(exc).split())})") from None
     print(f"reverse-o1 report: wrote {out} ({len(page.encode('utf-8'))} bytes)", file=sys.stderr)
     return 0
+
+
+COMMAND = Command("report", "a self-contained HTML report of an output folder, in pictures", add_arguments,
+                  lambda args, unknown: run(args))

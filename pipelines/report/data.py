@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.config import ConfigError
+from common.errors import ConfigError
 from pipelines.io import fs
 from pipelines.io.resume import FOOTER_THREADS, KINDS, shard_files
 from pipelines.io.shards import UNTAGGED

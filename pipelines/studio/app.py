@@ -211,7 +211,7 @@ def create_app(settings: StudioSettings) -> StudioGuard:
 
     @app.get("/api/agreement")
     def agreement() -> Any:
-        from pipelines.config import ConfigError
+        from common.errors import ConfigError
         from pipelines.eval_labels import agreement_report, format_table
 
         if not os.path.exists(state["labels"].path):

@@ -11,7 +11,8 @@ import argparse
 import os
 import sys
 
-from pipelines.config import ConfigError
+from common.errors import ConfigError
+from pipelines.command import Command
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TOKEN_ENV = "REVERSE_O1_STUDIO_TOKEN"
@@ -74,3 +75,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"reverse-o1 studio: open {url}  (Ctrl+C stops it)", file=sys.stderr, flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
     return 0
+
+
+COMMAND = Command("studio", "the annotators' web app: seed editor, step review, trees, agreement, report", add_arguments,
+                  lambda args, unknown: run(args))

@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipelines.export.files import rows_with_split
 from pipelines.io import fs
-from pipelines.io.exports import rows_with_split
 from pipelines.io.resume import shard_files
 
 COLUMNS = ["prompt", "completions", "labels", "soft_labels", "rollouts", "correct_rollouts", "method",

@@ -20,9 +20,9 @@ from generators.code import (
 from generators.code.hindsight import code_without_docstring, longest_copied_run
 from generators.code.reverse_cot import split_steps
 from generators.engine.program import drive
-from pipelines.code_cot import CodeCoTFn, no_cot_reason
-from pipelines.io.stage import Filtered
-from pipelines.settings import CodeSettings, ModelSettings, SandboxSettings
+from pipelines.code_cot import CodeCoTFn, CodeSettings, no_cot_reason
+from pipelines.settings import ModelSettings, SandboxSettings
+from pipelines.stage.kernel import Filtered
 from schemas.code import CheckedFunction, CodeFunction, RepoSnapshot, TestRef
 
 CLAMP = '''def clamp(value, low, high):

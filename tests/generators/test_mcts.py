@@ -12,7 +12,7 @@ from generators.search import MCTSExpander, MCTSSettings, Node, SearchRoot, puct
 from generators.search.mcts import first_step, priors, rollout_steps
 from schemas.records import Step
 from tests.generators.search_policy import ScriptedPolicy
-from verifiers.math_answer import MathVerifier
+from verifiers.math_answer import MathVerifier, extract_answer
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +79,9 @@ def test_priors_normalise_per_token_likelihoods_or_fall_back_to_uniform():
 def test_step_and_rollout_parsing():
     assert first_step("\n\n  First, add 2.  \nThen more") == "First, add 2."
     assert first_step("   \n") == ""
-    steps, answer = rollout_steps("So 40 + 2 = 42.\nThe answer is 42.\nExtra chatter after the answer.")
+    steps, answer = rollout_steps("So 40 + 2 = 42.\nThe answer is 42.\nExtra chatter after the answer.", extract_answer)
     assert [s.text for s in steps] == ["So 40 + 2 = 42.", "The answer is 42."] and answer == "42"
-    assert rollout_steps("no answer here\nat all") == ([Step("no answer here"), Step("at all")], None)
+    assert rollout_steps("no answer here\nat all", extract_answer) == ([Step("no answer here"), Step("at all")], None)
 
 
 # -- the search -------------------------------------------------------------------------------

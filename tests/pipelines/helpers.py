@@ -112,3 +112,18 @@ def peak_rss(args: list[Any], cwd: Path | str | None = None, timeout: float = 30
     if done.returncode or len(last) != 2:
         raise AssertionError(f"no peak measured; stderr:\n{done.stderr[-3000:]}")
     return int(last[0]) * 1024, int(last[1])
+
+
+def replace_run(monkeypatch: Any, name: str, run: Any) -> None:
+    """Command ``name`` parses its real arguments but runs ``run(args, unknown)`` instead (CLI tests)."""
+    from pipelines import cli, commands
+    from pipelines.command import Command
+
+    real = commands.load
+
+    def load(wanted: str) -> Any:
+        command = real(wanted)
+        return Command(command.name, command.help, command.add_arguments, run, command.beam_options) if wanted == name \
+            else command
+
+    monkeypatch.setattr(cli, "load", load)

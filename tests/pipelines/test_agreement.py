@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from common.errors import ConfigError
 from pipelines import agreement, eval_labels
 from pipelines.agreement import Solution, Tally
-from pipelines.config import ConfigError
 from schemas.arrow import PRM_SCHEMA
 
 T, F = True, False

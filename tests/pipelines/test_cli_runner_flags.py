@@ -8,6 +8,7 @@ import pytest
 
 import pipelines.cli as cli
 from pipelines.cli import unknown_to_beam
+from tests.pipelines.helpers import replace_run
 
 # flags a user of Dataflow, Flink, Spark, a portable job server, S3 or the DirectRunner passes
 RUNNER_FLAGS = [
@@ -96,7 +97,7 @@ def test_main_hands_runner_flags_to_the_command_unchanged(command: list[str], mo
         seen.append(unknown)
         return 0
 
-    monkeypatch.setitem(cli.COMMANDS, command[0], fake)
+    replace_run(monkeypatch, command[0], fake)
     assert cli.main([*command, "--out", "gs://bucket/run", *RUNNER_FLAGS]) == 0
     assert seen == [RUNNER_FLAGS]
 
@@ -104,7 +105,7 @@ def test_main_hands_runner_flags_to_the_command_unchanged(command: list[str], mo
 def test_main_refuses_a_typo_with_exit_2_and_one_error_line(monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     called: list[str] = []
-    monkeypatch.setitem(cli.COMMANDS, "tag", lambda args, unknown: called.append("ran") or 0)
+    replace_run(monkeypatch, "tag", lambda args, unknown: called.append("ran") or 0)
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["tag", "--input", "x.jsonl", "--column", "cot", "--runnr=DataflowRunner", "--project=p"])
     assert exit_info.value.code == 2 and called == []

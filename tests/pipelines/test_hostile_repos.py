@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.io.repos import materialise
-from pipelines.io.safe_tree import Budget, UnsafeArchive
+from pipelines.sources.code.repos import materialise
+from pipelines.sources.code.safe_tree import Budget, UnsafeArchive
 from tests.pipelines.helpers import assert_balanced, run, scripted
 from tests.pipelines.hostile_git import FILE, HostileRepo, symlink_chain_escape
 
@@ -125,7 +125,7 @@ def test_command_running_transports_are_refused_in_one_line(work: Path, spec: st
 
 def test_git_itself_refuses_a_command_transport(work: Path) -> None:
     """``GIT_ALLOW_PROTOCOL`` holds git to the same list, whatever reaches it (a submodule URL, a redirect)."""
-    from pipelines.io.repos import RepoError, git
+    from pipelines.sources.code.repos import RepoError, git
 
     marker = work / "ran"
     with pytest.raises(RepoError) as caught:

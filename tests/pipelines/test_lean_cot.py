@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from generators.lean.proof_cot import tactics_in_order
-from pipelines.io.lean_traced import lean_toolchain
+from pipelines.sources.lean.traced import lean_toolchain
 from schemas.lean import LeanTactic, LeanTheorem
 from schemas.tags import parse_think
 from tests.pipelines.helpers import assert_balanced, dead_letters, manifest, run, scripted

@@ -17,7 +17,7 @@ import pytest
 
 from generators.backends.registry import BackendConfig, create_backend
 from generators.tagging.llm import LLMTagger
-from pipelines.io import python_extract
+from pipelines.sources.code import extract as python_extract
 from schemas.factors import load_factors
 from schemas.records import Step
 from tests.pipelines.helpers import FIXTURES, assert_balanced, dead_letters, prm_rows, run, scripted, seed, write_jsonl

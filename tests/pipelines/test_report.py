@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.config import ConfigError
+from common.errors import ConfigError
 from pipelines.io import fs
 from pipelines.report import cli, render_report, svg
 from pipelines.report.data import load_figures

@@ -8,8 +8,8 @@ import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.config import RunConfig
-from pipelines.io.counters import stage_counts
 from pipelines.settings import tagging_settings
+from pipelines.stage.counters import stage_counts
 from pipelines.tagging import TagSFTRows
 from schemas.factors import load_factors
 from schemas.records import GeneratorInfo, SFTRow, Source, Step

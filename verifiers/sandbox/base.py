@@ -5,6 +5,8 @@ mounts into a command line (a :class:`Launch`); :func:`Sandbox.run` starts it in
 (process group), feeds stdin, reads stdout and stderr concurrently (keeping the first
 ``output_bytes`` of each and the last few KiB of stdout, for result lines), enforces the wall
 time and the output cap by killing the whole process group, and classifies how it ended.
+The run is four steps, each with its guarantees in its docstring: :func:`_spawn`, :func:`_pump`,
+:func:`_reap_run` and :meth:`Sandbox._result`.
 
 Resource limits are set on the wrapper with the ``prlimit`` tool where it exists (no
 ``preexec_fn``, which is unsafe in threaded callers such as Beam workers), else in a
@@ -225,114 +227,37 @@ class Sandbox(ABC):
             launch.close()
 
     def _execute(self, launch: Launch, limits: Limits, stdin: bytes | None, start: float) -> ExecutionResult:
-        cmd, preexec = with_rlimits(launch.cmd, launch.rlimits)
+        """Run a prepared launch to its end: :func:`_spawn`, :func:`_pump`, :func:`_reap_run`, :meth:`_result`.
+
+        The wall time counts from ``start`` (before the backend prepared the launch).
+        """
         try:
-            proc = subprocess.Popen(cmd, cwd=launch.cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    env=dict(CLEAN_ENV), start_new_session=True, pass_fds=launch.pass_fds, preexec_fn=preexec,
-                                    close_fds=True)
-        except OSError as exc:
-            return ExecutionResult("error", None, "", f"cannot start sandbox: {exc}", time.monotonic() - start, self.name,
-                                   stopped="setup")
-        for fd in launch.pass_fds:  # the child has them now
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        launch.pass_fds = ()
-        if launch.started is not None:
-            problem = launch.started(proc.pid)
-            if problem is not None:
-                _kill_group(proc.pid)
-                proc.wait()
-                for pipe in (proc.stdin, proc.stdout, proc.stderr):
-                    pipe.close()  # type: ignore[union-attr]
-                return ExecutionResult("error", None, "", problem, time.monotonic() - start, self.name, stopped="setup")
-        keep = limits.output_bytes
-        hard_cap = keep * HARD_OUTPUT_FACTOR
-        kept = {"stdout": bytearray(), "stderr": bytearray()}
-        tail = bytearray()
-        seen = {"stdout": 0, "stderr": 0}
-        stopped: str | None = None
+            proc = _spawn(launch)
+        except _SpawnFailed as exc:
+            return ExecutionResult("error", None, "", str(exc), time.monotonic() - start, self.name, stopped="setup")
         deadline = start + limits.wall_seconds
-        sel = selectors.DefaultSelector()
-        assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
-        sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
-        sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
-        pending = memoryview(stdin or b"")
-        if pending:
-            os.set_blocking(proc.stdin.fileno(), False)
-            sel.register(proc.stdin, selectors.EVENT_WRITE, "stdin")
-        else:
-            proc.stdin.close()
-        exited_at: float | None = None
-        reaped: tuple[int, resource.struct_rusage] | None = None
-        while sel.get_map():
-            now = time.monotonic()
-            if now >= deadline:
-                stopped = "wall_time"
-                break
-            if reaped is None:  # wait4 ourselves (Popen.poll would reap it and lose the rusage)
-                reaped = _try_reap(proc.pid)
-                if reaped is not None:
-                    exited_at = now
-            if exited_at is not None and now - exited_at > 0.5:
-                break  # the main process is gone; something it left holds the pipes open
-            timeout = min(deadline - now, 0.1 if exited_at is not None else 0.5)
-            for key, _ in sel.select(timeout):
-                if key.data == "stdin":
-                    try:
-                        written = os.write(key.fileobj.fileno(), pending[:65536])  # type: ignore[union-attr]
-                        pending = pending[written:]
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        pending = pending[:0]
-                    if not pending:
-                        sel.unregister(key.fileobj)
-                        key.fileobj.close()  # type: ignore[union-attr]
-                    continue
-                try:
-                    chunk = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    continue
-                stream = key.data
-                seen[stream] += len(chunk)
-                room = keep - len(kept[stream])
-                if room > 0:
-                    kept[stream] += chunk[:room]
-                if stream == "stdout":
-                    tail += chunk
-                    if len(tail) > TAIL_BYTES:
-                        del tail[:-TAIL_BYTES]
-            if stopped is None and seen["stdout"] + seen["stderr"] > hard_cap:
-                stopped = "output_limit"
-                break
-        while reaped is None and stopped is None:  # the pipes closed but the program still runs
-            reaped = _try_reap(proc.pid)
-            if reaped is None:
-                if time.monotonic() >= deadline:
-                    stopped = "wall_time"
-                    break
-                time.sleep(0.005)
-        _kill_group(proc.pid)  # whatever is left of the group, always
-        sel.close()
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            try:
-                pipe.close()
-            except OSError:
-                pass
-        status_word, usage = reaped if reaped is not None else _reap(proc.pid)
-        proc.returncode = status_word if status_word is not None else -1  # never let Popen wait on a reused pid
+        output = _pump(proc, stdin, limits.output_bytes, deadline)
+        status_word, usage, stopped = _reap_run(proc, output.reaped, output.stopped, deadline)
+        return self._result(launch, limits, output, stopped, status_word, usage, start)
+
+    def _result(self, launch: Launch, limits: Limits, output: _Output, stopped: str | None, status_word: int | None,
+                usage: resource.struct_rusage | None, start: float) -> ExecutionResult:
+        """The result of a reaped run; builds a value, has no side effect on the process.
+
+        ``stdout``/``stderr`` are the kept bytes (at most ``output_bytes`` each) decoded as UTF-8 with
+        bad bytes replaced; ``*_truncated`` says more than that was written to the stream;
+        ``stdout_tail`` is the end of stdout only where stdout was truncated, else empty; ``seconds``
+        runs from ``start`` to now; the status, exit code and final ``stopped`` come from
+        :meth:`_classify` (``stopped`` as the pump and reap left it: wall_time, output_limit or None).
+        """
         seconds = time.monotonic() - start
         cpu_used = (usage.ru_utime + usage.ru_stime) if usage is not None else 0.0
-        stdout = kept["stdout"].decode("utf-8", "replace")
-        stderr = kept["stderr"].decode("utf-8", "replace")
+        keep = output.keep
+        stdout = output.kept["stdout"].decode("utf-8", "replace")
+        stderr = output.kept["stderr"].decode("utf-8", "replace")
         result = ExecutionResult("failed", None, stdout, stderr, seconds, self.name, stopped=stopped,
-                                 stdout_truncated=seen["stdout"] > keep, stderr_truncated=seen["stderr"] > keep,
-                                 stdout_tail=tail.decode("utf-8", "replace") if seen["stdout"] > keep else "")
+                                 stdout_truncated=output.seen["stdout"] > keep, stderr_truncated=output.seen["stderr"] > keep,
+                                 stdout_tail=output.tail.decode("utf-8", "replace") if output.seen["stdout"] > keep else "")
         self._classify(result, launch, status_word, cpu_used, limits)
         return result
 
@@ -376,6 +301,178 @@ class Sandbox(ABC):
         if "File too large" in result.stderr[-2000:]:
             result.stopped = "file_size"
         result.status = "failed"
+
+
+class _SpawnFailed(Exception):
+    """The run could not start; the message is the error result's stderr, word for word."""
+
+
+def _spawn(launch: Launch) -> subprocess.Popen[bytes]:
+    """Start the launch's command: the step that creates the process.
+
+    Guarantees: the command runs under ``launch.rlimits`` (prlimit, else a preexec_fn), in a new
+    session (its own process group, so that one killpg reaches everything it starts), with
+    :data:`CLEAN_ENV` only, stdin/stdout/stderr as pipes, and no fd of ours but ``launch.pass_fds``,
+    whose copies here are closed once the child has them (``launch.pass_fds`` is then empty).
+    ``launch.started`` (if any) has been called with the pid and accepted it.
+
+    Raises :class:`_SpawnFailed` ("cannot start sandbox: ..." where Popen fails; the message of
+    ``launch.started`` where it refuses the run, after killing the whole group, waiting for the
+    process and closing its pipes).
+    """
+    cmd, preexec = with_rlimits(launch.cmd, launch.rlimits)
+    try:
+        proc = subprocess.Popen(cmd, cwd=launch.cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=dict(CLEAN_ENV), start_new_session=True, pass_fds=launch.pass_fds, preexec_fn=preexec,
+                                close_fds=True)
+    except OSError as exc:
+        raise _SpawnFailed(f"cannot start sandbox: {exc}") from exc
+    for fd in launch.pass_fds:  # the child has them now
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    launch.pass_fds = ()
+    if launch.started is not None:
+        problem = launch.started(proc.pid)
+        if problem is not None:
+            _kill_group(proc.pid)
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                pipe.close()  # type: ignore[union-attr]
+            raise _SpawnFailed(problem)
+    return proc
+
+
+@dataclass
+class _Output:
+    """What :func:`_pump` read from a run, and how its reading ended."""
+
+    #: bytes kept per stream (``Limits.output_bytes``)
+    keep: int
+    kept: dict[str, bytearray] = field(default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray()})
+    #: bytes read per stream, kept or not
+    seen: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
+    #: the last :data:`TAIL_BYTES` of stdout
+    tail: bytearray = field(default_factory=bytearray)
+    #: "wall_time" or "output_limit" where the pump gave up on the run, else None
+    stopped: str | None = None
+    #: (wait status, rusage) where the pump saw the main process exit and reaped it
+    reaped: tuple[int, resource.struct_rusage] | None = None
+
+    def take(self, stream: str, chunk: bytes) -> None:
+        """Count ``chunk``; keep it while the stream has fewer than ``keep`` bytes; keep the end of stdout."""
+        self.seen[stream] += len(chunk)
+        room = self.keep - len(self.kept[stream])
+        if room > 0:
+            self.kept[stream] += chunk[:room]
+        if stream == "stdout":
+            self.tail += chunk
+            if len(self.tail) > TAIL_BYTES:
+                del self.tail[:-TAIL_BYTES]
+
+
+def _pump(proc: subprocess.Popen[bytes], stdin: bytes | None, keep: int, deadline: float) -> _Output:
+    """Feed ``stdin`` and read stdout and stderr concurrently until both are closed: the I/O step.
+
+    Guarantees: memory stays bounded (``keep`` bytes a stream plus the stdout tail). It returns
+    with ``stopped="wall_time"`` once ``deadline`` (monotonic) has passed, at the next loop turn
+    (each wait is at most 0.5 s, never past the deadline); with ``stopped="output_limit"`` as soon
+    as stdout + stderr exceed ``keep * HARD_OUTPUT_FACTOR`` bytes; and 0.5 s after the main process
+    exited where something it left still holds the pipes open. It reaps the main process itself
+    (wait4, which keeps the rusage that Popen.poll would lose) when it sees it exit. It kills
+    nothing and closes only stdin: at once when there is no input, else once all is written or
+    the program stopped reading. Ending the run is :func:`_reap_run`'s job.
+    """
+    assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
+    out = _Output(keep)
+    hard_cap = keep * HARD_OUTPUT_FACTOR
+    exited_at: float | None = None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
+        sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
+        pending = memoryview(stdin or b"")
+        if pending:
+            os.set_blocking(proc.stdin.fileno(), False)
+            sel.register(proc.stdin, selectors.EVENT_WRITE, "stdin")
+        else:
+            proc.stdin.close()
+        while sel.get_map():
+            now = time.monotonic()
+            if now >= deadline:
+                out.stopped = "wall_time"
+                break
+            if out.reaped is None:  # wait4 ourselves (Popen.poll would reap it and lose the rusage)
+                out.reaped = _try_reap(proc.pid)
+                if out.reaped is not None:
+                    exited_at = now
+            if exited_at is not None and now - exited_at > 0.5:
+                break  # the main process is gone; something it left holds the pipes open
+            timeout = min(deadline - now, 0.1 if exited_at is not None else 0.5)
+            for key, _ in sel.select(timeout):
+                if key.data == "stdin":
+                    pending = _feed(sel, key, pending)
+                    continue
+                try:
+                    chunk = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                out.take(key.data, chunk)
+            if out.seen["stdout"] + out.seen["stderr"] > hard_cap:
+                out.stopped = "output_limit"
+                break
+    return out
+
+
+def _feed(sel: selectors.BaseSelector, key: selectors.SelectorKey, pending: memoryview) -> memoryview:
+    """Write up to 64 KiB of ``pending`` to the non-blocking stdin pipe and return what is left; once
+    nothing is left (all written, or a write error such as EPIPE dropped the rest) unregister and close it."""
+    try:
+        written = os.write(key.fileobj.fileno(), pending[:65536])  # type: ignore[union-attr]
+        pending = pending[written:]
+    except BlockingIOError:
+        return pending
+    except OSError:
+        pending = pending[:0]
+    if not pending:
+        sel.unregister(key.fileobj)
+        key.fileobj.close()  # type: ignore[union-attr]
+    return pending
+
+
+def _reap_run(proc: subprocess.Popen[bytes], reaped: tuple[int, resource.struct_rusage] | None, stopped: str | None,
+              deadline: float) -> tuple[int | None, resource.struct_rusage | None, str | None]:
+    """End the run and collect the main process's exit: the step that kills and waits.
+
+    ``reaped`` and ``stopped`` are as :func:`_pump` left them. Where the pump ended only because the
+    pipes closed (nothing stopped the run, the main process not yet reaped), wait for the main
+    process until ``deadline``, then give up with ``stopped="wall_time"``. Then, always and in this
+    order: SIGKILL the whole process group (whatever the program left behind), close our ends of
+    the pipes, and reap the main process if nobody did yet (:func:`_reap`: waits, killing it again
+    every 5 s). Sets ``proc.returncode`` so that Popen never waits on the pid, which may be reused.
+
+    Returns (wait status, rusage, stopped); status and rusage are None where the process could not
+    be waited for.
+    """
+    while reaped is None and stopped is None:  # the pipes closed but the program still runs
+        reaped = _try_reap(proc.pid)
+        if reaped is None:
+            if time.monotonic() >= deadline:
+                stopped = "wall_time"
+                break
+            time.sleep(0.005)
+    _kill_group(proc.pid)  # whatever is left of the group, always
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        try:
+            pipe.close()
+        except OSError:
+            pass
+    status_word, usage = reaped if reaped is not None else _reap(proc.pid)
+    proc.returncode = status_word if status_word is not None else -1  # never let Popen wait on a reused pid
+    return status_word, usage, stopped
 
 
 def _memory_error(stderr: str) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.io import fs, resume
+from pipelines.io import footers, fs, resume
 from pipelines.io.shards import write_rows
 from tests.pipelines.helpers import assert_balanced, manifest, prm_rows, run, scripted, seed, write_jsonl
 from tests.pipelines.io import memfs
@@ -118,7 +118,7 @@ def test_output_stats_set_aside_a_shard_whose_footer_is_damaged(tmp_path: Path) 
     out = str(tmp_path)
     write_rows([{"id": "p1", "prompt": "P", "completions": ["a"], "labels": [True]}], "prm", f"{out}/prm/a.parquet")
     (tmp_path / "prm" / "b.parquet").write_bytes(b"not parquet")
-    stats = resume.output_stats(out, "run1")
+    stats = footers.output_stats(out, "run1")
     assert stats.rows["prm"] == 1 and stats.shards == 1
     assert [r["shard"] for r in stats.set_aside] == [f"{out}/prm/b.parquet"]
     assert resume.set_aside_records(out, "run1") == stats.set_aside

@@ -67,7 +67,7 @@ def test_export_reads_prm_shards_through_filesystems(in_tmp: Path) -> None:
 
 def test_exports_read_and_write_only_through_filesystems(in_tmp: Path) -> None:
     """``export pairs``, ``export sft --verified`` and ``export openrlhf`` on an ``expand`` output kept in memory."""
-    from tests.pipelines.test_export_pairs import POLICY, SMALL
+    from tests.pipelines.export.test_pairs import POLICY, SMALL
 
     seeds = "memfs://guard-exports/in/seeds.jsonl"
     rows = [{"id": f"s{i}", "problem": f"What is {i} plus 2?", "answer": "42",

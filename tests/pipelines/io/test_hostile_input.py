@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import ConfigError
-from pipelines.io.dead_letter import DeadLetter
+from common.errors import ConfigError
 from pipelines.seeds_cli import check_file
+from pipelines.stage.dead_letter import DeadLetter
 from tests.pipelines.helpers import assert_balanced, dead_letters, peak_rss, prm_rows, run, scripted, seed
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"

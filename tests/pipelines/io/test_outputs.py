@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
-from pipelines.io import card, fs, manifest, resume
-from pipelines.io.dead_letter import PREVIEW_CHARS, DeadLetter, preview
+from pipelines.io import card, footers, fs, manifest, resume
 from pipelines.io.shards import FACTORS_KEY, GENERATION_KEY, WriteDeadLetterFn, WriteShardFn, shard_metadata
+from pipelines.stage.dead_letter import PREVIEW_CHARS, DeadLetter, preview
 from schemas.records import GeneratorInfo, PRMRow, Source
 
 
@@ -68,9 +68,9 @@ def test_manifest_merges_commands_and_the_card_lists_what_exists(tmp_path: Path)
     fn.start_bundle()
     list(fn.process(prm_row(1)))
     fn.finish_bundle()
-    first = manifest.update(out, "label", {"read": stage}, {"n": 2}, "m", 1.5, resume.output_stats(out), 0)
+    first = manifest.update(out, "label", {"read": stage}, {"n": 2}, "m", 1.5, footers.output_stats(out), 0)
     assert first["stages"]["label/read"]["balanced"] and first["outputs"]["prm_rows"] == 1
-    second = manifest.update(out, "tag", {"parse": stage | {"written": 1}}, {}, "rules", 0.5, resume.output_stats(out), 0)
+    second = manifest.update(out, "tag", {"parse": stage | {"written": 1}}, {}, "rules", 0.5, footers.output_stats(out), 0)
     assert set(second["stages"]) == {"label/read", "tag/parse"} and not second["stages"]["tag/parse"]["balanced"]
     assert second["wall_seconds"] == 2.0 and set(second["runs"]) == {"label", "tag"}
     assert manifest.load(out) == json.loads(Path(out, "manifest.json").read_text())

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.io.dead_letter import DeadLetter
-from pipelines.io.lean_read import ArraySplitter, Cut, iter_source
 from pipelines.io.read import BLANK, MAX_DEPTH, RawRecord, ReadFileFn, check_value
-from pipelines.io.stage import Filtered, Pending
+from pipelines.sources.lean.read import ArraySplitter, Cut, iter_source
+from pipelines.stage.dead_letter import DeadLetter
+from pipelines.stage.kernel import Filtered, Pending
 from schemas.seeds import SeedError, decode_line, seed_from_obj, validate_file
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

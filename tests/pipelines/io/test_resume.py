@@ -8,9 +8,9 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.io import fs, resume
-from pipelines.io.counters import read_stage_counts
+from pipelines.io import bookkeeping, footers, fs, resume
 from pipelines.io.shards import write_rows
+from pipelines.stage.counters import read_stage_counts
 
 
 def sft(i: int, kind: str = "seed", factors: tuple[str | None, ...] = ("Compute",)) -> dict:
@@ -63,7 +63,7 @@ def test_output_stats_sum_footers_and_read_old_shards_without_them(tmp_path: Pat
 
     fs.write_parquet(f"{out}/sft/legacy.parquet", pa.Table.from_pylist(legacy, schema=SCHEMAS["sft"]))  # no footer counts
     write_rows([prm(1)], "prm", f"{out}/prm/b.parquet")
-    stats = resume.output_stats(out)
+    stats = footers.output_stats(out)
     assert stats.rows == {"sft": 3, "prm": 1} and stats.shards == 3
     assert stats.factors == {"seed": {"Compute": 2, "(untagged)": 1}, "code": {"Verify": 1}}
 
@@ -80,8 +80,10 @@ def test_a_runner_without_metrics_still_gets_a_balanced_output_stage(tmp_path: P
     write_rows([prm(3)], "prm", f"{out}/prm/old-a.parquet")
     fs.write_text(f"{out}/dead_letter/run1-x.jsonl", '{"reason": "a"}\n{"reason": "b"}\n')
     fs.write_text(f"{out}/dead_letter/old-x.jsonl", '{"reason": "c"}\n')
-    stage = resume.run_output_stage(out, "run1")
+    run = bookkeeping.account(out, "label", "run1", stages, source)
+    stage = run.stages["output"]
     assert (stage["read"], stage["written"], stage["dead_lettered"]) == (4, 2, 2)
+    assert run.run_rows == 2 and run.stats.rows["prm"] == 3 and run.counts_from.endswith("dead letters")
 
 
 def test_stale_dead_letters_of_the_same_command_go(tmp_path: Path) -> None:

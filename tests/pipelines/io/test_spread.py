@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.io.dead_letter import DeadLetter
 from pipelines.io.spread import PackFn, Spread, pack, unpack
-from pipelines.io.stage import DEAD, Filtered, Rejected
 from pipelines.io.unique import KeepFirst, KeepFirstFn, PackPairsFn, bucket_of
+from pipelines.stage.dead_letter import DeadLetter
+from pipelines.stage.kernel import DEAD, Filtered, Rejected
 
 
 @dataclass(frozen=True)

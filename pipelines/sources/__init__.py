@@ -1,0 +1,1 @@
+"""Where rows come from besides plain files: code repositories and Lean proofs."""

@@ -1,0 +1,1 @@
+"""Code as input: git repositories, hostile archives, Python functions and their tests."""

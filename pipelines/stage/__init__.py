@@ -1,0 +1,1 @@
+"""The stage kernel: every DoFn's base, its outcomes, counting, progress and dead letters."""

@@ -45,7 +45,7 @@ from pipelines.sources.code.safe_tree import Budget, UnsafeArchive
 from pipelines.sources.code.staging import LocalSnapshots, default_cache_dir, stage_snapshot
 from pipelines.stage.kernel import REPORT, RESUMED, Filtered, Rejected, Stage
 from pipelines.stage.program_stage import ProgramStage
-from pipelines.tagging import TagSFTRows
+from pipelines.tag_sft_rows import TagSFTRows
 from schemas.code import CheckedFunction, CodeFunction, RepoSnapshot
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, SFTRow, Source, Step

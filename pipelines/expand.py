@@ -42,7 +42,7 @@ from pipelines.runner import RunContext
 from pipelines.settings import ModelSettings, model_settings, tagging_settings
 from pipelines.stage.kernel import RESUMED, Emit, Filtered, Rejected, Stage
 from pipelines.stage.program_stage import ProgramStage
-from pipelines.tagging import TagSFTRows
+from pipelines.tag_sft_rows import TagSFTRows
 from pipelines.trajectories import ToTrajectories
 from schemas.factors import FactorVocabulary, load_factors
 from schemas.ids import content_id

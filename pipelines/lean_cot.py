@@ -33,7 +33,7 @@ from pipelines.settings import ModelSettings, model_settings, tagging_settings
 from pipelines.sources.lean.read import ReadLeanTheorems
 from pipelines.stage.kernel import RESUMED, Filtered, Rejected
 from pipelines.stage.program_stage import ProgramStage
-from pipelines.tagging import TagSFTRows
+from pipelines.tag_sft_rows import TagSFTRows
 from schemas.ids import content_id
 from schemas.lean import LeanTheorem
 from schemas.records import GeneratorInfo, SFTRow, Source, Step

@@ -137,7 +137,8 @@ def run_command(command: str, config: RunConfig, build: Builder, beam_args: list
     if run.failure:
         extra["failure"] = run.failure
     data = manifest.update(out_dir, command, run.stages, config.model_dump(mode="json"), model_name or config.model_label(),
-                           wall, run.stats, run.dead_letters, ctx.notes + run.notes, extra, split=ctx.split)
+                           wall, run.stats, run.dead_letters, ctx.notes + run.notes, extra, split=ctx.split,
+                           licenses=run.licenses)
     card.write(out_dir, data)
     return RunSummary(command, out_dir, data, wall, run.failure, run.nothing)
 

@@ -32,7 +32,7 @@ from pipelines.io.unique import KeepFirst
 from pipelines.runner import RunContext
 from pipelines.settings import tagging_settings
 from pipelines.stage.kernel import RESUMED, Filtered, Rejected, Stage
-from pipelines.tagging import TagSFTRows
+from pipelines.tag_sft_rows import TagSFTRows
 from schemas.factors import FactorVocabulary
 from schemas.ids import content_id
 from schemas.provenance import source_uri

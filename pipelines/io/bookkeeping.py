@@ -17,6 +17,7 @@ from typing import Any
 
 from pipelines.io import fs, resume
 from pipelines.io.footers import OutputStats, output_stats
+from pipelines.io.manifest import factor_counts, generation_counts, license_counts
 
 BACKEND_ERROR = "backend_error"  # the dead-letter reason of a failed backend call
 # how many tries a backend message counts, which differs between the inputs of one failure
@@ -32,10 +33,23 @@ class RunAccount:
     stats: OutputStats  # the whole folder, from the footers (read once)
     run_rows: int  # rows in this run's shards
     dead_letters: int  # in the whole folder
+    licenses: dict[str, Any]  # rows per licence and source (``manifest.license_counts``)
     set_aside: list[dict[str, object]] = field(default_factory=list)  # damaged shards moved to DIR/.corrupt
     notes: list[str] = field(default_factory=list)
     failure: str | None = None  # every input of a stage failed on the backend: why, in one line
     nothing: str | None = None  # the run wrote no rows: why, in one line
+
+    @property
+    def rows(self) -> dict[str, int]:
+        return dict(self.stats.rows)
+
+    @property
+    def factors(self) -> dict[str, Any]:
+        return factor_counts(self.stats)
+
+    @property
+    def generation(self) -> dict[str, list[dict[str, Any]]]:
+        return generation_counts(self.stats)
 
 
 def account(out_dir: str, command: str, run_id: str, stages: dict[str, dict[str, Any]], counts_from: str) -> RunAccount:
@@ -53,7 +67,7 @@ def account(out_dir: str, command: str, run_id: str, stages: dict[str, dict[str,
     failure = backend_failure(out_dir, run_id, stages)
     return RunAccount(
         stages=stages, counts_from=counts_from, stats=stats, run_rows=stats.run_rows,
-        dead_letters=resume.count_dead_letters(out_dir), set_aside=set_aside,
+        dead_letters=resume.count_dead_letters(out_dir), licenses=license_counts(out_dir), set_aside=set_aside,
         notes=[set_aside_note(command, out_dir, set_aside)] if set_aside else [],
         failure=failure, nothing=None if failure else nothing_written(out_dir, stats.run_rows, stages),
     )

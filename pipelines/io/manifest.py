@@ -143,8 +143,10 @@ def update(
     notes: list[str] | None = None,
     extra: dict[str, Any] | None = None,
     split: SplitSettings | None = None,
+    licenses: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Merge this run of ``command`` into the manifest and write it whole (``fs.write_json``)."""
+    """Merge this run of ``command`` into the manifest and write it whole (``fs.write_json``).
+    ``licenses``: the folder's ``license_counts`` where the caller has them (read here otherwise)."""
     manifest = load(out_dir)
     all_stages = {k: v for k, v in manifest.get("stages", {}).items() if not k.startswith(command + "/")}
     for stage, entry in stages.items():
@@ -170,7 +172,7 @@ def update(
         "split_bytes": {kind: dict(sorted(counts.items())) for kind, counts in stats.split_bytes.items()},
         "split": (split or SplitSettings()).to_dict(),
         "factors": factor_counts(stats) | tagging_counts(all_stages),
-        "licenses": license_counts(out_dir),
+        "licenses": license_counts(out_dir) if licenses is None else licenses,
         "generation": generation_counts(stats),
         "runs": runs,
         "notes": sorted({n for r in runs.values() for n in r.get("notes", [])}),

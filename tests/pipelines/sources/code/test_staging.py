@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from tests.pipelines.sources.code.test_read import run_pipeline
 
 from pipelines.io import fs
 from pipelines.sources.code import repos
@@ -25,6 +24,7 @@ from pipelines.sources.code.repos import RepoError, iter_files, materialise
 from pipelines.sources.code.safe_tree import UnsafeArchive
 from pipelines.sources.code.staging import ensure_local, stage_snapshot, staged_root
 from schemas.code import CodeFunction, RepoSnapshot
+from tests.pipelines.sources.code.test_read import run_pipeline
 
 TINYTEXT = Path(__file__).resolve().parents[4] / "samples" / "code" / "tinytext"
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t",

@@ -10,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipelines.config import RunConfig
 from pipelines.settings import tagging_settings
 from pipelines.stage.counters import stage_counts
-from pipelines.tagging import TagSFTRows
+from pipelines.tag_sft_rows import TagSFTRows
 from schemas.factors import load_factors
 from schemas.records import GeneratorInfo, SFTRow, Source, Step
 from schemas.tags import parse_think

@@ -478,7 +478,7 @@ async function start() {
   $("data-select").addEventListener("change", () => { S.data = Number($("data-select").value); S.row = null; loadRows(); });
   $("seed-editor").addEventListener("input", edited);
   $("seed-new").addEventListener("click", () => newSeed(null));
-  $("seed-save").addEventListener("click", saveSeed);
+  $("seed-save").addEventListener("click", () => saveSeed());  // not the click event as the operation
   $("seed-duplicate").addEventListener("click", () => { if (S.current && S.current.line) {
     const copy = formSeed(); copy.id = `${copy.id}-copy`; newSeed(copy); validateSoon(); } });
   $("seed-delete").addEventListener("click", () => { if (S.current && S.current.line && confirm("Delete this seed from the file?")) {

@@ -140,6 +140,14 @@ def test_an_annotator_writes_a_seed_fixes_an_error_saves_and_reloads(tmp_path: P
         assert page.locator("#seed-list li").count() == 1
         page.click("#seed-list li")
         assert page.input_value("#f-answer") == "5" and page.locator("#f-steps li").count() == 2
+        page.fill("#f-notes", "saved with the button")  # the Save button saves too (not only Ctrl+S)
+        page.click("#seed-save")
+        page.wait_for_function("document.querySelector('#seed-status').textContent.includes('saved')")
+        for _ in range(50):
+            if json.loads(seeds.read_bytes().splitlines()[-1]).get("notes") == "saved with the button":
+                break
+            time.sleep(0.1)
+        assert json.loads(seeds.read_bytes().splitlines()[-1])["notes"] == "saved with the button"
         shot(page, "seeds")
     finally:
         studio.stop()

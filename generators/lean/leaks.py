@@ -18,6 +18,9 @@ teach a model to predict tactics from text that already holds them. ``leak_reaso
   Not lemmas: local names (hypotheses/variables bound in ``state_before``, and ``h``-names such as
   ``h₀``, ``h1``, ``h_main``, ``this``), and any name that already occurs in ``state_before``:
   the thought may talk about what the goal shows.
+- ``names_lemma:FIELD``: a lemma reached by dot notation on a local name or a parenthesised term
+  (``hB.subbasis_with_rel``, ``h.foo_bar``, ``(f x).le_of_lt``): the field is a lemma of the term's
+  type, so a lemma-shaped field counts, written alone, after any term (``hx.le_of_lt``) or whole.
 
 Matching is case-sensitive on NFC text, at identifier boundaries (a name inside a longer
 identifier does not count).
@@ -41,6 +44,7 @@ JARGON_HEADS = frozenset({
 #: Words that follow a tactic head when it is written as a line of Lean.
 CODE_FOLLOWERS = r"(?:\[|at\b|only\b|using\b|with\b|\(|←|<-)"
 _IDENT = re.compile(r"[A-Za-z_][\w'!?]*(?:\.[A-Za-z_\d][\w'!?]*)*")
+_PAREN_FIELD = re.compile(r"\)\.([A-Za-z_][\w'!?]*)")  # ``(f x).le_of_lt``
 _LOCAL = re.compile(r"^(?:h[\w']{0,3}|h_\w*|this|x|y|z|n|m|a|b|c)$")
 _WS = re.compile(r"\s+")
 
@@ -68,8 +72,14 @@ def local_names(state_before: str | None) -> set[str]:
     return names
 
 
+def _field_bounded(name: str) -> re.Pattern[str]:
+    """A dot-notation field: alone or after any term (``x.name``), not inside a longer identifier."""
+    return re.compile(r"(?<![\w'])" + re.escape(name) + r"(?![\w'])")
+
+
 def lemma_names(tactic: LeanTactic) -> list[str]:
-    """Names of lemmas the tactic uses, longest first, that a thought must not repeat."""
+    """Names of lemmas the tactic uses, longest first, that a thought must not repeat (fields reached
+    by dot notation included: ``projection_names``)."""
     state = unicodedata.normalize("NFC", tactic.state_before or "")
     local = local_names(state)
     found: set[str] = set()
@@ -82,8 +92,28 @@ def lemma_names(tactic: LeanTactic) -> list[str]:
         root = ident.split(".", 1)[0]
         if _lemma_shaped(ident) and root not in local and not _LOCAL.match(root):
             found.add(ident)
+    found |= set(projection_names(tactic))
     keep = [n for n in found if n not in local and not _LOCAL.match(n) and not _bounded(n).search(state)]
     return sorted(keep, key=lambda n: (-len(n), n))
+
+
+def projection_names(tactic: LeanTactic) -> list[str]:
+    """Lemma-shaped fields the tactic reaches by dot notation on a local name (``hB.subbasis_with_rel``:
+    ``subbasis_with_rel`` and the whole ``hB.subbasis_with_rel``) or on a parenthesised term
+    (``(f x).le_of_lt``), that the goal does not show."""
+    state = unicodedata.normalize("NFC", tactic.state_before or "")
+    local = local_names(state)
+    text = unicodedata.normalize("NFC", tactic.tactic)
+    found: set[str] = set()
+    for ident in _IDENT.findall(text):
+        root, _, rest = ident.partition(".")
+        if rest and (root in local or _LOCAL.match(root)):
+            fields = [f for f in rest.split(".") if _lemma_shaped(f)]
+            found.update(fields)
+            if fields:
+                found.add(ident)
+    found.update(f for f in _PAREN_FIELD.findall(text) if _lemma_shaped(f))
+    return sorted((n for n in found if not _field_bounded(n).search(state)), key=lambda n: (-len(n), n))
 
 
 def leak_reason(thought: str, tactic: LeanTactic) -> str | None:
@@ -102,7 +132,8 @@ def leak_reason(thought: str, tactic: LeanTactic) -> str | None:
         code = re.compile(r"`\s*" + re.escape(head) + r"(?![\w'])|(?<![\w.'])" + re.escape(head) + r"\s+" + CODE_FOLLOWERS)
         if code.search(text) or ((head in JARGON_HEADS or "_" in head) and _bounded(head).search(text)):
             return f"tactic_code:{head}"
+    fields = set(projection_names(tactic))
     for name in lemma_names(tactic):
-        if _bounded(name).search(text):
+        if (_field_bounded(name) if name in fields else _bounded(name)).search(text):
             return f"names_lemma:{name}"
     return None

@@ -65,3 +65,29 @@ def test_unicode_is_compared_in_nfc_and_inside_identifiers_does_not_count():
     assert leak_reason("Swap with mul_comm, then compare casts.", tactic) == "names_lemma:mul_comm"
     assert leak_reason("my_mul_comm_variant is not it", tactic) is None
     assert leak_reason("Compare the casts; `simp` would do.", tactic) == "tactic_code:simp"
+
+
+SUBBASIS = LeanTactic(tactic="exact hB.subbasis_with_rel hx",
+                      state_before="X : Type\nB : Set (Set X)\nhB : IsTopologicalBasis B\nhx : x ∈ U\n⊢ P x")
+PROJ = LeanTactic(tactic="exact (h x).le_of_lt", state_before="f : ℝ → ℝ\nh : ∀ x, f x < 1\n⊢ f x ≤ 1")
+FIELD = LeanTactic(tactic="apply h.foo_bar", state_before="h : Q\n⊢ P")
+
+
+@pytest.mark.parametrize("thought, tactic, reason", [
+    ("The basis gives it: hB.subbasis_with_rel applied to hx.", SUBBASIS, "names_lemma:hB.subbasis_with_rel"),
+    ("By subbasis_with_rel of the basis, x has a small neighbourhood.", SUBBASIS, "names_lemma:subbasis_with_rel"),
+    ("Take hB.subbasis_with_rel.", SUBBASIS, "names_lemma:hB.subbasis_with_rel"),
+    ("Weaken with (h x).le_of_lt.", PROJ, "names_lemma:le_of_lt"),
+    ("Weaken with hx.le_of_lt.", PROJ, "names_lemma:le_of_lt"),  # the field after another term counts too
+    ("It follows from foo_bar.", FIELD, "names_lemma:foo_bar"),
+])
+def test_lemmas_reached_by_dot_notation_on_a_hypothesis_are_leaks(thought, tactic, reason):
+    assert leak_reason(thought, tactic) == reason
+
+
+def test_dot_notation_fields_that_are_not_lemma_shaped_or_shown_by_the_goal_pass():
+    short = LeanTactic("exact h.le", "h : a < b\n⊢ a ≤ b")  # `le`: too short to be a lemma name
+    assert leak_reason("The strict bound h gives the weak one; le follows.", short) is None
+    shown = LeanTactic("exact hB.subbasis_with_rel", "hB : B\n⊢ subbasis_with_rel B")
+    assert leak_reason("The goal is subbasis_with_rel of B.", shown) is None
+    assert leak_reason("Since the basis is a basis, the neighbourhood exists.", SUBBASIS) is None

@@ -64,6 +64,8 @@ class RunConfig(BaseModel):
     max_snapshot_bytes: int = Field(default=512 << 20, ge=1 << 20)  # bytes of files one snapshot may unpack
     max_snapshot_files: int = Field(default=100_000, ge=1)  # files, folders and links one snapshot may unpack
     cot_samples: int = Field(default=2, ge=1, le=16)
+    keep_truncated: bool = False  # a CoT cut at the token cap: kept, marked truncated=true (else filtered truncated_cot)
+    truncated_retry_tokens: int | None = Field(default=None, ge=1, le=32768)  # a cut CoT asked once more with this cap
     only_verified: bool = False
     sandbox: Literal["auto", "bwrap", "unshare"] = "auto"
     unsafe_no_sandbox: bool = False
@@ -77,7 +79,7 @@ class RunConfig(BaseModel):
     test_fraction: float | None = Field(default=None, ge=0.0, lt=1.0)  # None: as DIR was split before, else 0
     split_seed: int | None = None
     # I/O
-    rows_per_shard: int = Field(default=16, ge=1)
+    rows_per_shard: int = Field(default=50_000, ge=1)  # or ~128 MB, whichever first (pipelines.io.shards)
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
     shared_filesystem: bool = False  # the workers see the launcher's local paths (NFS, a one-machine cluster)
     quiet: bool = False  # no progress bars (they are drawn only on a terminal anyway)

@@ -31,9 +31,10 @@ from benchmarks.report import Report
 from pipelines.sources.code.dedup import FunctionId, dedup_functions, function_id
 from pipelines.sources.code.extract import extract_functions
 from pipelines.sources.code.read import ExtractFunctions, Key, ReadRepositoryFiles, fn_key, read_snapshot, repo_key, with_tests
+from pipelines.sources.code.reexports import alias_table, resolve_link
 from pipelines.sources.code.repos import RepoSnapshot
 from pipelines.stage.counters import stage_counts
-from schemas.code import CodeFunction, TestRef
+from schemas.code import CodeFunction, SourceFile, TestRef
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 MAX_FILE_BYTES = 1_000_000
@@ -75,7 +76,8 @@ def plain_loop(snapshot: RepoSnapshot) -> list[CodeFunction]:
     """The baseline: list and decode, extract, join each candidate to the tests that call it
     (repository-wide, by ``fn_key``), keep those with tests, deduplicate; one loop, nothing counted."""
     candidates: dict[Key, list[CodeFunction]] = defaultdict(list)
-    links: dict[Key, list[TestRef]] = defaultdict(list)
+    found: list[tuple[SourceFile, str, str, TestRef]] = []
+    names = []
     for file, text, reason in read_snapshot(snapshot, MAX_FILE_BYTES):
         if reason is not None:
             continue
@@ -84,8 +86,13 @@ def plain_loop(snapshot: RepoSnapshot) -> list[CodeFunction]:
             continue
         for fn in got.functions:
             candidates[fn_key(fn)].append(fn)
-        for module, symbol, ref in got.links:
-            links[(*repo_key(file.repo), module, symbol)].append(ref)
+        found.extend((file, module, symbol, ref) for module, symbol, ref in got.links)
+        if got.names is not None:
+            names.append(got.names)
+    aliases = alias_table(names)  # re-exports followed to the defining module, as the Beam join does
+    links: dict[Key, list[TestRef]] = defaultdict(list)
+    for file, module, symbol, ref in found:
+        links[(*repo_key(file.repo), *resolve_link(aliases, module, symbol))].append(ref)
     tested = [fn for key, fns in candidates.items() for fn in (with_tests(f, links.get(key, ())) for f in fns) if fn.tests]
     kept, _dropped = dedup_functions(tested)
     return kept

@@ -6,10 +6,14 @@ a return value, ≤ 150 lines, no risky names, near-duplicates removed, each wit
 the repository's tests that call it) → ``original_tests`` (the untouched function must pass its
 tests in the sandbox, else the tests are broken and the function is filtered) → ``code_cot``
 (reverse CoT, the hindsight filter, then the round trip: code written from the task and the CoT
-alone, run against the same tests) → tag → ``DIR/sft``. The assistant turn is the tagged CoT,
+alone, run against the same tests; both prompts show the function's module context, its imports
+and the helpers and constants it uses) → tag → ``DIR/sft``. The assistant turn is the tagged CoT,
 then the original code in a fenced block; ``verified`` is the round trip's result. A function
 whose every CoT sample the hindsight filter rejected is filtered as ``no_forward_cot:REASON``;
-each rejected sample is a ``rejected:REASON`` stat; rows record the filter's version.
+each rejected sample is a ``rejected:REASON`` stat; rows record the filter's version and the
+context given. A CoT cut at the token cap is never written as complete: retried once with
+``--truncated-retry-tokens``, then filtered ``truncated_cot`` or, with ``--keep-truncated``,
+written with ``truncated`` true.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import argparse
 import json
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -26,9 +31,11 @@ import apache_beam as beam
 from generators.backends.base import LLMBackend
 from generators.backends.handle import BackendHandle
 from generators.code import CodeCoTSettings, ReverseCoTWriter, RoundTripWriter, answer_of, problem_of
+from generators.code.context import NO_CONTEXT, FunctionContext, function_context, module_text
 from generators.code.hindsight import FILTER_VERSION as HINDSIGHT_FILTER
 from generators.code.reverse_cot import ReverseCoT
 from generators.code.roundtrip import RoundTripCode
+from generators.code.truncation import TRUNCATED, TruncationPolicy
 from generators.engine.program import Program
 from generators.prompts import template
 from pipelines import options
@@ -62,6 +69,7 @@ class CodeSettings:
     sandbox: SandboxSettings
     repo_cache: str | None  # the workers' cache for snapshots; None: each worker's default
     only_verified: bool
+    truncation: TruncationPolicy = field(default_factory=TruncationPolicy)  # not part of row ids
 
     def worker_cache(self) -> str:
         """``--repo-cache``, else ``repos/`` in the cache of the machine this runs on."""
@@ -71,7 +79,8 @@ class CodeSettings:
 def code_settings(config: RunConfig) -> CodeSettings:
     cot = CodeCoTSettings(samples=config.cot_samples, temperature=config.temperature,
                           max_new_tokens=config.max_new_tokens, seed=config.seed)
-    return CodeSettings(model_settings(config), cot, sandbox_settings(config), config.repo_cache, config.only_verified)
+    return CodeSettings(model_settings(config), cot, sandbox_settings(config), config.repo_cache, config.only_verified,
+                        TruncationPolicy(config.keep_truncated, config.truncated_retry_tokens))
 
 
 def row_id(fn: CodeFunction, settings: CodeSettings) -> str:
@@ -84,9 +93,31 @@ def function_order(fn: CodeFunction) -> tuple[str, str, str]:
 
 
 def no_cot_reason(rejected: Counter[str]) -> str:
-    """The filter reason of a function whose every CoT sample was rejected: ``no_forward_cot:REASON``
-    with the hindsight filter's commonest reason (``copied_code``, ``restates_signature``...)."""
+    """The filter reason of a function whose every CoT sample was rejected: ``truncated_cot`` when a
+    sample would have passed but for being cut at the token cap, else ``no_forward_cot:REASON`` with
+    the hindsight filter's commonest reason (``copied_code``, ``restates_signature``...)."""
+    if rejected.get(TRUNCATED):
+        return TRUNCATED
     return "no_forward_cot" + "".join(f":{reason}" for reason, _ in rejected.most_common(1))
+
+
+@dataclass(frozen=True)
+class CodeCoTWork:
+    """What one function's program returns: the CoT, the round trip (None when no CoT was kept)
+    and the module context both prompts showed."""
+
+    cot: ReverseCoT
+    back: RoundTripCode | None
+    context: FunctionContext = NO_CONTEXT
+
+
+def context_of(fn: CodeFunction) -> FunctionContext | None:
+    """``fn``'s module context, read from its snapshot on this machine; None when the module cannot be read."""
+    try:
+        source = module_text(Path(fn.repo.root, fn.path).read_bytes())
+    except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
+        return None
+    return function_context(source, fn)
 
 
 class OriginalTestsFn(Stage):
@@ -122,7 +153,9 @@ class OriginalTestsFn(Stage):
 def original_failure(fn: CodeFunction, verdict: CodeVerdict) -> dict[str, Any]:
     """What ``DIR/reports/original_tests/`` says of a function whose own tests fail: where it is,
     how the run ended and the first test that did not pass (names and exception types only, as in a row)."""
-    bad = next(((name, outcome) for name, outcome in verdict.tests.items() if outcome != "ok"), None)
+    failing = verdict.failing()  # a skipped test is not a failure
+    bad = next(((name, outcome) for name, outcome in verdict.tests.items() if safe_name(name) == failing[0]), None) \
+        if failing else None
     return {"repo": fn.repo.uri, "commit": fn.repo.commit, "path": fn.path, "symbol": fn.symbol,
             "status": verdict.result.status, "stopped": verdict.result.stopped,
             "failing_test": safe_name(bad[0]) if bad else None, "outcome": outcome_kind(bad[1]) if bad else None,
@@ -153,23 +186,34 @@ class CodeCoTFn(ProgramStage):
         return checked.fn.code
 
     def start(self, checked: CheckedFunction) -> Any:
-        return self._write(self.engine().backend, checked.fn)
+        context = context_of(local_function(checked.fn, self.snapshots))
+        if context is None:
+            self.stat("context:unreadable")
+        return self._write(self.engine().backend, checked.fn, context or NO_CONTEXT)
 
-    def _write(self, backend: LLMBackend, fn: CodeFunction) -> Program[tuple[ReverseCoT, RoundTripCode | None]]:
-        cot = yield from ReverseCoTWriter(backend, self.settings).program(fn)
+    def _write(self, backend: LLMBackend, fn: CodeFunction, context: FunctionContext = NO_CONTEXT) -> Program[CodeCoTWork]:
+        truncation = self.code.truncation
+        cot = yield from ReverseCoTWriter(backend, self.settings, truncation).program(fn, context)
         if not cot.steps:
-            return cot, None
-        back = yield from RoundTripWriter(backend, self.settings).program(fn, cot.steps)
-        return cot, back
+            return CodeCoTWork(cot, None, context)
+        back = yield from RoundTripWriter(backend, self.settings, truncation).program(fn, cot.steps, context)
+        return CodeCoTWork(cot, back, context)
 
-    def finish(self, checked: CheckedFunction, written: tuple[ReverseCoT, RoundTripCode | None]) -> Any:
+    def finish(self, checked: CheckedFunction, written: CodeCoTWork) -> Any:
         fn = checked.fn
-        cot, back = written
+        cot, back = written.cot, written.back
         for reason, count in cot.rejected.items():
             self.stat(f"rejected:{reason}", count)
         self.stat("generated_tokens", cot.generated_tokens)
-        if back is None:  # every sample rejected: the funnel says why (the commonest reason, first seen on a tie)
+        for name, happened in (("retried:reverse_cot", cot.retried), ("truncated_kept", cot.truncated),
+                               ("retried:roundtrip", back is not None and back.retried)):
+            if happened:
+                self.stat(name)
+        if back is None:  # every sample rejected: the funnel says why (truncation, else the commonest reason)
             return Filtered(no_cot_reason(cot.rejected))
+        self.stat("context_items", len(written.context.items))
+        if written.context.left_out:
+            self.stat("context_left_out", written.context.left_out)
         self.stat("generated_tokens", back.generated_tokens)
         verdict: CodeVerdict | None = None
         if back.code is not None:
@@ -184,14 +228,15 @@ class CodeCoTFn(ProgramStage):
             return Filtered("roundtrip_failed")
         self.stat("verified", int(verified))
         detail = {"original": checked.original, "roundtrip": roundtrip, "sandbox": self.verifier.sandbox.name,
-                  "filter": HINDSIGHT_FILTER}
+                  "filter": HINDSIGHT_FILTER, "context": written.context.record()}
         return SFTRow(
             id=checked.row_id, source_kind="code",
             source=Source(uri=fn.repo.uri, commit=fn.repo.commit, path=fn.path, symbol=fn.symbol, license=fn.repo.license),
-            problem=problem_of(fn), steps=[Step(s) for s in cot.steps], answer=answer_of(fn.code), messages=[],
+            problem=problem_of(fn, written.context), steps=[Step(s) for s in cot.steps], answer=answer_of(fn.code), messages=[],
             verified=verified, verifier=VERIFIER, verifier_detail=json.dumps(detail, ensure_ascii=False),
             generator=GeneratorInfo(self.code.model.backend, self.engine().backend.model_name, self.settings.temperature,
                                     self.settings.seed, PROMPT_VERSION),
+            truncated=cot.truncated,
         )
 
 
@@ -254,6 +299,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="files, folders and links one snapshot may unpack (default 100000)")
     parser.add_argument("--cot-samples", dest="cot_samples", type=int,
                         help="candidate CoTs per function; the first without hindsight is kept (default 2)")
+    options.truncation_options(parser)
     options.sandbox_options(parser)
     options.sft_options(parser)
     options.common(parser)
@@ -272,5 +318,6 @@ COMMAND = PipelineCommand(
     add_arguments=add_arguments,
     build=build_code_cot,
     required=(Requirement(lambda c: bool(c.repo), "code-cot needs --repo PATH_OR_GIT_URL[@REV] (or repo: in --config)"),),
+    check=options.check_retry_tokens,
     cannot_run=cannot_run,
 )

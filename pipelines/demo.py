@@ -72,13 +72,15 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
     else:
         print("\ndemo 3/5: skipped, the search found no wrong trajectory to label")
     lean_inputs = sorted(str(p) for p in (SAMPLES / "lean").glob("*.json*"))
-    lean = config.model_copy(update={"input": lean_inputs, "limit": LEAN_THEOREMS,
+    # at the demo's short caps the 135M model's CoTs are mostly cut: kept, marked truncated=true
+    lean = config.model_copy(update={"input": lean_inputs, "limit": LEAN_THEOREMS, "keep_truncated": True,
                                      "max_new_tokens": min(config.max_new_tokens, 64)})
     print(f"\ndemo 4/5: Lean CoT for {LEAN_THEOREMS} bundled Lean theorems (a thought per tactic, then an informal "
           f"solution; no Lean toolchain here, so rows are unverified)")
     LEAN_COT.launch(lean, beam_args)
     repo = demo_repository()
     code = config.model_copy(update={"input": [], "repo": [repo], "limit": CODE_FUNCTIONS, "sandbox_timeout": 5.0,
+                                     "keep_truncated": True,
                                      "cot_samples": 2, "max_new_tokens": max(config.max_new_tokens, 128)})
     print(f"\ndemo 5/5: code CoT for the first {CODE_FUNCTIONS} functions of the bundled tinytext package ({repo}): "
           f"tests of the original in the sandbox, reverse CoT, then the round trip")

@@ -5,12 +5,15 @@ thought per tactic, Lean-STaR style, leaks of the tactic rejected) → proof CoT
 solution, and the final answer when the statement asks for one) → verify (``lean_dojo`` replay
 where a Lean toolchain exists; otherwise ``verified=false``, ``verifier="none"`` and the reason
 in the manifest) → tag → ``DIR/sft``. The assistant turn is the tagged thoughts, then the proof.
+A thought or solution cut at the token cap is never written as complete: retried once with
+``--truncated-retry-tokens``, then filtered (``truncated_cot``: a cut solution, or no thought
+at all because of cut ones) or, with ``--keep-truncated``, written with ``truncated`` true.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
@@ -18,6 +21,7 @@ import apache_beam as beam
 from common.errors import ConfigError
 from generators.backends.base import LLMBackend
 from generators.backends.handle import BackendHandle
+from generators.code.truncation import TRUNCATED, TruncationPolicy
 from generators.engine.program import Program
 from generators.lean.proof_cot import ProofCoT, ProofCoTWriter, lean_proof_text, tactics_in_order
 from generators.lean.thoughts import TacticThoughtWriter, ThoughtResult, ThoughtSettings
@@ -46,12 +50,14 @@ PROMPT_VERSION = f"{template('lean_tactic_thought').id}+{template('lean_proof_co
 class LeanSettings:
     model: ModelSettings
     thoughts: ThoughtSettings
+    truncation: TruncationPolicy = field(default_factory=TruncationPolicy)  # not part of row ids
 
 
 def lean_settings(config: RunConfig) -> LeanSettings:
     thoughts = ThoughtSettings(samples=config.thought_samples, temperature=config.temperature,
                                max_new_tokens=config.max_new_tokens, seed=config.seed)
-    return LeanSettings(model_settings(config), thoughts)
+    return LeanSettings(model_settings(config), thoughts, TruncationPolicy(config.keep_truncated,
+                                                                           config.truncated_retry_tokens))
 
 
 def problem_of(theorem: LeanTheorem) -> str:
@@ -74,6 +80,7 @@ class LeanCoTFn(ProgramStage):
         super().__init__(stage, handle)
         self.model = settings.model
         self.settings = settings.thoughts
+        self.truncation = settings.truncation
 
     def setup(self) -> None:
         super().setup()
@@ -92,17 +99,24 @@ class LeanCoTFn(ProgramStage):
         return self._write(self.engine().backend, theorem)
 
     def _write(self, backend: LLMBackend, theorem: LeanTheorem) -> Program[tuple[ThoughtResult, ProofCoT | None]]:
-        thoughts = yield from TacticThoughtWriter(backend, self.settings).program(theorem)
+        thoughts = yield from TacticThoughtWriter(backend, self.settings, self.truncation).program(theorem)
         if not any(thoughts.thoughts):
             return thoughts, None
-        cot = yield from ProofCoTWriter(backend, self.settings).program(theorem, thoughts)
+        cot = yield from ProofCoTWriter(backend, self.settings, self.truncation).program(theorem, thoughts)
         return thoughts, cot
 
     def finish(self, theorem: LeanTheorem, written: tuple[ThoughtResult, ProofCoT | None]) -> Any:
         thoughts, cot = written
         if cot is None:
             self._stats(thoughts, 0)
-            return Filtered("no_usable_thought")
+            # no thought at all: because of cut ones where a cut sample would otherwise have been kept
+            return Filtered(TRUNCATED if thoughts.rejected.get(TRUNCATED) else "no_usable_thought")
+        if cot.retried:
+            self.stat("retried:proof_cot")
+        if cot.truncated and not self.truncation.keep:
+            self._stats(thoughts, cot.generated_tokens)
+            self.stat("truncated:proof_cot")
+            return Filtered(TRUNCATED)
         proof = lean_proof_text(theorem)
         if not tactics_in_order(proof, theorem):  # the cheap check that runs everywhere
             return Rejected("tactics_changed", "the proof in the output does not hold the input tactics in order", proof)
@@ -118,13 +132,18 @@ class LeanCoTFn(ProgramStage):
         source = Source(uri=theorem.url, commit=theorem.commit, path=theorem.file_path, symbol=theorem.full_name,
                         license=theorem.license, dataset_license=theorem.dataset_license)
         self._stats(thoughts, cot.generated_tokens)
+        truncated = cot.truncated or bool(thoughts.truncated)
+        if cot.truncated:
+            self.stat("truncated:proof_cot")
+        if truncated:
+            self.stat("truncated_kept")
         self.stat(f"verifier:{verdict.verifier}")
         self.stat("tactics", len(theorem.tactics))
         self.stat("final_answers", cot.final_answer is not None)
         return SFTRow(
             id=self._row_id(theorem), source_kind="lean", source=source, problem=problem_of(theorem), steps=steps,
             answer=proof, messages=[], verified=verdict.verified, verifier=verdict.verifier,
-            verifier_detail=verdict.detail, generator=generator,
+            verifier_detail=verdict.detail, generator=generator, truncated=truncated,
         )
 
     def _stats(self, thoughts: Any, proof_tokens: int) -> None:
@@ -134,6 +153,10 @@ class LeanCoTFn(ProgramStage):
                                                            for t, s in zip(thoughts.thoughts, thoughts.skipped, strict=True)))
         for reason, count in thoughts.rejected.items():
             self.stat(f"rejected:{reason}", count)
+        if thoughts.retried:
+            self.stat("retried:thoughts", thoughts.retried)
+        if thoughts.truncated:
+            self.stat("truncated:thoughts", len(thoughts.truncated))
         for reason in thoughts.skipped:
             if reason:
                 self.stat(f"skipped:{reason}")
@@ -167,12 +190,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lean-repo", dest="lean_repo", help="URL@COMMIT to trace with lean_dojo (needs Lean and the network)")
     parser.add_argument("--thought-samples", dest="thought_samples", type=int,
                         help="candidate thoughts per tactic; the first that does not leak the tactic is kept (default 2)")
+    options.truncation_options(parser, "thought or solution")
     options.sft_options(parser)
     options.common(parser)
 
 
 def check_lean_repo(config: RunConfig) -> None:
-    """A malformed ``--lean-repo`` is one line, before anything runs."""
+    """A malformed ``--lean-repo``, or a retry cap not above ``--max-new-tokens``, is one line, before anything runs."""
+    options.check_retry_tokens(config)
     if config.lean_repo:
         from pipelines.sources.lean.traced import parse_repo_spec
 

@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, get_args
 
+from common.errors import ConfigError
 from generators.backends.registry import BACKENDS
 from pipelines.config import RunConfig
 
@@ -132,3 +133,19 @@ def sandbox_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--sandbox-memory-mb", dest="sandbox_memory_mb", type=int,
                    help="memory per execution: the whole process tree where a cgroup can be made, else per process"
                         " (default 1024)")
+
+
+def truncation_options(parser: argparse.ArgumentParser, what: str = "CoT") -> None:
+    """``--keep-truncated`` and ``--truncated-retry-tokens N`` (code-cot, lean-cot)."""
+    parser.add_argument("--keep-truncated", dest="keep_truncated", action="store_true", default=None,
+                        help=f"keep a {what} cut at the token cap, the row marked truncated=true "
+                             "(default: not kept; filtered truncated_cot)")
+    parser.add_argument("--truncated-retry-tokens", dest="truncated_retry_tokens", type=int, metavar="N",
+                        help=f"ask a {what} cut at the token cap once more with this cap (above --max-new-tokens)")
+
+
+def check_retry_tokens(config: RunConfig) -> None:
+    """A retry cap must be above the first one, else the retry would be cut again: one line, before anything runs."""
+    if config.truncated_retry_tokens is not None and config.truncated_retry_tokens <= config.max_new_tokens:
+        raise ConfigError(f"--truncated-retry-tokens {config.truncated_retry_tokens} must be above --max-new-tokens "
+                          f"{config.max_new_tokens}: a cut generation is asked again with the larger cap")

@@ -46,6 +46,7 @@ SFT_SCHEMA = pa.schema(
         ("verifier", pa.string()),
         ("verifier_detail", pa.string()),
         ("generator", GENERATOR_TYPE),
+        ("truncated", pa.bool_()),  # nullable; added after 0.1.0: a CoT cut at the token cap, kept (see SFTRow)
     ]
 )
 

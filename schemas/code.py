@@ -61,8 +61,15 @@ class TestRef:
     """A test that exercises a function.
 
     ``doctest``: the examples in the function's own docstring (``path`` is the module's path,
-    ``name`` the symbol). ``function``: a zero-argument test function ``name`` (``Class.name``
-    for a method of a test class with no ``__init__``) in the test file ``path``.
+    ``name`` the symbol). ``function``: a test of the repository's suite, as pytest collects it
+    (``pipelines/sources/code/suite.py``) in the test file ``path``: ``name`` is a test function
+    (``test_f``), a test method (``Class.test_m``, of a ``unittest.TestCase`` subclass whatever its
+    name, or of a pytest ``Test*`` class), or one case of a parametrized test with pytest's id
+    (``test_f[1-2]``); ``args`` is that case's arguments, the source of a dict of literals and the
+    test module's top-level names (``{'n': 3, 'expected': [1, 2]}``, ``{'function': factorial}``),
+    which the sandbox's harness evaluates in that module, "" for any other test. ``label`` is the test's pytest node id
+    (``tests/test_m.py::ChunkedTests::test_even``, ``tests/test_m.py::test_f[1-2]``), or
+    ``doctest SYMBOL``: how the sandbox's verdict names it.
     """
 
     __test__ = False  # not a pytest test class
@@ -70,6 +77,20 @@ class TestRef:
     kind: TestKind
     path: str
     name: str
+    args: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.kind == "doctest":
+            return f"doctest {self.name}"
+        return f"{self.path}::{node_name(self.name)}"
+
+
+def node_name(name: str) -> str:
+    """A test's name in its module as a node id's tail: ``Class.test_m[a.b]`` → ``Class::test_m[a.b]``
+    (dots of the case id kept)."""
+    head, bracket, case = name.partition("[")
+    return head.replace(".", "::") + bracket + case
 
 
 @dataclass(frozen=True)

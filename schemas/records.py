@@ -98,6 +98,10 @@ class Trajectory:
 
 @dataclass
 class SFTRow:
+    """One SFT row. ``truncated``: the CoT was cut at the generator's token cap and kept under
+    ``--keep-truncated`` (True), checked and complete (False), or not checked by the command that
+    made the row (None)."""
+
     id: str
     source_kind: SourceKind
     source: Source
@@ -109,6 +113,7 @@ class SFTRow:
     verifier: str
     verifier_detail: str
     generator: GeneratorInfo
+    truncated: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly the columns of ``SFT_SCHEMA``, in its order."""
@@ -124,6 +129,7 @@ class SFTRow:
             "verifier": self.verifier,
             "verifier_detail": self.verifier_detail,
             "generator": _plain(self.generator),
+            "truncated": None if self.truncated is None else bool(self.truncated),
         }
 
 

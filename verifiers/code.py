@@ -11,6 +11,12 @@ the tests of that process). The verdict comes from that line, the exit status an
 view of how the run ended (time, memory, output, signals); a run without the line never passes,
 and neither does one whose line lacks a requested test.
 
+A function's suite tests are named in the verdict by their pytest node ids
+(``tests/test_m.py::ChunkedTests::test_even``, ``tests/test_m.py::test_f[1-2]``): each runs alone,
+selected by that id, in a process of its own, and a failing one is reported by it
+(:meth:`CodeVerdict.failing`, ``detail``). A test skipped at run time, like a linked test that
+never called the function, counts neither way (:func:`neutral`).
+
 Before anything starts, :meth:`CodeVerifier.verify_function` lists (never imports) the
 repository root and the function's import root: a module or package there named like one the
 harness imports (``doctest.py``, ``unittest/``, ``json.py`` ...) would stand in for the standard
@@ -109,19 +115,26 @@ class CodeVerdict:
         could otherwise copy what it read into a published dataset)."""
         ok = sum(1 for v in self.tests.values() if v == "ok")
         idle = sum(1 for v in self.tests.values() if v.startswith("not_called"))
-        names = [safe_name(k) for k, v in self.tests.items() if not v.startswith("not_called")]
+        skipped = sum(1 for v in self.tests.values() if v.startswith("skipped"))
+        names = [safe_name(k) for k, v in self.tests.items() if not neutral(v)]
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         where = f"in {self.result.sandbox}"
         if self.passed:
             never = f"; {idle} linked tests never called it" if idle else ""
+            never += f"; {skipped} skipped" if skipped else ""
             return f"{ok}/{len(names)} tests passed {where} ({shown}){never}"
-        bad = next(((k, v) for k, v in self.tests.items() if v != "ok"), None)
+        bad = next(((k, v) for k, v in self.tests.items() if v != "ok" and not neutral(v)), None)
         head = f"{self.result.status}: {ok}/{len(names)} tests passed {where}"
         if self.result.stopped:
             head += f", stopped by {safe_name(self.result.stopped)}"
         if bad:
             head += f"; {safe_name(bad[0])}: {outcome_kind(bad[1])}"
         return head
+
+    def failing(self) -> list[str]:
+        """The tests that ran and did not pass, by the names the verdict gives them (pytest node ids,
+        ``doctest SYMBOL``), cut to a safe alphabet, in the order they ran."""
+        return [safe_name(k) for k, v in self.tests.items() if v != "ok" and not neutral(v)]
 
     def to_dict(self) -> dict:
         """SPEC's JSON (passed, status, exit_code, stdout, stderr, seconds, sandbox, ...), then the tests."""
@@ -138,10 +151,17 @@ def safe_name(text: str) -> str:
     return _UNSAFE.sub("?", text)[:NAME_CHARS]
 
 
+def neutral(outcome: str) -> bool:
+    """A test outcome that says nothing of the function: it never called it, or it was skipped."""
+    return outcome.startswith(("not_called", "skipped"))
+
+
 def outcome_kind(outcome: str) -> str:
     """``failed: AssertionError: <message>`` -> ``failed: AssertionError`` (the message is dropped)."""
     status, _, rest = outcome.partition(": ")
-    status = status if status in ("failed", "error", "ok") or status.startswith("not_called") else "failed"
+    status = status if status in ("failed", "error", "ok", "skipped") or status.startswith("not_called") else "failed"
+    if status == "skipped":
+        return status  # its reason is the program's text
     exc = rest.split(":", 1)[0].strip()
     if exc == "skipped":
         return f"{status}: skipped"
@@ -219,8 +239,8 @@ def _strip_result_line(text: str, nonce: str) -> str:
 
 
 def _labels(fn: CodeFunction) -> set[str]:
-    """How the harness names ``fn``'s tests in its verdict (its ``label_of``)."""
-    return {f"doctest {fn.symbol}" if t.kind == "doctest" else f"{t.path}::{t.name.replace('.', '::')}" for t in fn.tests}
+    """How the harness names ``fn``'s tests in its verdict (its ``label_of``): pytest node ids, ``doctest SYMBOL``."""
+    return {f"doctest {fn.symbol}" if t.kind == "doctest" else t.label for t in fn.tests}
 
 
 class CodeVerifier:
@@ -254,7 +274,7 @@ class CodeVerifier:
         tests: dict[str, str] = {}
         if isinstance(payload, dict) and isinstance(payload.get("tests"), dict):
             tests = {str(k): str(v) for k, v in payload["tests"].items()}
-        judged = [v for v in tests.values() if not v.startswith("not_called")]  # linked tests that never called it
+        judged = [v for v in tests.values() if not neutral(v)]  # linked tests that never called it, or skipped
         all_ok = bool(judged) and all(v == "ok" for v in judged)
         if payload is None:
             if result.status == "ok":  # exited 0 without the harness's word: an early exit
@@ -293,7 +313,7 @@ class CodeVerifier:
             return CodeVerdict(False, result, {})
         job = {"mode": "function", "root": "repo", "import_root": fn.import_root, "module": fn.module, "symbol": fn.symbol,
                "docstring": fn.docstring, "path": fn.path,
-               "tests": [{"kind": t.kind, "path": t.path, "name": t.name} for t in fn.tests]}
+               "tests": [{"kind": t.kind, "path": t.path, "name": t.name, "args": t.args} for t in fn.tests]}
         mounts = {"repo": fn.repo.root}
         staging = None
         try:

@@ -1,7 +1,8 @@
 """A scripted policy for tests of search and labelling logic: not a language model.
 
 ``--backend scripted --model RULES`` where RULES is a JSON file (or inline JSON) of
-``{"rules": [[SUBSTRING, REPLY], ...], "default": REPLY, "delay": SECONDS, "load_log": DIR, "context": TOKENS}``.
+``{"rules": [[SUBSTRING, REPLY], ...], "default": REPLY, "delay": SECONDS, "load_log": DIR, "context": TOKENS,
+"length_cap": true}``.
 The reply of a request is that of the first rule whose substring occurs in its last message;
 a reply of ``"__FAIL__"`` raises ``BackendError`` (a failing server). A reply may be a list: the
 i-th completion of a request gets item i (cycling), so that ``n`` samples can differ. Each load leaves a
@@ -9,13 +10,16 @@ marker file in ``load_log`` so tests can count model copies per worker process.
 
 Its "tokens" are whitespace-separated words (of every message of a prompt, as of a completion), so
 that prompt budgets can be tested by counting: ``context`` is its context length (none by default),
-and ``--prompt-budget`` applies as to every backend.
+and ``--prompt-budget`` applies as to every backend. With ``"length_cap": true`` it stops as a model
+does at its token cap: a reply of more words than the request's ``max_new_tokens`` is cut to that
+many and finishes with ``finish_reason="length"`` (off by default: every reply whole, ``"stop"``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -39,6 +43,7 @@ class ScriptedBackend(LLMBackend):
         self.default: str | list[str] = script.get("default", "I do not know.")
         self.delay: float = float(script.get("delay", 0.0))
         self.context: int | None = int(script["context"]) if script.get("context") is not None else None
+        self.length_cap = bool(script.get("length_cap", False))
         self.prompt_budget_override = config.prompt_budget
         self.calls = 0
         if script.get("load_log"):
@@ -70,5 +75,12 @@ class ScriptedBackend(LLMBackend):
             texts = [self.reply(request, i) for i in range(request.params.n)]
             if FAIL in texts:
                 raise BackendError("scripted failure")
-            out.append([Completion(text, len(text.split()), "stop", logprob=-float(i + 1)) for i, text in enumerate(texts)])
+            out.append([self._complete(text, request.params.max_new_tokens, i) for i, text in enumerate(texts)])
         return out
+
+    def _complete(self, text: str, cap: int, index: int) -> Completion:
+        """The reply as a completion: whole (``stop``), or cut at ``cap`` words (``length``) under ``length_cap``."""
+        words = list(re.finditer(r"\S+", text))
+        if self.length_cap and len(words) > cap:  # cut after its cap-th word, the text's own spacing kept
+            return Completion(text[: words[cap - 1].end()] if cap else "", cap, "length", logprob=-float(index + 1))
+        return Completion(text, len(words), "stop", logprob=-float(index + 1))

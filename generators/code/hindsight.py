@@ -1,11 +1,14 @@
 """The hindsight filter: reverse-generated reasoning must read as if the code did not exist yet.
 
 A model shown the code tends to narrate it ("the given code first checks..."), paste it (often
-reformatted or with names changed), or restate the task ("The function signature: `float`").
-None of these is reasoning toward the code: the CoT leaks the answer or says nothing, and the
-round trip then checks the paste, not a plan. So outputs that refer to the code as given, copy it
-(``generators.code.copying`` measures that the same way for code and text), or hold too little
-reasoning of their own are rejected, each with its reason (see ``hindsight_reason``).
+reformatted or with names changed), restate the task ("The function signature: `float`"), or
+answer as an assistant about the prompt ("Here is the plan to write the function in the first
+person... Your plan is a perfect example..."). None of these is reasoning toward the code: the
+CoT leaks the answer or says nothing, and the round trip then checks the paste, not a plan. So
+outputs that refer to the code as given, echo the prompt's instructions or talk about the plan as
+an answer to someone, copy the code (``generators.code.copying`` measures that the same way for
+code and text), or hold too little reasoning of their own are rejected, each with its reason
+(see ``hindsight_reason``).
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from generators.code.copying import code_tokens, measure_copy, spans
+from generators.prompts import template
 
 #: phrases that only make sense looking back at existing code. "code" and "implementation" alone
 #: are ordinary words (a status code, "the implementation will use a dict"): they count only with a
@@ -31,7 +36,27 @@ _HINDSIGHT = re.compile(
     r"|\b(?:is|was|has\s+been)\s+already\s+implemented\b|\b(?:this|it)\s+(?:is|was)\s+implemented\b",
     re.IGNORECASE,
 )
-FILTER_VERSION = "hindsight/v2"  # recorded in each code-cot row's verifier_detail
+#: an assistant talking about its answer, its reader or the prompt's form, not reasoning about the problem.
+#: "plan" and "function" alone are ordinary words ("my plan is to sort first", "I plan to write the
+#: function iteratively"): they count only as the answer handed to someone ("here is the plan to
+#: write the function", "your plan", "this plan is a perfect example").
+_ECHO = re.compile(
+    r"\bin\s+the\s+first\s+person\b|\b(?:future|present)\s+(?:or|and)\s+(?:future|present)\s+tense\b"
+    r"|\bas\s+if\s+the\s+code\s+did\s+not\s+exist\b|\bfor\s+your\s+eyes\s+only\b"
+    r"|\byour\s+(?:plan|steps|reasoning|outline|code|function|implementation|solution|request|task|question|prompt)\b"
+    r"|\bhere(?:'s|\s+is|\s+are)\s+(?:the|my|a|an)\s+(?:\w+\s+)?(?:plan|steps|outline|reasoning)\s+(?:to|for)\s+"
+    r"(?:write|writing|implement|implementing|create|creating|code|coding)\b"
+    r"|\b(?:the|a|this)\s+plan\s+(?:to|for)\s+(?:write|writing|implement|implementing|create|creating|code|coding)\s+"
+    r"(?:the|this|a|that)\s+function\b"
+    r"|\b(?:this|that|the\s+above|the)\s+plan\s+(?:is|was)\s+(?:a\s+|an\s+)?(?:perfect|great|excellent|good|solid)\s+"
+    r"(?:example|plan|approach|outline)\b"
+    r"|\ba\s+(?:perfect|great|excellent|good)\s+example\s+of\s+how\s+to\s+(?:plan|write|implement|approach|reason)\b"
+    r"|\bi\s+hope\s+this\s+helps\b|\blet\s+me\s+know\s+if\b|\bfeel\s+free\s+to\b|\bhappy\s+to\s+help\b|\bas\s+an\s+ai\b"
+    r"|^\W*(?:sure|certainly|absolutely|of\s+course)\s*[!,.]\s*(?:here|i\s+can|i'?d|i\s+will|let\s+me|below)\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+ECHO_TEMPLATE = "code_reverse_cot"  # the prompt whose instructions a CoT must not restate
+FILTER_VERSION = "hindsight/v3"  # recorded in each code-cot row's verifier_detail (v3: prompt_echo)
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,7 @@ class HindsightSettings:
     min_novel_words: int = 5  # distinct prose words beyond the task (signature, docstring) and filler
     min_prose_words: int = 8  # words of prose outside code-like spans
     min_prose_share: float = 0.3  # prose words / (prose words + tokens of code-like spans)
+    min_echo_run: int = 7  # this many words in a row of the prompt's own instructions is restating them
 
 
 DEFAULT_SETTINGS = HindsightSettings()
@@ -153,10 +179,41 @@ def longest_copied_run(reasoning: str, code: str) -> int:
     return measure_copy(reasoning, code, DEFAULT_SETTINGS.share_run).longest
 
 
+_ECHO_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def _echo_words(text: str) -> list[str]:
+    return _ECHO_WORD.findall(text.lower())
+
+
+@lru_cache(maxsize=8)
+def instruction_runs(run: int, name: str = ECHO_TEMPLATE) -> frozenset[tuple[str, ...]]:
+    """Every ``run`` words in a row of the template's fixed text (its system text and the user
+    part's text between fields), lower case: what a CoT restating the instructions shares with them."""
+    prompt = template(name)
+    pieces = [prompt.system, *(p for part in prompt.parts.values() for p in re.split(r"\{\w+\}", part))]
+    out: set[tuple[str, ...]] = set()
+    for piece in pieces:
+        words = _echo_words(piece)
+        out.update(tuple(words[i: i + run]) for i in range(len(words) - run + 1))
+    return frozenset(out)
+
+
+def prompt_echo(reasoning: str, settings: HindsightSettings = DEFAULT_SETTINGS) -> bool:
+    """Whether ``reasoning`` talks as an assistant about its answer or the prompt (``_ECHO``), or
+    restates ``min_echo_run`` words in a row of the reverse-CoT prompt's instructions."""
+    if _ECHO.search(reasoning):
+        return True
+    runs, n = instruction_runs(settings.min_echo_run), settings.min_echo_run
+    words = _echo_words(reasoning)
+    return any(tuple(words[i: i + n]) in runs for i in range(len(words) - n + 1))
+
+
 def hindsight_reason(reasoning: str, code: str, settings: HindsightSettings = DEFAULT_SETTINGS) -> str | None:
     """Why ``reasoning`` is not usable as forward reasoning toward ``code``, or None when it is.
 
-    Reasons, in the order checked: ``empty``; ``refers_to_code`` (talks about the code as given);
+    Reasons, in the order checked: ``empty``; ``prompt_echo`` (restates the prompt's instructions
+    or talks about the plan as an assistant); ``refers_to_code`` (talks about the code as given);
     ``copied_code`` (a run of ``min_copied_run`` body tokens, a short body whole, or a long line);
     ``copied_share`` (runs of ``share_run`` tokens or more cover ``max_copied_share`` of the body);
     ``restates_signature`` (fewer than ``min_novel_words`` words beyond the task and filler, and
@@ -166,6 +223,8 @@ def hindsight_reason(reasoning: str, code: str, settings: HindsightSettings = DE
     text = reasoning.strip()
     if not text:
         return "empty"
+    if prompt_echo(text, settings):
+        return "prompt_echo"
     if _HINDSIGHT.search(text):
         return "refers_to_code"
     body = code_without_docstring(code)

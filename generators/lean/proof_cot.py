@@ -5,7 +5,9 @@ The writer asks once (``lean_proof_cot``) for a concise informal solution from t
 model's to choose: it is read from the informal statement ("... Show that it is 21y+14.").
 ``lean_proof_text`` rebuilds the proof that goes after the thoughts in an SFT row, and
 ``tactics_in_order`` is the check that can run without Lean: that text holds exactly the input
-tactics, in order, and nothing else but comments.
+tactics, in order, and nothing else but comments. A solution cut at the token cap is asked once
+more with the retry cap where one is set; one still cut says so (``truncated``), for the stage to
+filter (``truncated_cot``) or keep marked.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from generators.backends.base import GenerationParams, GenRequest, LLMBackend
+from generators.code.truncation import TruncationPolicy, is_cut
 from generators.engine.program import Program, drive
 from generators.lean.leaks import normalise
 from generators.lean.thoughts import ThoughtResult, ThoughtSettings, statement_of
@@ -79,9 +82,14 @@ def tactics_in_order(text: str, theorem: LeanTheorem) -> bool:
 
 @dataclass(frozen=True)
 class ProofCoT:
+    """The informal solution, the final answer the statement asks for, what it cost; ``truncated``:
+    the solution stopped at the token cap (after the retry, where one was made)."""
+
     informal_solution: str
     final_answer: str | None
     generated_tokens: int
+    truncated: bool = False
+    retried: bool = False
 
 
 def steps_text(theorem: LeanTheorem, thoughts: ThoughtResult | None) -> str:
@@ -95,9 +103,11 @@ def steps_text(theorem: LeanTheorem, thoughts: ThoughtResult | None) -> str:
 class ProofCoTWriter:
     """Writes the informal solution of one theorem in one backend request."""
 
-    def __init__(self, backend: LLMBackend, settings: ThoughtSettings | None = None):
+    def __init__(self, backend: LLMBackend, settings: ThoughtSettings | None = None,
+                 truncation: TruncationPolicy | None = None):
         self.backend = backend
         self.settings = settings or ThoughtSettings(max_new_tokens=384)
+        self.truncation = truncation or TruncationPolicy()
         self.prompt = template(TEMPLATE)
 
     @property
@@ -109,7 +119,8 @@ class ProofCoTWriter:
         return drive(self.program(theorem, thoughts), self.backend)
 
     def program(self, theorem: LeanTheorem, thoughts: ThoughtResult | None = None) -> Program[ProofCoT]:
-        """The informal solution as a program: one yield of one request."""
+        """The informal solution as a program: one yield of one request (one more when it was cut and a
+        retry cap is set)."""
         s = self.settings
         messages = self.prompt.messages(
             informal_statement=(theorem.informal_statement or "").strip() or "(only the Lean statement is given)",
@@ -117,4 +128,9 @@ class ProofCoTWriter:
         seed = sampling_seed(s.seed, theorem.url, theorem.full_name, "proof_cot")
         params = GenerationParams(n=1, temperature=s.temperature, max_new_tokens=s.max_new_tokens, seed=seed)
         completion = (yield [GenRequest.chat(messages, params, key=theorem.full_name)])[0][0]
-        return ProofCoT(completion.text.strip(), final_answer_of(theorem.informal_statement), completion.tokens)
+        tokens, retry = completion.tokens, self.truncation.retry(params) if is_cut(completion) else None
+        if retry is not None:
+            completion = (yield [GenRequest.chat(messages, retry, key=theorem.full_name)])[0][0]
+            tokens += completion.tokens
+        return ProofCoT(completion.text.strip(), final_answer_of(theorem.informal_statement), tokens,
+                        truncated=is_cut(completion), retried=retry is not None)

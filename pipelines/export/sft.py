@@ -17,6 +17,7 @@ from pipelines.io import fs
 from schemas.arrow import SFT_SCHEMA
 from schemas.splits import SPLITS
 
+OPTIONAL = ("truncated",)  # columns a shard written before they existed lacks: read as null
 DESCRIPTION = "The SFT rows with `verified = true` only (`reverse-o1 export sft --verified`); columns as `sft`."
 
 
@@ -24,11 +25,12 @@ def export_sft(out_dir: str, verified: bool) -> int:
     if not verified:
         raise ConfigError("export sft needs --verified (the `sft` config already holds every row)")
     name = "sft_verified"
-    shards = exports.checked_shards(out_dir, "sft", SFT_SCHEMA.names,
+    required = [c for c in SFT_SCHEMA.names if c not in OPTIONAL]
+    shards = exports.checked_shards(out_dir, "sft", required,
                                     "run a command that writes SFT rows (expand, code-cot, lean-cot, tag) into it first")
     rows: dict[str, list[dict]] = {s: [] for s in SPLITS}
     left: collections.Counter[str] = collections.Counter()
-    for split, row in exports.rows_with_split(shards, "sft", SFT_SCHEMA.names):
+    for split, row in exports.rows_with_split(shards, "sft", required, optional=OPTIONAL):
         if row.get("verified") is not True:
             left["unverified"] += 1
             continue

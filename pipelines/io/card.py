@@ -8,17 +8,26 @@ all agree (Hugging Face's lower-case id), else ``other`` with the licences per s
 body (from the manifest's ``licenses``, read from the rows' ``source.license`` and
 ``source.dataset_license``). The body says what produced the data: per command, the model (only
 where an LLM wrote or tagged the rows) and the settings that command takes (its own options, from
-its command line's parser), nothing it does not use.
+its command line's parser), nothing it does not use; what ``verified`` means for each command's
+rows and why rows were not verified or were left out (``pipelines.io.verification``), token
+lengths per column (``pipelines.io.token_lengths``) and three example rows per config
+(``pipelines.io.examples``, read when the card is written), each a JSON array in a fenced block.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pyarrow as pa
 import yaml
 
 from pipelines.io import fs
+from pipelines.io.examples import EXAMPLE_ROWS, MAX_CHARS, MAX_ITEMS
+from pipelines.io.examples import examples as read_examples
+from pipelines.io.token_lengths import SAMPLE_SHARDS
+from pipelines.io.verification import PRM_MEANING, outcomes
 from schemas.splits import SPLITS
 
 DESCRIPTIONS = {
@@ -26,14 +35,6 @@ DESCRIPTIONS = {
            "then the answer), with `steps`, `answer`, `verified`, `verifier`, `verifier_detail`, `source`, `generator`.",
     "prm": "PRM rows in TRL's stepwise-supervision format: `prompt`, `completions`, `labels`; "
            "plus `soft_labels`, `rollouts`, `correct_rollouts`, `method`, `answer_correct` and, for MCTS rows, `nodes`.",
-}
-# How each command decides ``verified`` (SFT rows), for the card's "Verified rows" section.
-VERIFIED_HOW = {
-    "code-cot": "the function regenerated from the CoT alone passed the repository's own tests in the sandbox (bwrap)",
-    "lean-cot": "Lean checked the proof the CoT ends in (lean_dojo, where a Lean toolchain exists; else every row is "
-                "unverified and `verifier_detail` says why)",
-    "expand": "math-verify found the trajectory's final answer equal to the seed's gold answer",
-    "tag": "copied from the input's `verified` column where it has one (else false: nothing was checked)",
 }
 LABELS_HOW = {
     "shepherd": "Math-Shepherd: `n` completions from the prefix ending at each step; soft label = fraction that reach "
@@ -128,7 +129,8 @@ def header(out_dir: str, manifest: dict[str, Any], found: list[dict[str, Any]]) 
     }
 
 
-def render(out_dir: str, manifest: dict[str, Any]) -> str:
+def render(out_dir: str, manifest: dict[str, Any], examples: dict[str, list[dict[str, Any]]] | None = None) -> str:
+    """The card; ``examples`` (config → rows, ``pipelines.io.examples``) where they were read."""
     found = configs(manifest)
     lines = ["---", yaml.safe_dump(header(out_dir, manifest, found), sort_keys=False, allow_unicode=True).strip(), "---",
              "", "# reverse-o1 dataset", ""]
@@ -141,7 +143,10 @@ def render(out_dir: str, manifest: dict[str, Any]) -> str:
     lines += _split_lines(manifest)
     lines += _load_lines(out_dir, found)
     lines += _verified_lines(manifest)
+    lines += _reason_lines(manifest)
     lines += _label_lines(manifest)
+    lines += _token_lines(manifest.get("token_lengths") or {})
+    lines += _example_lines(found, examples or {})
     lines += ["", "## Provenance", ""]
     for command, run in sorted(manifest.get("runs", {}).items()):
         model = f"; model `{run.get('model')}`" if run.get("uses_llm", True) and run.get("model") else ""
@@ -204,24 +209,99 @@ def _where(out_dir: str) -> str:
     return out_dir.rstrip("/")
 
 
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
 def _verified_lines(manifest: dict[str, Any]) -> list[str]:
+    """What ``verified`` means for each command's rows: it differs (a code-cot row's answer is right even unverified)."""
     sft = (manifest.get("generation") or {}).get("sft") or []
     if not sft:
         return []
     rows = sum(e["rows"] for e in sft)
     verified = sum(e.get("verified", 0) for e in sft)
     lines = ["", "## Verified rows", "",
-             f"{verified} of {rows} SFT rows have `verified = true`. Unverified rows are kept (wrong answers are the "
-             "rejected side of preference pairs); train on `sft.filter(lambda row: row[\"verified\"])`, write only "
-             "verified rows with `--only-verified`, or export them with `reverse-o1 export sft DIR --verified`.", ""]
-    runs = manifest.get("runs") or {}
-    for command in sorted(runs):
-        how = VERIFIED_HOW.get(command.split("-cot")[0] + "-cot" if command.endswith("-cot") else command)
-        if how:
-            lines.append(f"- made by `{command}`: {how}.")
+             f"{verified} of {rows} SFT rows have `verified = true`. What that means, and what an unverified row is, "
+             "depends on the command that made the row (below): only `expand`'s unverified rows are wrong answers. "
+             "Unverified rows are kept; train on `sft.filter(lambda row: row[\"verified\"])`, write only verified rows "
+             "with `--only-verified`, or export them with `reverse-o1 export sft DIR --verified`.", ""]
+    truncated = (manifest.get("outputs") or {}).get("sft_truncated") or 0
+    if truncated:
+        lines += [f"{truncated} SFT rows have `truncated = true`: their CoT was cut at the token cap and kept "
+                  "(`--keep-truncated`); leave them out with `sft.filter(lambda row: not row[\"truncated\"])`.", ""]
+    for outcome in outcomes(manifest):
+        if not outcome.sft_rows and outcome.meaning is None:
+            continue
+        counts = (f"{outcome.sft_rows} SFT rows, {outcome.sft_verified} verified"
+                  + (f", {outcome.sft_truncated} truncated" if outcome.sft_truncated else ""))
+        if outcome.meaning is None:
+            lines.append(f"- `{outcome.command}` ({counts}).")
+            continue
+        m = outcome.meaning
+        lines += [f"- `{outcome.command}` ({counts}): the answer is {m.answer}.",
+                  f"  - `verified = true`: {m.verified}.", f"  - `verified = false`: {m.unverified}."]
+    if (manifest.get("outputs") or {}).get("prm_rows"):
+        lines += ["", f"{PRM_MEANING}."]
     lines += ["", "| verifier | model | prompt version | rows | verified |", "|---|---|---|---|---|"]
     lines += [f"| {e.get('verifier')} | {e.get('model')} | {e.get('prompt_version')} | {e['rows']} | {e.get('verified', 0)} |"
               for e in sft]
+    return lines
+
+
+def _reason_lines(manifest: dict[str, Any]) -> list[str]:
+    """Why rows were not verified or were left out, per command (its latest run): counts by reason."""
+    found = [o for o in outcomes(manifest) if o.reasons]
+    if not found:
+        return []
+    lines = ["", "## Why rows were not verified or were left out", "",
+             "Counts of each command's latest run (`manifest.json`: `stages`), by reason."]
+    for outcome in found:
+        unverified = f"; {outcome.unverified} of {outcome.sft_rows} SFT rows unverified" if outcome.sft_rows else ""
+        lines += ["", f"### `{outcome.command}`{unverified}", "", "| what | reason | count |", "|---|---|---|"]
+        for group in outcome.reasons:
+            lines += [f"| {_cell(group.what)} | `{_cell(reason)}` | {n} |" for reason, n in group.counts.items()]
+    return lines
+
+
+def _token_lines(lengths: dict[str, Any]) -> list[str]:
+    """Tokens per row and column, in the embedded tokenizer's tokens (``manifest.token_lengths``)."""
+    columns = lengths.get("columns") or {}
+    if lengths.get("unavailable"):
+        return ["", "## Token lengths", "", f"Not counted: the tokenizer could not be loaded ({lengths['unavailable']})."]
+    if not columns:
+        return []
+    sampled = lengths.get("sampled") or {}
+    of = ", ".join(f"{sampled.get(kind, 0)} {kind.upper()} rows" for kind in columns)
+    lines = ["", "## Token lengths", "",
+             f"Tokens per row, per column, in the {lengths.get('tokenizer')} tokenizer's tokens (the embedded model's; "
+             "no special tokens; a list's texts joined by newlines: `steps` their text, `messages` their content, "
+             f"without the chat template's few tokens per turn), over {of} (the first rows of up to {SAMPLE_SHARDS} "
+             "shards per kind).", "",
+             "| config | column | rows | mean | p50 | p95 | max |", "|---|---|---|---|---|---|---|"]
+    for kind, per_column in columns.items():
+        for column, s in per_column.items():
+            lines.append(f"| `{kind}` | `{column}` | {s['rows']} | {s['mean']} | {s['p50']} | {s['p95']} | {s['max']} |")
+    return lines
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in ``text`` (a row may hold a fenced block itself)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _example_lines(found: list[dict[str, Any]], examples: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Up to ``EXAMPLE_ROWS`` rows per config, each config's a JSON array."""
+    shown = [(c["name"], examples[c["name"]]) for c in found if examples.get(c["name"])]
+    if not shown:
+        return []
+    lines = ["", "## Examples", "",
+             f"The first {EXAMPLE_ROWS} rows of each config's first files, as JSON; strings over {MAX_CHARS} characters "
+             f"are cut (`… [N more chars]`) and lists keep their first {MAX_ITEMS} items."]
+    for name, rows in shown:
+        text = json.dumps(rows, ensure_ascii=False, indent=1, allow_nan=False)
+        fence = _fence(text)
+        lines += ["", f"### `{name}`", "", f"{fence}json", text, fence]
     return lines
 
 
@@ -346,4 +426,6 @@ def _license_lines(licenses: dict[str, Any]) -> list[str]:
 
 
 def write(out_dir: str, manifest: dict[str, Any]) -> None:
-    fs.write_text(fs.join(out_dir, "README.md"), render(out_dir, manifest), out_dir)
+    """``README.md`` of ``out_dir``, with the example rows read from its files."""
+    examples = read_examples(out_dir, configs(manifest))
+    fs.write_text(fs.join(out_dir, "README.md"), render(out_dir, manifest, examples), out_dir)

@@ -1,5 +1,6 @@
 """What an output folder holds, from its Parquet shards' footers alone: rows per kind and split,
-verified rows, SFT steps per factor and source kind, generation settings.
+verified and truncated rows, rows per command (from the shards' names), SFT steps per factor and
+source kind, generation settings.
 
 Footers are small ranged reads (on an object store, latency bound): read by a thread pool, folded a
 chunk at a time. A shard whose footer cannot be read is set aside (``resume.set_aside``) and left
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,10 +21,19 @@ import pyarrow.parquet as pq
 
 from pipelines.io import fs
 from pipelines.io.resume import FOOTER_CHUNK, FOOTER_THREADS, KINDS, set_aside, shard_files
-from pipelines.io.shards import FACTORS_KEY, GENERATION_KEY, UNTAGGED, VERIFIED_KEY
+from pipelines.io.shards import FACTORS_KEY, GENERATION_KEY, TRUNCATED_KEY, UNTAGGED, VERIFIED_KEY
 from schemas.splits import shard_split
 
 log = logging.getLogger(__name__)
+# a shard's name: RUN_ID-HASH[.SPLIT].parquet, where RUN_ID is COMMAND-YYYYMMDDTHHMMSS-XXXXXX (``pipelines.runner``)
+_SHARD_NAME = re.compile(r"^(?P<command>.+)-\d{8}T\d{6}-[0-9a-f]{6}-[0-9a-f]+(?:\.\w+)?\.parquet$")
+UNKNOWN_COMMAND = "(unknown)"
+
+
+def command_of(shard_name: str) -> str:
+    """The command whose run wrote a shard, from its name; ``UNKNOWN_COMMAND`` for a name of another form."""
+    match = _SHARD_NAME.match(shard_name)
+    return match.group("command") if match else UNKNOWN_COMMAND
 
 
 @dataclass
@@ -31,6 +42,9 @@ class OutputStats:
 
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     verified: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))  # rows with verified=True
+    truncated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))  # rows with truncated=True
+    # command (from the shards' names) -> "sft_rows" | "sft_verified" | "sft_truncated" | "prm_rows" -> rows
+    by_command: dict[str, Counter[str]] = field(default_factory=dict)
     factors: dict[str, Counter[str]] = field(default_factory=dict)  # source kind -> factor -> steps
     shards: int = 0
     splits: dict[str, Counter[str]] = field(default_factory=lambda: {k: Counter() for k in KINDS})  # kind -> split -> rows
@@ -74,7 +88,15 @@ def _fold_footer(stats: OutputStats, kind: str, path: str, footer: pq.FileMetaDa
     stats.splits[kind][shard_split(fs.basename(path))] += footer.num_rows
     stats.split_bytes[kind][shard_split(fs.basename(path))] += sum(
         footer.row_group(i).total_byte_size for i in range(footer.num_row_groups))
-    stats.verified[kind] += _footer_verified(path, footer)
+    verified = _footer_verified(path, footer)
+    truncated = _footer_truncated(path, footer)
+    stats.verified[kind] += verified
+    stats.truncated[kind] += truncated
+    per_command = stats.by_command.setdefault(command_of(fs.basename(path)), Counter())
+    per_command[f"{kind}_rows"] += footer.num_rows
+    if kind == "sft":
+        per_command["sft_verified"] += verified
+        per_command["sft_truncated"] += truncated
     stats.generation[kind].update(_footer_generation(kind, path, footer))
     if kind == "sft":
         for source_kind, counts in _footer_factors(path, footer).items():
@@ -88,6 +110,16 @@ def _footer_verified(path: str, footer: object) -> int:
     if "verified" not in footer.schema.to_arrow_schema().names:  # type: ignore[attr-defined]
         return 0
     return sum(1 for v in fs.read_parquet(path, columns=["verified"]).column("verified").to_pylist() if v is True)
+
+
+def _footer_truncated(path: str, footer: object) -> int:
+    """Rows with ``truncated`` true: from the footer, else the column (0 for a shard without it)."""
+    raw = (footer.metadata or {}).get(TRUNCATED_KEY.encode())  # type: ignore[attr-defined]
+    if raw is not None:
+        return int(raw)
+    if "truncated" not in footer.schema.to_arrow_schema().names:  # type: ignore[attr-defined]
+        return 0
+    return sum(1 for v in fs.read_parquet(path, columns=["truncated"]).column("truncated").to_pylist() if v is True)
 
 
 GENERATION_COLUMNS = {"sft": ["generator.backend", "generator.model", "generator.prompt_version", "verifier", "verified"],

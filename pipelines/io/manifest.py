@@ -1,4 +1,6 @@
-"""``manifest.json``: per-stage counts that add up, the config, the model, versions, wall time.
+"""``manifest.json``: per-stage counts that add up, the config, the model, versions, wall time; rows
+per command (verified, truncated), and token lengths per column (``token_lengths``, in the embedded
+tokenizer's tokens, over a bounded sample; kept as they were while the shards have not changed).
 
 Several commands may write into one output directory (the demo does): each command's stages
 are named ``COMMAND/STAGE`` and a new run of a command replaces only that command's entries.
@@ -16,6 +18,7 @@ from typing import Any
 from pipelines.io import fs
 from pipelines.io.footers import OutputStats
 from pipelines.io.resume import FOOTER_THREADS, KINDS, shard_files
+from pipelines.io.token_lengths import token_lengths
 from pipelines.stage.counters import balanced
 from schemas.splits import SplitSettings
 
@@ -166,7 +169,9 @@ def update(
         "versions": package_versions(),
         "wall_seconds": round(sum(r["wall_seconds"] for r in runs.values()), 3),
         "outputs": {"sft_rows": stats.rows["sft"], "prm_rows": stats.rows["prm"], "dead_letters": dead_letters,
-                    "shards": stats.shards, "sft_verified": stats.verified["sft"]},
+                    "shards": stats.shards, "sft_verified": stats.verified["sft"], "sft_truncated": stats.truncated["sft"]},
+        # rows per command that wrote them (from the shards' names): sft_rows, sft_verified, sft_truncated, prm_rows
+        "by_command": {c: dict(sorted(n.items())) for c, n in sorted(stats.by_command.items())},
         # rows per kind and split (shard names say the split), for the card's dataset_info
         "splits": {kind: dict(sorted(counts.items())) for kind, counts in stats.splits.items()},
         "split_bytes": {kind: dict(sorted(counts.items())) for kind, counts in stats.split_bytes.items()},
@@ -174,6 +179,7 @@ def update(
         "factors": factor_counts(stats) | tagging_counts(all_stages),
         "licenses": license_counts(out_dir) if licenses is None else licenses,
         "generation": generation_counts(stats),
+        "token_lengths": token_lengths(out_dir, manifest.get("token_lengths")),
         "runs": runs,
         "notes": sorted({n for r in runs.values() for n in r.get("notes", [])}),
         # damaged shards moved to DIR/.corrupt by the latest run of each command, with the reason

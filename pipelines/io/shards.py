@@ -1,11 +1,17 @@
 """Durable output: Parquet shards and dead-letter JSONL, written as the pipeline goes.
 
-A writer DoFn buffers rows and flushes a shard every ``rows_per_shard`` rows (and at the end
-of each bundle) through ``pipelines.io.fs``, so a shard is whole or absent on any filesystem: a
-run killed with -9 keeps every flushed shard and the rerun skips those rows. Shard names are
-``RUN_ID-HASH.parquet`` where the hash covers the ids they hold, so a retried bundle rewrites the
-same file (an idempotent rename or upload), and the launcher finds this run's shards by name.
-With ``--test-fraction`` every shard holds one split and says which in its name,
+A writer DoFn buffers rows and flushes a shard when it holds ``rows_per_shard`` rows (default
+50,000) or about ``shard_bytes`` of rows (128 MiB of Arrow data, before compression), whichever
+comes first, when its first row has waited too long (``flush_seconds``, 30 s at first, doubled
+after each flush on time up to ``MAX_FLUSH_SECONDS``: a slow run keeps what it made without
+leaving a file every 30 s), and at the end of each bundle. Every write goes through
+``pipelines.io.fs``, so a shard is whole or absent on any filesystem: a run killed with -9 keeps
+every flushed shard and the rerun skips those rows. A shard's rows wait as Arrow record batches
+(``ShardBuffer``), compact and with their bytes known, not as Python dicts.
+
+Shard names are ``RUN_ID-HASH.parquet`` where the hash covers the ids they hold, so a retried
+bundle rewrites the same file (an idempotent rename or upload), and the launcher finds this run's
+shards by name. With ``--test-fraction`` every shard holds one split and says which in its name,
 ``RUN_ID-HASH.train.parquet`` or ``RUN_ID-HASH.test.parquet`` (``schemas.splits``: whole problems
 go to one split), so the card's ``data_files`` can name each split by a glob.
 
@@ -32,35 +38,66 @@ from schemas.splits import SplitSettings
 FACTORS_KEY = "reverse_o1.factors"
 VERIFIED_KEY = "reverse_o1.verified"
 GENERATION_KEY = "reverse_o1.generation"  # rows per (backend, model, prompt version, verifier | method)
+TRUNCATED_KEY = "reverse_o1.truncated"  # rows with truncated=True (a CoT cut at the token cap, kept)
 REPORTS = "reports"  # rows with verified=True, for the run's last line without reading rows
 UNTAGGED = "(untagged)"
+SHARD_BYTES = 128 << 20  # a shard is flushed at about this many bytes of Arrow data (or rows_per_shard rows)
+FLUSH_SECONDS = 30.0  # a buffer's first row waits at most this long, at first ...
+MAX_FLUSH_SECONDS = 600.0  # ... then twice as long after each flush on time, up to this
+BATCH_ROWS = 8  # rows of a shard's first record batch; later batches are sized from the bytes per row seen
+MAX_BATCH_ROWS = 1024
+
+
+class FooterCounts:
+    """What a shard's footer says of its rows, counted as rows arrive: verified and truncated rows, who
+    made them (``GENERATION_KEY``) and, for SFT rows, steps per (source kind, factor)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.verified = 0
+        self.truncated = 0
+        self.groups: dict[tuple[Any, ...], list[int]] = {}
+        self.factors: dict[str, Counter[str]] = {}
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> FooterCounts:
+        for row in rows:
+            gen = row.get("generator") or {}
+            how = row.get("verifier") if self.kind == "sft" else row.get("method")
+            counts = self.groups.setdefault((gen.get("backend"), gen.get("model"), gen.get("prompt_version"), how), [0, 0])
+            counts[0] += 1
+            counts[1] += row.get("verified") is True
+            self.verified += row.get("verified") is True
+            self.truncated += row.get("truncated") is True
+            if self.kind == "sft":
+                per_kind = self.factors.setdefault(str(row.get("source_kind")), Counter())
+                per_kind.update((UNTAGGED if step.get("factor") is None else step["factor"])
+                                for step in row.get("steps") or [])
+        return self
+
+    def generation(self) -> list[list[Any]]:
+        """``[backend, model, prompt_version, verifier (SFT) | method (PRM), rows, verified rows]`` per group."""
+        return [[*key, n, verified] for key, (n, verified) in sorted(self.groups.items(), key=lambda kv: str(kv[0]))]
+
+    def metadata(self) -> dict[str, str]:
+        meta = {GENERATION_KEY: json.dumps(self.generation())}
+        if "verified" in SCHEMAS[self.kind].names:
+            meta[VERIFIED_KEY] = str(self.verified)
+        if "truncated" in SCHEMAS[self.kind].names:
+            meta[TRUNCATED_KEY] = str(self.truncated)
+        if self.kind != "sft":
+            return meta
+        return meta | {FACTORS_KEY: json.dumps({k: dict(v) for k, v in sorted(self.factors.items())}, sort_keys=True)}
 
 
 def generation_of(kind: str, rows: list[dict[str, Any]]) -> list[list[Any]]:
     """``[backend, model, prompt_version, verifier (SFT) | method (PRM), rows, verified rows]`` per group."""
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for row in rows:
-        gen = row.get("generator") or {}
-        how = row.get("verifier") if kind == "sft" else row.get("method")
-        counts = groups.setdefault((gen.get("backend"), gen.get("model"), gen.get("prompt_version"), how), [0, 0])
-        counts[0] += 1
-        counts[1] += row.get("verified") is True
-    return [[*key, n, verified] for key, (n, verified) in sorted(groups.items(), key=lambda kv: str(kv[0]))]
+    return FooterCounts(kind).add(rows).generation()
 
 
 def shard_metadata(kind: str, rows: list[dict[str, Any]]) -> dict[str, str]:
     """Footer metadata: verified rows, who made the rows (``GENERATION_KEY``), and the steps per
     (source kind, factor) of an SFT shard, so the manifest sums footers instead of reading rows."""
-    meta = {GENERATION_KEY: json.dumps(generation_of(kind, rows))}
-    if "verified" in SCHEMAS[kind].names:
-        meta[VERIFIED_KEY] = str(sum(1 for row in rows if row.get("verified") is True))
-    if kind != "sft":
-        return meta
-    counts: dict[str, Counter[str]] = {}
-    for row in rows:
-        per_kind = counts.setdefault(str(row.get("source_kind")), Counter())
-        per_kind.update((UNTAGGED if step.get("factor") is None else step["factor"]) for step in row.get("steps") or [])
-    return meta | {FACTORS_KEY: json.dumps({k: dict(v) for k, v in sorted(counts.items())}, sort_keys=True)}
+    return FooterCounts(kind).add(rows).metadata()
 
 
 def write_rows(rows: list[dict[str, Any]], kind: str, path: str, tmp_root: str | None = None) -> None:
@@ -68,15 +105,65 @@ def write_rows(rows: list[dict[str, Any]], kind: str, path: str, tmp_root: str |
     fs.write_parquet(path, table, tmp_root, shard_metadata(kind, rows))
 
 
-class _BufferedWriter(beam.DoFn):
-    """Flushes a buffer when it holds ``rows_per_shard`` rows or its first row has waited
-    ``flush_seconds``, and every buffer at bundle end. Elements go to one buffer per ``key`` (a shard
-    holds one split), each flushed on its own clock."""
+class ShardBuffer:
+    """The rows of one shard to be: Arrow record batches (compact, their bytes known), the rows not
+    yet batched, the ids (the shard's name hashes them) and the footer's counts. ``nbytes`` is the
+    batches' Arrow bytes plus the pending rows at the bytes per row seen so far."""
 
-    def __init__(self, out_dir: str, rows_per_shard: int, flush_seconds: float = 30.0):
+    def __init__(self, kind: str, shard_bytes: int = SHARD_BYTES):
+        self.kind = kind
+        self.shard_bytes = shard_bytes
+        self.batches: list[pa.RecordBatch] = []
+        self.pending: list[dict[str, Any]] = []
+        self.ids: list[str] = []
+        self.counts = FooterCounts(kind)
+        self.batched_bytes = 0
+        self.batch_rows = BATCH_ROWS
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def nbytes(self) -> int:
+        batched = len(self) - len(self.pending)
+        return self.batched_bytes + (self.batched_bytes * len(self.pending) // batched if batched else 0)
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.ids.append(row["id"])
+        self.pending.append(row)
+        if len(self.pending) >= self.batch_rows:
+            self._batch()
+
+    def _batch(self) -> None:
+        if not self.pending:
+            return
+        batch = pa.RecordBatch.from_pylist(self.pending, schema=SCHEMAS[self.kind])
+        self.counts.add(self.pending)
+        self.pending = []
+        self.batches.append(batch)
+        self.batched_bytes += batch.nbytes
+        per_row = max(1, self.batched_bytes // (len(self) or 1))
+        # a batch holds at most 1/64 of a shard's bytes, so a shard overshoots its bytes by little
+        self.batch_rows = max(1, min(MAX_BATCH_ROWS, self.shard_bytes // 64 // per_row))
+
+    def table(self) -> pa.Table:
+        self._batch()
+        return pa.Table.from_batches(self.batches, schema=SCHEMAS[self.kind])
+
+
+class _BufferedWriter(beam.DoFn):
+    """Flushes a buffer when it holds ``rows_per_shard`` rows or ``shard_bytes`` bytes, or its first
+    row has waited the flush interval (``flush_seconds``, doubled after each flush on time up to
+    ``MAX_FLUSH_SECONDS``), and every buffer at bundle end. Elements go to one buffer per ``key``
+    (a shard holds one split), each flushed on its own clock."""
+
+    def __init__(self, out_dir: str, rows_per_shard: int, flush_seconds: float = FLUSH_SECONDS,
+                 shard_bytes: int = SHARD_BYTES):
         self.out_dir = out_dir
         self.rows_per_shard = max(1, rows_per_shard)
         self.flush_seconds = flush_seconds
+        self.shard_bytes = max(1, shard_bytes)
+        self.interval = flush_seconds  # this instance's (a worker's) interval: it grows across bundles
 
     def prepare(self, element: Any) -> Any:
         """What the buffer holds of an element."""
@@ -86,20 +173,28 @@ class _BufferedWriter(beam.DoFn):
         """Which buffer (and so which file) an element goes to."""
         return ""
 
+    def new_buffer(self) -> Any:
+        """An empty buffer: ``append``, ``len`` and, for a size bound, ``nbytes``."""
+        return []
+
     def start_bundle(self) -> None:
-        self.buffers: dict[str, list[Any]] = {}
+        self.buffers: dict[str, Any] = {}
         self.since: dict[str, float] = {}  # when each buffer got its first row
 
     def process(self, element: Any) -> Iterable[str]:
         item = self.prepare(element)
         key = self.key(item)
         if key not in self.buffers:
-            self.buffers[key], self.since[key] = [], time.monotonic()
-        self.buffers[key].append(item)
-        if len(self.buffers[key]) >= self.rows_per_shard:
+            self.buffers[key], self.since[key] = self.new_buffer(), time.monotonic()
+        buffer = self.buffers[key]
+        buffer.append(item)
+        if len(buffer) >= self.rows_per_shard or getattr(buffer, "nbytes", 0) >= self.shard_bytes:
             yield from self._flush(key)
         now = time.monotonic()
-        for other in [k for k, t in self.since.items() if now - t >= self.flush_seconds]:
+        late = [k for k, t in self.since.items() if now - t >= self.interval]
+        if late:
+            self.interval = max(self.interval, min(MAX_FLUSH_SECONDS, self.interval * 2))
+        for other in late:
             yield from self._flush(other)
 
     def finish_bundle(self) -> None:
@@ -107,18 +202,19 @@ class _BufferedWriter(beam.DoFn):
             self._flush(key)
 
     def _flush(self, key: str) -> list[str]:
-        rows = self.buffers.pop(key, [])
+        rows = self.buffers.pop(key, None)
         self.since.pop(key, None)
-        return self.flush(rows, key) if rows else []
+        return self.flush(rows, key) if rows is not None and len(rows) else []
 
-    def flush(self, rows: list[Any], key: str) -> list[str]:
-        """Write ``rows`` (all of one ``key``); the paths written."""
+    def flush(self, rows: Any, key: str) -> list[str]:
+        """Write the buffer ``rows`` (all of one ``key``); the paths written."""
         raise NotImplementedError
 
 
 class WriteShardFn(_BufferedWriter):
-    def __init__(self, out_dir: str, kind: str, prefix: str, rows_per_shard: int, split: SplitSettings | None = None):
-        super().__init__(out_dir, rows_per_shard)
+    def __init__(self, out_dir: str, kind: str, prefix: str, rows_per_shard: int, split: SplitSettings | None = None,
+                 shard_bytes: int = SHARD_BYTES):
+        super().__init__(out_dir, rows_per_shard, shard_bytes=shard_bytes)
         self.kind = kind
         self.prefix = prefix
         self.split = split or SplitSettings()
@@ -129,11 +225,15 @@ class WriteShardFn(_BufferedWriter):
     def key(self, row: dict[str, Any]) -> str:
         return self.split.split_of(row) if self.split.enabled else ""
 
-    def flush(self, rows: list[dict[str, Any]], key: str) -> list[str]:
+    def new_buffer(self) -> ShardBuffer:
+        return ShardBuffer(self.kind, self.shard_bytes)
+
+    def flush(self, rows: ShardBuffer, key: str) -> list[str]:
         suffix = f".{key}" if key else ""
-        name = f"{self.prefix}-{content_id(sorted(r['id'] for r in rows), length=16)}{suffix}.parquet"
+        name = f"{self.prefix}-{content_id(sorted(rows.ids), length=16)}{suffix}.parquet"
         path = fs.join(self.out_dir, self.kind, name)
-        write_rows(rows, self.kind, path, self.out_dir)
+        table = rows.table()
+        fs.write_parquet(path, table, self.out_dir, rows.counts.metadata())
         return [path]
 
 
@@ -177,13 +277,15 @@ class WriteReports(beam.PTransform):
 class WriteShards(beam.PTransform):
     """Rows of one kind (``SFTRow`` | ``PRMRow``, or their dicts) → Parquet shards ``DIR/KIND/PREFIX-*.parquet``
     (``PREFIX`` is the run id, so the launcher can tell this run's shards from earlier ones);
-    with ``split`` enabled, one shard per split, ``PREFIX-HASH.SPLIT.parquet``."""
+    with ``split`` enabled, one shard per split, ``PREFIX-HASH.SPLIT.parquet``. A shard holds up to
+    ``rows_per_shard`` rows and about ``shard_bytes`` bytes, whichever comes first."""
 
-    def __init__(self, out_dir: str, kind: str, prefix: str, rows_per_shard: int = 64, split: SplitSettings | None = None):
+    def __init__(self, out_dir: str, kind: str, prefix: str, rows_per_shard: int = 50_000,
+                 split: SplitSettings | None = None, shard_bytes: int = SHARD_BYTES):
         super().__init__()
         if kind not in SCHEMAS:
             raise ValueError(f"unknown shard kind {kind!r}")
-        self.fn = WriteShardFn(out_dir, kind, prefix, rows_per_shard, split)
+        self.fn = WriteShardFn(out_dir, kind, prefix, rows_per_shard, split, shard_bytes)
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         return rows | beam.ParDo(self.fn)

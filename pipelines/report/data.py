@@ -1,5 +1,10 @@
 """The figures of the report, from an output folder: its manifest and the few shard columns they need.
 
+What ``verified`` means per command and why rows were not verified or left out come from the
+manifest (``pipelines.io.verification``), as in the dataset card; so do the token lengths per
+column (``manifest.token_lengths``; counted here, from the same bounded sample, for a folder whose
+manifest has none). Rows themselves are not shown: the page holds no text of the data but names.
+
 Shards are summed into small counters one by one (read in threads: on an object store reads are
 latency bound), so a large dataset is never held in memory. Whatever cannot be read (no manifest,
 a manifest that is not JSON, a corrupt shard) becomes a line of ``Figures.problems``, shown on the
@@ -16,13 +21,17 @@ from typing import Any
 
 from common.errors import ConfigError
 from pipelines.io import fs
+from pipelines.io.footers import command_of
 from pipelines.io.resume import FOOTER_THREADS, KINDS, shard_files
 from pipelines.io.shards import UNTAGGED
+from pipelines.io.token_lengths import token_lengths
+from pipelines.io.verification import CommandOutcome, outcomes
 
 # Only these are read (``steps.list.element.factor``: the factors without the steps' text; the
 # PRM rows' step count from ``labels``, which has one entry per completion, not their text).
 COLUMNS = {"prm": ["labels", "soft_labels", "rollouts", "method", "answer_correct"],
-           "sft": ["steps.list.element.factor", "source_kind", "verified", "verifier"]}
+           "sft": ["steps.list.element.factor", "source_kind", "verified", "verifier", "truncated"]}
+OPTIONAL = {"truncated"}  # columns a shard of an older layout lacks
 MAX_POSITIONS = 32  # soft labels of later steps are pooled into the last position
 SPEND_STATS = ("rollouts", "simulations", "completions")
 
@@ -91,10 +100,13 @@ class Tally:
     verified: dict[str, Counter[bool]] = field(default_factory=dict)
     correct: dict[str, Counter[bool]] = field(default_factory=dict)
     rollouts: Counter[str] = field(default_factory=Counter)
+    commands: dict[str, Counter[str]] = field(default_factory=dict)  # as the manifest's by_command, from shard names
 
     def merge(self, other: Tally) -> None:
         for name in ("rows", "shards", "nulls", "rollouts"):
             getattr(self, name).update(getattr(other, name))
+        for command, counts in other.commands.items():
+            self.commands.setdefault(command, Counter()).update(counts)
         for kind, counts in other.steps.items():
             self.steps[kind].update(counts)
         for name in ("soft", "factors", "verified", "correct"):
@@ -102,13 +114,19 @@ class Tally:
             for key, counts in getattr(other, name).items():
                 mine.setdefault(key, Counter()).update(counts)
 
-    def add(self, kind: str, table: Any) -> None:
+    def add(self, kind: str, table: Any, command: str | None = None) -> None:
         n = table.num_rows
         get = {name: table.column(name).to_pylist() if name in table.column_names else [None] * n
                for name in ("labels", "soft_labels", "rollouts", "method", "answer_correct", "steps", "source_kind",
-                            "verified", "verifier")}
+                            "verified", "verifier", "truncated")}
         self.rows[kind] += n
         self.shards[kind] += 1
+        if command is not None:
+            per_command = self.commands.setdefault(command, Counter())
+            per_command[f"{kind}_rows"] += n
+            if kind == "sft":
+                per_command["sft_verified"] += sum(v is True for v in get["verified"])
+                per_command["sft_truncated"] += sum(v is True for v in get["truncated"])
         for i in range(n):
             if kind == "prm":
                 method = str(get["method"][i])
@@ -149,6 +167,8 @@ class Figures:
     prm_correct: list[Share]  # answer_correct per method
     rollouts: dict[str, int]  # per method
     spend: dict[str, dict[str, float]]  # per stage: its rollouts/simulations/completions stats
+    outcomes: list[CommandOutcome] = field(default_factory=list)  # per command: meaning of verified, reasons
+    token_lengths: dict[str, Any] = field(default_factory=dict)  # as ``manifest.token_lengths``
 
 
 def _num(v: Any) -> float:
@@ -243,9 +263,10 @@ def positions(tally: Tally) -> dict[str, list[Position]]:
 def _read_shard(kind: str, path: str) -> Tally | str:
     try:
         with fs.parquet_file(path) as parquet:
-            table = parquet.read(columns=COLUMNS[kind])
+            names = set(parquet.schema_arrow.names)
+            table = parquet.read(columns=[c for c in COLUMNS[kind] if c not in OPTIONAL or c in names])
         tally = Tally()
-        tally.add(kind, table)
+        tally.add(kind, table, command_of(fs.basename(path)))
         return tally
     except Exception as exc:  # truncated, garbage, another schema: the page says so and goes on
         return f"{kind}/{fs.basename(path)} cannot be read ({_one_line(exc)}): left out of the figures"
@@ -280,6 +301,12 @@ def load_figures(folder: str) -> Figures:
     aside = [_dict(r) for r in _list(manifest.get("set_aside"))]
     notes += [f"set aside as corrupt: {r.get('shard')} ({r.get('reason')})" for r in aside]
     wall = manifest.get("wall_seconds")
+    lengths = _dict(manifest.get("token_lengths"))
+    if not _dict(lengths.get("columns")) and not lengths.get("unavailable") and paths:
+        try:
+            lengths = token_lengths(folder)
+        except Exception as exc:  # a folder the sample cannot read: the page says so
+            problems.append(f"token lengths cannot be counted ({_one_line(exc)})")
     return Figures(
         folder=folder, problems=problems, notes=notes,
         model=None if manifest.get("model") is None else str(manifest["model"]), versions=_dict(manifest.get("versions")),
@@ -293,4 +320,6 @@ def load_figures(folder: str) -> Figures:
         rollouts=dict(sorted(tally.rollouts.items())),
         spend={s.name: {k: s.stats[k] for k in SPEND_STATS if k in s.stats} for s in stages
                if any(k in s.stats for k in SPEND_STATS)},
+        outcomes=outcomes(manifest if _dict(manifest.get("by_command")) else {**manifest, "by_command": tally.commands}),
+        token_lengths=lengths,
     )

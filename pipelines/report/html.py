@@ -8,8 +8,11 @@ says so in its place, so one odd value never costs the whole page.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
+from pipelines.io.token_lengths import SAMPLE_SHARDS
+from pipelines.io.verification import PRM_MEANING
 from pipelines.report import svg
 from pipelines.report.data import Figures, Share, Stage
 from pipelines.report.svg import esc, fmt
@@ -30,6 +33,11 @@ td.n,th.n{text-align:right}tr.bad td{background:#fde8e8}.flag{color:#b00;font-we
 
 class Raw(str):
     """A table cell that is already HTML (made here from escaped parts)."""
+
+
+def code_spans(text: str) -> Raw:
+    """``text`` escaped, with its Markdown code spans (```x```) as ``<code>``."""
+    return Raw(re.sub(r"`([^`]+)`", r"<code>\1</code>", esc(text)))
 
 
 def note(text: str) -> str:
@@ -137,10 +145,64 @@ def _shares(items: list[Share], title: str, what: str) -> str:
 
 
 def verified(fig: Figures) -> str:
-    return ("<h3>SFT rows: verified, by source kind / verifier</h3>"
+    return (meanings(fig) + "<h3>SFT rows: verified, by source kind / verifier</h3>"
             + _shares(fig.sft_verified, "verified share of SFT rows", "SFT rows")
             + "<h3>PRM rows: answer correct, by method</h3>"
             + _shares(fig.prm_correct, "answer-correct share of PRM rows", "PRM rows"))
+
+
+def meanings(fig: Figures) -> str:
+    """What ``verified`` means for each command's rows (it differs: a code-cot row's answer is right even unverified)."""
+    items = []
+    for o in fig.outcomes:
+        if o.meaning is None:
+            continue
+        truncated = f", {o.sft_truncated} truncated" if o.sft_truncated else ""
+        items.append(f"<dt><code>{esc(o.command)}</code>: {o.sft_rows} SFT rows, {o.sft_verified} verified{truncated}</dt>"
+                     f"<dd>the answer: {code_spans(o.meaning.answer)}.<br><b>verified</b>: {code_spans(o.meaning.verified)}."
+                     f"<br><b>unverified</b>: {code_spans(o.meaning.unverified)}.</dd>")
+    html = "<h3>What verified means, per command</h3>"
+    html += ("<dl>" + "".join(items) + "</dl>") if items else note("no command that verifies SFT rows ran here")
+    if fig.rows.get("prm"):
+        html += f"<p>{code_spans(PRM_MEANING)}.</p>"
+    return html
+
+
+def reasons(fig: Figures) -> str:
+    """Why rows were not verified or were left out, per command's latest run, by reason."""
+    found = [o for o in fig.outcomes if o.reasons]
+    if not found:
+        return note("the manifest records no reasons: no stages")
+    html = "<p>Counts of each command's latest run (the manifest's stages), by reason.</p>"
+    for o in found:
+        unverified = f": {o.unverified} of {o.sft_rows} SFT rows unverified" if o.sft_rows else ""
+        rows = [[code_spans(group.what), Raw(f"<code>{esc(reason)}</code>"), n]
+                for group in o.reasons for reason, n in group.counts.items()]
+        html += f"<h3>{esc(o.command)}{esc(unverified)}</h3>" + table(["what", "reason", "count"], rows)
+    return html
+
+
+def tokens(fig: Figures) -> str:
+    """Tokens per row and column, in the embedded tokenizer's tokens, over a bounded sample."""
+    lengths = fig.token_lengths
+    if lengths.get("unavailable"):
+        return note(f"token lengths not counted: the tokenizer could not be loaded ({lengths['unavailable']})")
+    columns = lengths.get("columns") or {}
+    if not isinstance(columns, dict) or not columns:
+        return note("no token lengths: no rows")
+    sampled = lengths.get("sampled") or {}
+    of = ", ".join(f"{sampled.get(kind, 0)} {str(kind).upper()} rows" for kind in columns)
+    html = (f"<p>Tokens per row, per column, in the {esc(lengths.get('tokenizer'))} tokenizer's tokens (no special tokens; "
+            f"a list's texts joined by newlines), over {esc(of)} (the first rows of up to {SAMPLE_SHARDS} shards per kind).</p>")
+    rows = [[kind, column, *(st.get(k, "–") for k in ("rows", "mean", "p50", "p95", "max"))]
+            for kind, per_column in columns.items() for column, st in per_column.items()]
+    html += table(["config", "column", "rows", "mean", "p50", "p95", "max"], rows)
+    for kind, per_column in columns.items():
+        html += svg.hbar([(str(c), float(st.get("p95") or 0)) for c, st in per_column.items()],
+                         f"p95 tokens per {str(kind).upper()} column",
+                         [f"p50 {fmt(st.get('p50'))}, p95 {fmt(st.get('p95'))}, max {fmt(st.get('max'))}"
+                          for st in per_column.values()])
+    return html
 
 
 def rollouts(fig: Figures) -> str:
@@ -173,6 +235,7 @@ SECTIONS: list[tuple[str, str, Callable[[Figures], str]]] = [
     ("overview", "Overview", overview), ("funnel", "Funnel per stage", funnel),
     ("soft-labels", "Soft labels by step", soft_labels), ("steps", "Steps per solution", steps),
     ("factors", "Thought factors by source kind", factors), ("verified", "Verified share", verified),
+    ("reasons", "Why rows were not verified or left out", reasons), ("tokens", "Token lengths", tokens),
     ("rollouts", "Rollouts spent", rollouts), ("runs", "Wall time and tokens per second", runs),
 ]
 

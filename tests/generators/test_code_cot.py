@@ -1,12 +1,15 @@
 """Reverse code CoT pieces: the hindsight filter, step splitting, the round-trip code parser,
-the task text, the writers against a scripted test double (not a model), and the code_cot stage's
-filter reason when every sample is rejected."""
+the task text, the writers against a scripted test double (not a model), the code_cot stage's
+filter reason when every sample is rejected, and generations cut at the token cap (the scripted
+backend with ``length_cap``)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 
+from generators.backends import BackendConfig, create_backend
 from generators.backends.base import Completion, GenRequest, LLMBackend
 from generators.code import (
     CodeCoTSettings,
@@ -19,6 +22,7 @@ from generators.code import (
 )
 from generators.code.hindsight import code_without_docstring, longest_copied_run
 from generators.code.reverse_cot import split_steps
+from generators.code.truncation import TruncationPolicy
 from generators.engine.program import drive
 from pipelines.code_cot import CodeCoTFn, CodeSettings, no_cot_reason
 from pipelines.settings import ModelSettings, SandboxSettings
@@ -60,6 +64,7 @@ class ListBackend(LLMBackend):
         return out
 
 
+CLAMP_REPLY = "```python\ndef clamp(value, low, high):\n    return max(low, min(value, high))\n```"
 FORWARD = ("1. I need to keep a number inside a range given by two bounds.\n"
            "2. First I should reject a range whose lower bound is above the upper one.\n"
            "3. Then the result is the larger of the lower bound and the smaller of the value and the upper bound.")
@@ -160,3 +165,72 @@ def test_a_function_with_every_sample_rejected_is_filtered_by_the_commonest_reas
     assert stage.finish(CheckedFunction(clamp_fn(), "passed", "id"), written) == Filtered("no_forward_cot:copied_code")
     assert no_cot_reason(Counter({"restates_signature": 1, "copied_code": 1})) == "no_forward_cot:restates_signature"
     assert no_cot_reason(Counter()) == "no_forward_cot"
+
+
+# --- cut at the token cap (the scripted backend with "length_cap": a test double, not a model) --------
+
+def capped(rules: list[tuple[str, str]]) -> LLMBackend:
+    """The scripted backend cutting each reply at the request's max_new_tokens words (finish_reason "length")."""
+    return create_backend(BackendConfig(backend="scripted", model=json.dumps({"rules": rules, "length_cap": True})))
+
+
+def stage_with(truncation: TruncationPolicy, samples: int = 1) -> CodeCoTFn:
+    settings = CodeSettings(ModelSettings("scripted", "scripted"), CodeCoTSettings(samples=samples, max_new_tokens=12),
+                            SandboxSettings(None, False, 4.0, 256), None, False, truncation)
+    return CodeCoTFn(None, settings)  # type: ignore[arg-type]  # its program, run alone: no engine, no handle
+
+
+def test_a_cot_cut_at_the_cap_is_never_kept_as_complete() -> None:
+    backend = capped([("For your eyes only", FORWARD)])  # 40 words; the cap is 12
+    cot = ReverseCoTWriter(backend, CodeCoTSettings(samples=2, max_new_tokens=12)).write(clamp_fn())
+    assert cot.steps == [] and dict(cot.rejected) == {"truncated_cot": 2} and not cot.truncated
+    stage = stage_with(TruncationPolicy())
+    written = drive(stage._write(backend, clamp_fn()), backend)
+    assert written.back is None
+    assert stage.finish(CheckedFunction(clamp_fn(), "passed", "id"), written) == Filtered("truncated_cot")
+    assert no_cot_reason(Counter({"copied_code": 3, "truncated_cot": 1})) == "truncated_cot"  # truncation is why
+
+
+def test_a_cut_cot_is_kept_marked_or_retried_once_with_the_larger_cap() -> None:
+    backend = capped([("For your eyes only", FORWARD)])
+    kept = ReverseCoTWriter(backend, CodeCoTSettings(samples=1, max_new_tokens=33), TruncationPolicy(keep=True)).write(clamp_fn())
+    assert kept.truncated and kept.steps[0].startswith("I need to keep") and kept.steps[-1] == "Then the result"
+    short = ReverseCoTWriter(backend, CodeCoTSettings(samples=1, max_new_tokens=12),
+                             TruncationPolicy(keep=True)).write(clamp_fn())
+    assert short.steps == [] and dict(short.rejected) == {"truncated_cot": 1}  # cut too short to be reasoning: not kept
+    calls = []
+    original = backend.generate
+    backend.generate = lambda requests: calls.append([r.params.max_new_tokens for r in requests]) or original(requests)
+    retried = ReverseCoTWriter(backend, CodeCoTSettings(samples=1, max_new_tokens=12),
+                               TruncationPolicy(retry_tokens=100)).write(clamp_fn())
+    assert calls == [[12], [100]] and retried.retried and not retried.truncated and len(retried.steps) == 3
+    assert dict(retried.rejected) == {"truncated_cot": 1}  # the cut sample of the first try, counted
+    calls.clear()
+    not_larger = ReverseCoTWriter(backend, CodeCoTSettings(samples=1, max_new_tokens=12), TruncationPolicy(retry_tokens=12))
+    assert not_larger.write(clamp_fn()).steps == [] and calls == [[12]]  # a retry cap not above the first: no retry
+
+
+def test_a_cut_sample_that_copies_the_code_is_rejected_for_copying() -> None:
+    body = ("1. if low > high: raise ValueError(\"low must not exceed high\") return max(low, min(value, high)) "
+            + "and more " * 20)
+    backend = capped([("For your eyes only", body)])
+    cot = ReverseCoTWriter(backend, CodeCoTSettings(samples=1, max_new_tokens=33), TruncationPolicy(keep=True)).write(clamp_fn())
+    assert cot.steps == [] and dict(cot.rejected) == {"copied_code": 1}
+    assert no_cot_reason(cot.rejected) == "no_forward_cot:copied_code"
+
+
+def test_a_round_trip_cut_at_the_cap_counts_only_a_function_it_closed() -> None:
+    unclosed = "```python\ndef clamp(value, low, high):\n    if low > high:\n        raise ValueError('bad')"
+    assert function_from_reply(unclosed, "clamp")[0] is not None  # parses: a cut function can look whole
+    assert function_from_reply(unclosed, "clamp", cut=True) == (None, "truncated")
+    closed = "```python\ndef clamp(value, low, high):\n    return max(low, min(value, high))\n```\nThis keeps the value in"
+    whole = "def clamp(value, low, high):\n    return max(low, min(value, high))"
+    assert function_from_reply(closed, "clamp", cut=True) == (whole, None)
+    assert function_from_reply("no code at all, cut", "clamp", cut=True) == (None, "truncated")
+    long_reply = CLAMP_REPLY + "\n" + "word " * 400  # closed, then prose cut at the cap
+    back = RoundTripWriter(capped([("Plan:", long_reply)])).write(clamp_fn(), ["Keep the value in range."])
+    assert back.code is not None and back.reason is None and not back.retried
+    cut_early = RoundTripWriter(capped([("Plan:", "```python\n" + "x = 1\n" * 400)]),
+                                truncation=TruncationPolicy(retry_tokens=2000))
+    back = cut_early.write(clamp_fn(), ["Keep the value in range."])
+    assert back.retried and back.reason == "no_function"  # retried with the larger cap: whole, and still no clamp

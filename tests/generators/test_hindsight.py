@@ -18,6 +18,7 @@ from generators.code.hindsight import (
     code_without_docstring,
     hindsight_reason,
     measure_reasoning,
+    prompt_echo,
     task_text,
 )
 
@@ -162,3 +163,61 @@ def test_every_threshold_comes_from_the_settings() -> None:
     good = (FIXTURES / "good" / "gcd.md").read_text(encoding="utf-8")
     assert hindsight_reason(good, code("gcd"), HindsightSettings(min_share_body=1, max_copied_share=0.3)) == "copied_share"
     assert FILTER_VERSION.startswith("hindsight/")
+
+
+# An assistant answering about the prompt instead of reasoning: the kept "CoT" of the issue
+# (TheAlgorithms' arc_length), and the ways of it the filter names ``prompt_echo``.
+ECHOES = {
+    "the_issue": "Here is the plan to write the function in the first person, as if the code did not exist yet:\n"
+                 "1. I understand the task: compute the length of an arc of a circle.\n"
+                 "2. I pick the approach: multiply the radius by the angle converted to radians.\n"
+                 "3. I handle the edge cases.\n4. I decide what to return: the length as a float.\n"
+                 "Your plan is a perfect example of how to plan a function before writing it.",
+    "restates_the_instructions": "1. Understand the task, pick the approach, handle the edge cases, decide what to return.\n"
+                                 "2. The area grows with the square of the radius, and a negative radius is refused.",
+    "the_form_of_the_answer": "1. I will write this in the future or present tense, with numbered steps.\n"
+                              "2. The area is pi times the squared radius; a negative radius raises an error.",
+    "addresses_the_reader": "1. The area is pi times the radius squared, computed in floating point.\n"
+                            "2. A negative radius is not a circle, so it raises ValueError.\nI hope this helps!",
+    "praises_the_plan": "1. Square the radius and multiply by pi; refuse a negative radius with ValueError.\n"
+                        "This plan is a solid approach that covers every edge case of the area computation.",
+    "sure_here_are": "Sure! Here are the steps:\n1. Refuse a negative radius with ValueError since no circle has one.\n"
+                     "2. Multiply pi by the square of the radius and hand that back as a float.",
+    "the_plan_to_write_the_function": "The plan to write the function is simple: the area depends on the radius only, "
+                                      "squared and scaled by pi, after refusing negative values.",
+    "the_step_list_request": "Write the numbered steps of reasoning that lead to this function: the area is pi r "
+                             "squared, a negative radius is refused first.",
+}
+# Near misses: "plan", "function", "your", "here's", "first" in ordinary reasoning.
+NEAR_MISSES = {
+    "my_plan_is": "My plan is to use Euclid's rule: the common divisors of a and b are those of b and a % b, so I keep "
+                  "replacing the pair until the second number is zero, and then the first one is the answer.",
+    "i_plan_to_write": "I plan to write the function iteratively: recursion would add a stack frame per remainder step "
+                       "for no gain. Each round swaps in the remainder, which shrinks, so the loop must end.",
+    "the_plan_has_a_weak_spot": "The plan has one weak spot: negative inputs. Remainders in Python take the divisor's "
+                                "sign, so I rely on the non-negative numbers the docstring promises and keep the loop simple.",
+    "heres_the_idea": "Here's the idea: any number dividing both a and b also divides their difference, and repeated "
+                      "subtraction is just the remainder; once the remainder vanishes, the last divisor is the greatest one.",
+    "the_function_must": "The function must stop when the second number reaches zero: every number divides zero, so at "
+                         "that point the first number is itself the largest divisor shared by both inputs.",
+    "a_good_example": "Euclid's method is a good example of shrinking a problem: each remainder is smaller than the "
+                      "divisor, so the pair strictly decreases and reaches zero after few rounds.",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ECHOES))
+def test_echoing_the_prompt_or_talking_about_the_plan_is_a_prompt_echo(name: str) -> None:
+    assert hindsight_reason(ECHOES[name], code("circle_area")) == "prompt_echo", name
+
+
+@pytest.mark.parametrize("name", sorted(NEAR_MISSES))
+def test_plans_functions_and_examples_in_ordinary_reasoning_pass(name: str) -> None:
+    assert hindsight_reason(NEAR_MISSES[name], code("gcd")) is None, name
+
+
+def test_the_good_fixtures_share_no_run_of_the_instructions() -> None:
+    """The fixtures of genuine reasoning keep passing: none restates ``min_echo_run`` words of the prompt."""
+    for path in GOOD:
+        assert not prompt_echo(path.read_text(encoding="utf-8")), path.stem
+    assert prompt_echo("as if the code did not exist yet, I reason") and not prompt_echo("as if nothing existed yet")
+    assert FILTER_VERSION == "hindsight/v3"

@@ -1,13 +1,16 @@
-"""Per-tactic thoughts, the whole-proof CoT, the proof text and the in-order tactic check."""
+"""Per-tactic thoughts, the whole-proof CoT, the proof text and the in-order tactic check; thoughts
+and solutions cut at the token cap (the scripted backend with ``length_cap``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 
 import pytest
 
 from generators.backends import BackendConfig, create_backend
 from generators.backends.base import Completion, GenRequest, LLMBackend
+from generators.code.truncation import TruncationPolicy
 from generators.lean import (
     ProofCoTWriter,
     TacticThoughtWriter,
@@ -171,3 +174,42 @@ def test_end_to_end_on_the_embedded_model(model_backend):
     assert (thoughts.thoughts[0] is None) == (sum(thoughts.rejected.values()) == 2)
     cot = ProofCoTWriter(model_backend, ThoughtSettings(max_new_tokens=48, seed=1)).write(theorem, thoughts)
     assert cot.informal_solution and 0 < cot.generated_tokens <= 48 and cot.final_answer == "4"
+
+
+# --- cut at the token cap (the scripted backend with "length_cap": a test double, not a model) --------
+
+def capped(rules: list[list[str]], default: str = "") -> LLMBackend:
+    """The scripted backend cutting each reply at the request's max_new_tokens words (finish_reason "length")."""
+    return create_backend(BackendConfig(backend="scripted", model=json.dumps({"rules": rules, "default": default,
+                                                                              "length_cap": True})))
+
+
+LONG_THOUGHT = "Both sides are polynomials in y, so expanding the left product and collecting like terms should make them agree."
+
+
+def test_a_thought_cut_at_the_cap_is_not_kept_unless_asked_and_is_retried_once():
+    backend = capped([["Write the thought", LONG_THOUGHT]])
+    cut = TacticThoughtWriter(backend, ThoughtSettings(samples=2, max_new_tokens=8)).write(WHOLE)
+    assert cut.thoughts == [None, None] and cut.rejected == {"truncated_cot": 4} and cut.truncated == []
+    kept = TacticThoughtWriter(backend, ThoughtSettings(samples=1, max_new_tokens=8), TruncationPolicy(keep=True)).write(WHOLE)
+    assert kept.truncated == [0, 1] and kept.thoughts[0] == " ".join(LONG_THOUGHT.split()[:8])
+    retried = TacticThoughtWriter(backend, ThoughtSettings(samples=1, max_new_tokens=8),
+                                  TruncationPolicy(retry_tokens=64)).write(WHOLE)
+    assert retried.thoughts == [LONG_THOUGHT, LONG_THOUGHT] and retried.truncated == [] and retried.retried == 2
+    assert retried.backend_calls == 2 and retried.rejected == {"truncated_cot": 2}
+
+
+def test_a_cut_thought_that_leaks_is_a_leak():
+    backend = capped([["Write the thought", "Use ring_nf here and then norm_num closes everything that is left over."]])
+    result = TacticThoughtWriter(backend, ThoughtSettings(samples=1, max_new_tokens=6), TruncationPolicy(keep=True)).write(WHOLE)
+    assert result.thoughts == [None, None] and "truncated_cot" not in result.rejected and result.truncated == []
+
+
+def test_a_proof_cot_cut_at_the_cap_says_so_and_is_retried_once():
+    solution = "Distribute 7 over both terms of the sum: 7 * 3y is 21y and 7 * 2 is 14. The answer is 21y+14."
+    backend = capped([["7(3y+2)", solution]])
+    cut = ProofCoTWriter(backend, ThoughtSettings(max_new_tokens=6)).write(WHOLE)
+    assert cut.truncated and not cut.retried and cut.informal_solution == "Distribute 7 over both terms of"
+    again = ProofCoTWriter(backend, ThoughtSettings(max_new_tokens=6), TruncationPolicy(retry_tokens=100)).write(WHOLE)
+    assert again.retried and not again.truncated and again.informal_solution == solution
+    assert again.generated_tokens == 6 + len(solution.split())

@@ -75,13 +75,20 @@ def test_code_cot_on_a_git_repository(tinytext_repo: Path, tmp_path: Path) -> No
         assert answer == row["answer"] and answer.startswith("```python\n") and answer.endswith("\n```")
         assert [s.text for s in steps] == [s["text"] for s in row["steps"]] and len(steps) == 3
         assert row["verifier"] == "code_roundtrip"
-        assert row["generator"]["prompt_version"] == "code_reverse_cot/v1+code_from_plan/v1"
+        assert row["generator"]["prompt_version"] == "code_reverse_cot/v2+code_from_plan/v2"
+        assert row["truncated"] is False and json.loads(row["verifier_detail"])["filter"] == "hindsight/v3"
         assert "def " + row["source"]["symbol"].split(".")[-1] in row["answer"]
         assert row["messages"][0]["content"] == row["problem"] and "```python" in row["problem"]
     assert rows["clamp"]["verified"] is True and "bwrap" in rows["clamp"]["verifier_detail"]
     assert rows["digit_sum"]["verified"] is False  # the round-trip code returns 0: its doctest fails
     assert rows["count_words"]["verified"] is False and "no code" in rows["count_words"]["verifier_detail"]
     assert rows["mean"]["source"]["path"] == "tinytext/numbers.py"  # tested only by tests/test_words.py
+    # the module context the prompts showed is in the task and recorded in the row
+    context = json.loads(rows["count_words"]["verifier_detail"])["context"]
+    assert context["helpers"] == ["words"] and context["imports"] == ["re"] and context["left_out"] == 0
+    assert "def words(text):" in rows["count_words"]["problem"] and "_WORD.findall" not in rows["count_words"]["problem"]
+    assert json.loads(rows["Counter.add"]["verifier_detail"])["context"]["class"] == {"name": "Counter", "members": ["__init__"]}
+    assert "self.counts = {}" in rows["Counter.add"]["problem"]
     loaded = datasets.load_dataset(str(out), "sft", cache_dir=str(tmp_path / "hf"))["train"]
     assert loaded.num_rows == len(rows) and set(loaded.column_names) >= {"messages", "verified", "source"}
     # the functions whose own tests fail are listed, with the failing test
@@ -182,6 +189,10 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     plain = git_repo(TINYTEXT, tmp_path / "r")
     assert run(["code-cot", "--repo", f"{plain}@no-such-rev", "--out", tmp_path / "o", "--backend", "scripted"]) == 2
     assert "no-such-rev" in capsys.readouterr().err
+    assert run(["code-cot", "--repo", plain, "--out", tmp_path / "o", "--backend", "scripted", "--max-new-tokens", "64",
+                "--truncated-retry-tokens", "64"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--truncated-retry-tokens 64 must be above --max-new-tokens 64" in err and "\n" not in err
 
 
 def test_verify_code_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -215,15 +226,17 @@ def test_dead_letters_stay_empty_on_a_clean_run(tinytext_repo: Path, tmp_path: P
 def test_code_cot_with_the_embedded_model(tinytext_repo: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     # four functions: the 135M model's CoTs often copy the code (the hindsight filter rejects those),
-    # so two could leave nothing to write (exit 3)
+    # so two could leave nothing to write (exit 3); at 96 tokens most of its CoTs are cut at the cap:
+    # kept, marked truncated (without --keep-truncated they are filtered truncated_cot)
     assert run(["code-cot", "--repo", f"{tinytext_repo}@HEAD", "--out", out, "--limit", "4", "--max-new-tokens", "96",
-                "--cot-samples", "2", "--threads", "1", "--repo-cache", tmp_path / "cache"]) == 0
+                "--cot-samples", "2", "--threads", "1", "--repo-cache", tmp_path / "cache", "--keep-truncated"]) == 0
     data = assert_balanced(out)
     stage = data["stages"]["code-cot/code_cot"]
     assert stage["read"] >= 1 and stage["stats"]["generated_tokens"] > 0
     assert sft_rows(out)
     for row in sft_rows(out):
         assert row["generator"]["model"] and row["steps"] and row["answer"].startswith("```python")
+        assert isinstance(row["truncated"], bool)
         detail = json.loads(row["verifier_detail"])
         assert detail["sandbox"] == "bwrap" and "roundtrip" in detail
 
@@ -237,3 +250,68 @@ def test_two_worker_processes_give_the_same_rows(tinytext_repo: Path, tmp_path: 
         assert_balanced(out)
         rows[workers] = sorted((r["id"], r["verified"], r["messages"][1]["content"]) for r in sft_rows(out))
     assert rows[1] == rows[2] and len(rows[1]) >= 8
+
+
+MINI = {
+    "mini/__init__.py": "",
+    "mini/ops.py": '''"""Small arithmetic."""
+
+from math import pi
+
+SCALE = 2
+
+
+def scaled(n):
+    """``n`` times the module's scale.
+
+    >>> scaled(4)
+    8
+    """
+    return n * SCALE
+
+
+def circle(r):
+    """The area of a circle of radius ``r``, to two decimals.
+
+    >>> circle(1)
+    3.14
+    """
+    return round(pi * r * r, 2)
+''',
+}
+# The scripted backend cutting each reply at the request's max_new_tokens words (finish_reason "length"):
+# FORWARD is 34 words, so --max-new-tokens 33 cuts its last word; the round trip has room enough.
+CAPPED = scripted([("For your eyes only", FORWARD), ("def scaled(", "```python\ndef scaled(n):\n    return n * SCALE\n```"),
+                   ("def circle(", "```python\ndef circle(r):\n    return round(pi * r * r, 2)\n```")], length_cap=True)
+
+
+def test_a_cot_cut_at_the_cap_is_filtered_kept_marked_or_retried(tmp_path: Path) -> None:
+    repo = str(git_repo(None, tmp_path / "mini", MINI))
+    cut = tmp_path / "cut"
+    assert code_cot(cut, repo, "--max-new-tokens", "33", policy=CAPPED) == 3  # nothing written
+    stage = assert_balanced(cut)["stages"]["code-cot/code_cot"]
+    assert stage["read"] == 2 and stage["filtered"] == {"truncated_cot": 2} and not sft_rows(cut)
+    assert stage["stats"]["rejected:truncated_cot"] == 4  # two samples a function, each cut
+
+    kept = tmp_path / "kept"
+    assert code_cot(kept, repo, "--max-new-tokens", "33", "--keep-truncated", policy=CAPPED) == 0
+    data = assert_balanced(kept)
+    rows = {r["source"]["symbol"]: r for r in sft_rows(kept)}
+    assert set(rows) == {"scaled", "circle"} and all(r["truncated"] is True for r in rows.values())
+    assert all(r["steps"][-1]["text"] == "Finally I return the value the docstring" for r in rows.values())
+    assert data["stages"]["code-cot/code_cot"]["stats"]["truncated_kept"] == 2
+    assert data["runs"]["code-cot"]["settings"]["keep_truncated"] is True
+    # the round trip had the module's context: SCALE and pi come from it, and the code passes
+    assert all(r["verified"] is True for r in rows.values())
+    assert "SCALE = 2" in rows["scaled"]["problem"] and "from math import pi" in rows["circle"]["problem"]
+    assert json.loads(rows["scaled"]["verifier_detail"])["context"]["constants"] == ["SCALE"]
+    loaded = datasets.load_dataset(str(kept), "sft", cache_dir=str(tmp_path / "hf"))["train"]
+    assert loaded.features["truncated"].dtype == "bool" and set(loaded["truncated"]) == {True}
+
+    retried = tmp_path / "retried"
+    assert code_cot(retried, repo, "--max-new-tokens", "33", "--truncated-retry-tokens", "64", policy=CAPPED) == 0
+    stage = assert_balanced(retried)["stages"]["code-cot/code_cot"]
+    rows = {r["source"]["symbol"]: r for r in sft_rows(retried)}
+    assert set(rows) == {"scaled", "circle"} and all(r["truncated"] is False for r in rows.values())
+    assert all(r["steps"][-1]["text"] == "Finally I return the value the docstring promises." for r in rows.values())
+    assert stage["stats"]["retried:reverse_cot"] == 2 and stage["written"] == 2

@@ -114,13 +114,62 @@ def test_lean_cot_with_the_embedded_model(tmp_path: Path) -> None:
     traced = tmp_path / "leandojo.json"
     traced.write_text(json.dumps(json.loads(LEANDOJO.read_text(encoding="utf-8"))[:1]), encoding="utf-8")
     out = tmp_path / "out"
+    # at 32 tokens the 135M model's thoughts and solutions are cut at the cap: kept, marked truncated
+    # (without --keep-truncated every theorem is filtered truncated_cot)
     args = ["lean-cot", "--input", whole, traced, "--out", out, "--max-new-tokens", "32", "--thought-samples", "1",
-            "--threads", "1"]
+            "--threads", "1", "--keep-truncated"]
     assert run(args) == 0
     data = assert_balanced(out)
     stage = data["stages"]["lean-cot/lean_cot"]
     assert stage["read"] == 3 and stage["stats"]["generated_tokens"] > 0  # both input shapes, three theorems
     for row in sft_rows(out):
-        assert row["generator"]["model"] == "SmolLM2-135M-Instruct"
+        assert row["generator"]["model"] == "SmolLM2-135M-Instruct" and isinstance(row["truncated"], bool)
         steps, answer = parse_think(row["messages"][1]["content"])
         assert answer == row["answer"] and [s.text for s in steps] == [s["text"] for s in row["steps"]]
+
+
+# The scripted backend cutting each reply at the request's max_new_tokens words (finish_reason "length"):
+# THOUGHT is 17 words and the solution 13, so --max-new-tokens 8 cuts both.
+SOLUTION = "First we rewrite the condition.\nThen both sides agree.\nThe answer is 7."
+CAPPED = scripted([("Write the thought", THOUGHT),
+                   ("Write a concise informal solution", SOLUTION)], default="", length_cap=True)
+
+
+def test_thoughts_and_solutions_cut_at_the_cap_are_filtered_kept_marked_or_retried(tmp_path: Path) -> None:
+    cut = tmp_path / "cut"
+    assert lean_cot(cut, MINIF2F, policy=CAPPED, extra=("--limit", "2", "--max-new-tokens", "8")) == 3  # nothing written
+    stage = assert_balanced(cut)["stages"]["lean-cot/lean_cot"]
+    assert stage["filtered"] == {"truncated_cot": 2} and not sft_rows(cut) and stage["stats"]["rejected:truncated_cot"] > 0
+
+    kept = tmp_path / "kept"
+    assert lean_cot(kept, MINIF2F, policy=CAPPED, extra=("--limit", "2", "--max-new-tokens", "8", "--keep-truncated")) == 0
+    stage = assert_balanced(kept)["stages"]["lean-cot/lean_cot"]
+    rows = sft_rows(kept)
+    assert len(rows) == 2 and all(r["truncated"] is True for r in rows) and stage["stats"]["truncated_kept"] == 2
+    assert all(r["steps"][0]["text"] == "First we rewrite the condition." for r in rows)
+    assert stage["stats"]["truncated:proof_cot"] == 2 and stage["stats"]["truncated:thoughts"] > 0
+
+    retried = tmp_path / "retried"
+    assert lean_cot(retried, MINIF2F, policy=CAPPED,
+                    extra=("--limit", "2", "--max-new-tokens", "8", "--truncated-retry-tokens", "64")) == 0
+    stage = assert_balanced(retried)["stages"]["lean-cot/lean_cot"]
+    rows = sft_rows(retried)
+    assert len(rows) == 2 and all(r["truncated"] is False for r in rows)
+    assert all(THOUGHT in [s["text"] for s in r["steps"]] and "The answer is 7." in [s["text"] for s in r["steps"]] for r in rows)
+    assert stage["stats"]["retried:proof_cot"] == 2 and stage["stats"]["retried:thoughts"] > 0
+
+
+def test_a_retry_cap_not_above_the_first_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert lean_cot(tmp_path / "out", MINIF2F, extra=("--max-new-tokens", "32", "--truncated-retry-tokens", "16")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--truncated-retry-tokens 16 must be above --max-new-tokens 32" in err and "\n" not in err
+
+
+def test_a_solution_cut_at_the_cap_is_filtered_even_with_whole_thoughts(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    policy = scripted([("Write the thought", "We compare both sides and rearrange the terms."),
+                       ("Write a concise informal solution", SOLUTION)], default="", length_cap=True)
+    assert lean_cot(out, MINIF2F, policy=policy, extra=("--limit", "2", "--max-new-tokens", "10")) == 3
+    stage = assert_balanced(out)["stages"]["lean-cot/lean_cot"]
+    assert stage["filtered"] == {"truncated_cot": 2} and stage["stats"]["truncated:proof_cot"] == 2
+    assert "rejected:truncated_cot" not in stage["stats"]  # every thought was whole

@@ -69,7 +69,7 @@ def test_the_bundled_gsm8k_sample_is_mit(tmp_path: Path) -> None:
     assert {r["source"]["uri"] for r in rows} == {f"file://{SAMPLES}/gsm8k/gsm8k_demo.jsonl"}
     header, text = card(out)
     assert header["license"] == "mit"
-    run_line = next(line for line in text.splitlines() if line.startswith("- `tag`"))
+    run_line = next(line for line in text.splitlines() if line.startswith("- `tag`: "))  # the Provenance line
     assert "model" not in run_line and "temperature" not in run_line and "tagger=rules" in run_line  # no LLM ran
 
 
@@ -132,7 +132,7 @@ def test_code_cot_names_a_local_repository_by_its_origin_without_the_token(tmp_p
             assert SECRET.encode() not in path.read_bytes(), path
     header, text = card(out)
     assert header["license"] == "mit"
-    run_line = next(line for line in text.splitlines() if line.startswith("- `code-cot`"))
+    run_line = next(line for line in text.splitlines() if line.startswith("- `code-cot`: "))  # the Provenance line
     assert "method=" not in run_line and "n=" not in run_line.replace("max_new_tokens=", "")
     assert "cot_samples=" in run_line and "; model `" in run_line and "model=None" not in text
 

@@ -14,7 +14,7 @@ GENERATOR = GeneratorInfo(backend="transformers", model="SmolLM2-135M-Instruct",
                           prompt_version="v1")
 
 SFT_COLUMNS = ["id", "source_kind", "source", "problem", "steps", "answer", "messages", "verified", "verifier",
-               "verifier_detail", "generator"]
+               "verifier_detail", "generator", "truncated"]
 PRM_COLUMNS = ["prompt", "completions", "labels", "soft_labels", "rollouts", "correct_rollouts", "method",
                "answer_correct", "id", "source_kind", "source", "generator", "nodes"]
 

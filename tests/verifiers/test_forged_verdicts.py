@@ -299,7 +299,8 @@ def test_a_test_that_forges_the_result_line_does_not_pass(verifier: CodeVerifier
     assert "FORGED" in verdict.result.stderr, verdict.to_dict()  # the attack ran to its end
     assert not verdict.passed and verdict.result.status == "failed", verdict.to_dict()
     assert verdict.tests["tests/test_m.py::test_forge"].startswith("error: the test process ended without reporting")
-    assert verdict.result.exit_code == 0  # the judge ends as the test process did, and that is no pass
+    # the test ran alone in a process of its own, which ended without a record: its test fails, the run reports in full
+    assert verdict.result.exit_code == 1
     files = verifier.verify_files("def add(a, b):\n    return a + b\n", FORGE + "\n\ndef test_a():\n"
                                   "    forge(['test_a'])\n    assert 2 * 3 == 7\n")
     assert not files.passed and files.tests["test_a"].startswith("error: the test process ended without reporting")

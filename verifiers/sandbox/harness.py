@@ -22,27 +22,39 @@ first decides anything:
   judge, so before the repository is on ``sys.path``: a repository module with one of their names
   cannot replace them (and the verifier refuses such a repository before running anything,
   ``shadows_stdlib``). It imports the module, runs the tests, and writes one JSON record per test
-  to its pipe as the test ends (``{"test": LABEL, "verdict": ...}``), then the end marker.
+  to its pipe as the test ends (``{"test": LABEL, "verdict": ...}``), then the end marker. A test
+  skipped at run time (``unittest.skip*``, ``pytest.skip()``) is ``skipped: ...``: like a linked
+  test that never called the function (``not_called: ...``), it counts neither way.
 
 What code under test cannot do: reach the nonce (it is in no memory it can read), write the
 judge's result line, or end the run early with a pass. What it still can do, and what no harness
 can prevent for code running in that process: **code in the test process can speak the child
 protocol for every test of the run** (find the pipe, write ``{"test": LABEL, "verdict": "ok"}``
-for each requested test and the end marker, exit). All tests of a run share one test process:
-module-level code of the module under test (where a model's code is substituted) and of the
-tests files would run in every per-test process anyway, so one process per test would only stop
-a test function's body from speaking for another test of the same run, at the cost of a fork and
-a fresh import of the module for every test (the sandbox bench, sandboxed ÷ bare Python, old and
-new harness interleaved on one machine: 0.52 with the harness running the tests in its own
-process, 0.45 with one test process, 0.33 with one per test; and a module that takes a second to
-import would take it once per test).
+for each requested test and the end marker, exit). In files mode all tests share the test process.
+In function mode each test runs alone in a process of its own, forked from the test process once
+the module under test and the tests files are imported (``_alone``: a fork per test, no fresh
+import): the judge's pipe is closed there and its record comes back on a pipe of its own, taken
+only when it names that test. So a test's body can speak neither for another test nor for
+itself beyond its one record, sees nothing another test left behind, and one that ends its
+process early fails itself only; module-level code of the module under test (where a model's code
+is substituted) and of the tests files still runs in the test process, with the residual above
+(the sandbox bench, sandboxed ÷ bare Python, files mode, old and new harness interleaved on one
+machine: 0.52 with the harness running the tests in its own process, 0.45 with one test process,
+0.33 with one process per test that imports the module afresh).
 
 Jobs: ``{"mode": "files", "tests": "test_solution.py"}`` runs the tests file as a module (beside
 ``solution.py``), then every zero-argument ``test_*`` function and the zero-argument ``test_*``
-methods of ``Test*`` classes (the test process first records the list it found). ``{"mode":
+methods of ``Test*`` classes and of the ``unittest.TestCase`` subclasses it defines, whatever
+their names (the test process first records the list it found). ``{"mode":
 "function", "root": "repo", "import_root": ..., "module": ..., "symbol": ..., "docstring": ...,
-"path": ..., "tests": [{"kind", "path", "name"}]}`` imports the module from the repository and
-runs the symbol's doctest and the named test functions.
+"path": ..., "tests": [{"kind", "path", "name", "args"}]}`` imports the module from the repository
+and runs the symbol's doctest and each named test alone, by its pytest node id (``label_of``), as
+pytest would run it: a ``unittest.TestCase`` method in a suite of its own (its class and module
+set-ups around it), any other test method or function inside pytest's xunit set-ups
+(``setup_module``, ``setup_class``, ``setup_method``, ``setup_function``), a parametrized case
+(``test_f[1-2]``) called with its arguments (``args``: a dict literal the pipeline read from the
+test file's ``parametrize``). The function under test is counted wherever the repository's
+modules re-export it (``from .more import *``), so a test calling ``pkg.f`` counts for ``pkg.more.f``.
 
 Exit status: 0 all tests ok, 1 a test failed or errored, 3 a MemoryError stopped a test; when the
 test process ended without reporting, the judge ends as it did (its exit status, or the signal
@@ -78,6 +90,9 @@ REPORT_BYTES = 1 << 20
 LABEL_CHARS, VERDICT_CHARS = 1000, 2000
 END = "end"
 NOT_CALLED = "not_called"
+#: a test skipped at run time (``unittest.skip*``, ``SkipTest``, ``pytest.skip()``): like a test that
+#: never called the function, it says nothing either way (pytest does not fail a run for it)
+SKIPPED = "skipped"
 PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
 SIGKILL = 9
 
@@ -136,8 +151,10 @@ def _call(fn: Callable[[], Any]) -> str:
     except AssertionError as exc:
         return "failed: " + (_short(exc) or "AssertionError")
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from test code are failures too
-        if type(exc).__name__ == "SkipTest":
-            return "error: skipped: " + str(exc)[:MESSAGE_CHARS]
+        if type(exc).__name__ in ("SkipTest", "Skipped"):  # unittest's, pytest.skip()'s
+            return f"{SKIPPED}: " + str(exc)[:MESSAGE_CHARS]
+        if type(exc).__name__ == "Failed" and type(exc).__module__ == "_pytest.outcomes":  # pytest.fail()
+            return "failed: " + _short(exc)
         return "error: " + _short(exc)
     return "ok"
 
@@ -156,29 +173,109 @@ def _is_testcase(cls: Any) -> bool:
 
 
 def _run_testcase(cls: type, name: str) -> str:
+    """One method of a ``unittest.TestCase``, alone in a suite of its own (so that ``setUpClass`` and
+    ``setUpModule`` run around it, as unittest and pytest run them)."""
     unittest = sys.modules["unittest"]
     result = unittest.TestResult()
-    cls(name).run(result)
+    unittest.TestSuite([cls(name)]).run(result)
     for _, text in result.errors:
-        if "MemoryError" in text.splitlines()[-1]:
+        if _exception_line(text).startswith("MemoryError"):
             raise _Memory()
-        return "error: " + text.strip().splitlines()[-1][-MESSAGE_CHARS:]
+        return "error: " + _exception_line(text)
     for _, text in result.failures:
-        return "failed: " + text.strip().splitlines()[-1][-MESSAGE_CHARS:]
+        return "failed: " + _exception_line(text)
     if result.skipped:
-        return "error: skipped: " + str(result.skipped[0][1])[:MESSAGE_CHARS]
+        return f"{SKIPPED}: " + str(result.skipped[0][1])[:MESSAGE_CHARS]
     return "ok"
 
 
-def _method_test(cls: Any, name: str) -> Callable[[], Any]:
+def _exception_line(traceback: str) -> str:
+    """The ``Type: message`` line of a formatted traceback (the first line after the last frame
+    that is not indented: a multi-line message such as ``assertEqual``'s diff is cut after its
+    first line), at most MESSAGE_CHARS characters."""
+    lines = traceback.strip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
+    after = lines[frames[-1] + 1:] if frames else lines
+    line = next((ln for ln in after if ln and not ln[0].isspace()), lines[-1] if lines else "")
+    return line[:MESSAGE_CHARS]
+
+
+def _optional(fn: Callable[..., Any], arg: Any) -> None:
+    """Call an xunit set-up or tear-down as pytest does: with ``arg`` when it takes an argument."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    count = (code.co_argcount if code is not None else 0) - (1 if isinstance(fn, types.MethodType) else 0)
+    fn(arg) if count > 0 else fn()
+
+
+def _xunit(steps: list[tuple[Any, tuple[str, ...], tuple[str, ...], Any]], body: Callable[[], Any]) -> None:
+    """``body`` inside pytest's xunit set-ups and tear-downs: per ``(owner, set-up names, tear-down
+    names, argument)``, outermost first, the first name ``owner`` has; a tear-down runs (last in,
+    first out) once the set-ups before it ran."""
+    undo: list[tuple[Callable[..., Any], Any]] = []
+    try:
+        for owner, setups, teardowns, arg in steps:
+            before = next((getattr(owner, n) for n in setups if callable(getattr(owner, n, None))), None)
+            after = next((getattr(owner, n) for n in teardowns if callable(getattr(owner, n, None))), None)
+            if before is not None:
+                _optional(before, arg)
+            if after is not None:
+                undo.append((after, arg))
+        body()
+    finally:
+        for after, arg in reversed(undo):
+            _optional(after, arg)
+
+
+_MODULE_XUNIT = (("setUpModule", "setup_module"), ("tearDownModule", "teardown_module"))
+
+
+def _method_test(cls: Any, name: str, kwargs: dict[str, Any] | None = None) -> Callable[[], Any]:
+    """A test method: a ``unittest.TestCase``'s through unittest; any other class's as pytest runs
+    it (an instance per test, ``setup_class`` / ``setup_method`` and their tear-downs around it, the
+    case's arguments passed)."""
     if _is_testcase(cls):
         return lambda: _run_testcase(cls, name)
+    module = sys.modules.get(getattr(cls, "__module__", ""), None)
 
     def call() -> str:
-        getattr(cls(), name)()
+        getattr(cls, name)  # an AttributeError before any set-up runs
+        steps: list[tuple[Any, tuple[str, ...], tuple[str, ...], Any]] = [
+            (module, *_MODULE_XUNIT, module), (cls, ("setup_class",), ("teardown_class",), cls)]
+
+        def body() -> None:
+            instance = cls()
+            method = getattr(instance, name)
+            _xunit([(instance, ("setup_method",), ("teardown_method",), method)], lambda: method(**(kwargs or {})))
+
+        _xunit(steps, body)
         return "ok"
 
     return call
+
+
+def _function_test(module: types.ModuleType, name: str, kwargs: dict[str, Any]) -> Callable[[], Any]:
+    """A module-level test function as pytest runs it: ``setup_module`` / ``setup_function`` and
+    their tear-downs around it, the case's arguments passed (what it returns is no verdict)."""
+    fn = getattr(module, name)
+
+    def call() -> None:
+        _xunit([(module, *_MODULE_XUNIT, module), (module, ("setup_function",), ("teardown_function",), fn)],
+               lambda: fn(**kwargs))
+
+    return call
+
+
+def _arguments(source: str, module: types.ModuleType | None) -> dict[str, Any]:
+    """A parametrized case's arguments: the source of a dict literal (made by the pipeline from the
+    test file's own ``parametrize``) of literals and the test module's top-level names, evaluated
+    in that module's namespace without builtins."""
+    if not source:
+        return {}
+    scope = {**(vars(module) if module is not None else {}), "__builtins__": {}}
+    value = eval(compile(source, "<case>", "eval"), scope, {})  # noqa: S307 - literals and the module's names only
+    if not isinstance(value, dict):
+        raise TypeError("a case's arguments are not a dict")
+    return value
 
 
 def _load_file(path: str, name: str) -> types.ModuleType:
@@ -206,12 +303,14 @@ def _run_wrapped(fn: Callable[[], Any]) -> str:
 
 def _found_tests(module: types.ModuleType) -> list[tuple[str, Callable[[], Any]]]:
     """The tests of a tests module, in order: zero-argument ``test*`` functions, then per ``Test*``
-    class its zero-argument ``test*`` methods (``Class.method``)."""
+    class, and per ``unittest.TestCase`` subclass the module defines whatever its name, its
+    zero-argument ``test*`` methods (``Class.method``)."""
     found: list[tuple[str, Callable[[], Any]]] = []
     for attr, value in list(vars(module).items()):
         if attr.startswith("test") and isinstance(value, types.FunctionType) and _zero_args(value):
             found.append((attr, value))
-        elif attr.startswith("Test") and isinstance(value, type):
+        elif isinstance(value, type) and (attr.startswith("Test")
+                                          or (_is_testcase(value) and value.__module__ == module.__name__)):
             for meth in sorted(dir(value)):
                 fn = getattr(value, meth, None)
                 if meth.startswith("test") and isinstance(fn, types.FunctionType) and _zero_args(fn, bound=1):
@@ -261,12 +360,14 @@ def _test_module_name(path: str) -> str:
     return stem.replace("/", ".").replace("-", "_")
 
 
-def _count_calls(module: types.ModuleType, symbol: str) -> dict[str, int] | None:
+def _count_calls(module: types.ModuleType, symbol: str, root: str = "") -> dict[str, int] | None:
     """Wrap the function under test so that each test can say whether it called it at all (a test
     linked by name may not): returns the call counter, or None when the target can't be wrapped
-    faithfully (a C function, an lru_cache wrapper...). Tests then import the wrapped one."""
+    faithfully (a C function, an lru_cache wrapper...). Tests then import the wrapped one; where
+    another module of the repository (under ``root``) holds the same function, re-exported
+    (``from .more import *`` in a package's ``__init__``), it holds the wrapped one too."""
     head, _, name = symbol.rpartition(".")
-    owner = getattr(module, head, None) if head else module
+    owner = getattr(module, head) if head and hasattr(module, head) else (None if head else module)
     raw = vars(owner).get(name) if owner is not None else None
     box = {"n": 0}
 
@@ -291,7 +392,24 @@ def _count_calls(module: types.ModuleType, symbol: str) -> dict[str, int] | None
         setattr(owner, name, new)
     except (AttributeError, TypeError):
         return None
+    if not head and root:
+        _rebind(raw, new, module, root)
     return box
+
+
+def _rebind(old: Any, new: Any, home: types.ModuleType, root: str) -> None:
+    """Every name bound to ``old`` in the repository's other loaded modules is bound to ``new``."""
+    inside = os.path.join(root, "")
+    for other in list(sys.modules.values()):
+        path = getattr(other, "__file__", None)
+        if other is home or not isinstance(path, str) or not path.startswith(inside):
+            continue
+        try:
+            names = [key for key, value in vars(other).items() if value is old]
+            for key in names:
+                setattr(other, key, new)
+        except Exception:  # noqa: BLE001 - a module object that refuses: its callers go uncounted
+            continue
 
 
 def _judged(run: Callable[[], str], calls: dict[str, int] | None, symbol: str, what: str = "test") -> str:
@@ -304,10 +422,12 @@ def _judged(run: Callable[[], str], calls: dict[str, int] | None, symbol: str, w
 
 
 def label_of(job: dict[str, Any], ref: dict[str, Any]) -> str:
-    """How a test reference is named in the verdict (``doctest f``, ``tests/t.py::TestC::test_a``)."""
+    """How a test reference is named in the verdict: ``doctest f``, or the test's pytest node id
+    (``tests/t.py::TestC::test_a``, ``tests/t.py::test_b[1-2]``: the dots of a case's id kept)."""
     if ref["kind"] == "doctest":
         return f"doctest {job['symbol']}"
-    return f"{ref['path']}::{ref['name'].replace('.', '::')}"
+    head, bracket, case = ref["name"].partition("[")
+    return f"{ref['path']}::{head.replace('.', '::')}{bracket}{case}"
 
 
 def requested(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -318,8 +438,70 @@ def requested(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return refs
 
 
-def run_function(job: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
-    """Function mode: import the module from the repository, then run each requested test against it."""
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _drain(fd: int, limit: int = 1 << 16) -> bytes:
+    """What is in the pipe ``fd`` now (its writer has ended; a process it left may hold it open,
+    so never wait for the end), at most ``limit`` bytes; closes it."""
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while len(data) < limit:
+            chunk = os.read(fd, limit - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except BlockingIOError:
+        pass
+    os.close(fd)
+    return data
+
+
+def _alone(label: str, run: Callable[[], str], out: int | None) -> dict[str, Any]:
+    """Run one test in a process of its own, forked from this one once the module under test and
+    the tests files are imported: no test sees what another left behind, and one that ends its
+    process (``os._exit``, a crash) fails itself only. Its record comes back on a pipe of its own
+    (the judge's pipe, ``out``, is closed in it) and counts only when it names this test; without
+    one the test fails. A MemoryError comes back as ``{"memory": True}``."""
+    read_end, write_end = os.pipe()
+    _flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            if out is not None:
+                os.close(out)
+            record: dict[str, Any] = {"memory": True}
+            try:
+                record = {"test": label, "verdict": run()}
+            except (_Memory, MemoryError):
+                pass
+            _flush()
+            _write_all(write_end, (json.dumps(record) + "\n").encode("utf-8"))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    status = os.waitpid(pid, 0)[1]
+    line = _drain(read_end).split(b"\n", 1)[0]
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if isinstance(record, dict) and (record == {"memory": True} or (
+            record.get("test") == label and isinstance(record.get("verdict"), str) and len(record) == 2)):
+        return record
+    return {"test": label, "verdict": f"error: the test process ended without reporting its result ({_how(status)})"}
+
+
+def run_function(job: dict[str, Any], emit: Callable[[dict[str, Any]], None], out: int | None = None) -> None:
+    """Function mode: import the module from the repository and the tests files, then run each
+    requested test against it, alone (``_alone``), by its node id; stop at a MemoryError."""
     root = os.path.abspath(job["root"])
     import_root = os.path.join(root, job.get("import_root") or "")
     for entry in (root, os.path.normpath(import_root)):
@@ -336,36 +518,44 @@ def run_function(job: dict[str, Any], emit: Callable[[dict[str, Any]], None]) ->
         for label in refs:
             emit({"test": label, "verdict": why})
         return
-    calls = _count_calls(module, job["symbol"])
+    calls = _count_calls(module, job["symbol"], root)
     loaded: dict[str, str] = {}
     for label, ref in refs.items():
-        if ref["kind"] == "doctest":
-            verdict = _judged(lambda: _doctest(module, job["symbol"], job.get("docstring", ""), job["path"]),
-                              calls, job["symbol"], "examples")
-            emit({"test": label, "verdict": verdict})
-            continue
-        path = ref["path"]
-        name = _test_module_name(path)
-        if path not in loaded:
-            parent = name.rpartition(".")[0]
-            if parent:
-                try:
-                    importlib.import_module(parent)
-                except Exception:  # noqa: BLE001 - a tests dir need not be a package
-                    pass
-            loaded[path] = _call(lambda p=path, n=name: _load_file(os.path.join(root, p), n))
-        if loaded[path] != "ok":
-            emit({"test": label, "verdict": "error: test file failed to import: " + loaded[path]})
-            continue
-        target = sys.modules.get(name)
-        head, _, meth = ref["name"].rpartition(".")
-        try:
-            obj = getattr(target, head) if head else None
-            fn = _method_test(obj, meth) if head else getattr(target, meth)
-        except AttributeError as exc:
-            emit({"test": label, "verdict": "error: " + _short(exc)})
-            continue
-        emit({"test": label, "verdict": _judged(lambda f=fn: _run_wrapped(f), calls, job["symbol"])})
+        test = _prepare(job, ref, module, calls, root, loaded)
+        record = {"test": label, "verdict": test} if isinstance(test, str) else _alone(label, test, out)
+        emit(record)
+        if record.get("memory"):
+            return
+
+
+def _prepare(job: dict[str, Any], ref: dict[str, Any], module: types.ModuleType, calls: dict[str, int] | None,
+             root: str, loaded: dict[str, str]) -> str | Callable[[], str]:
+    """What runs one requested test (its tests file imported here, once), or the verdict when it
+    cannot run (the file does not import, no such test, arguments that do not evaluate)."""
+    if ref["kind"] == "doctest":
+        return lambda: _judged(lambda: _doctest(module, job["symbol"], job.get("docstring", ""), job["path"]),
+                               calls, job["symbol"], "examples")
+    path = ref["path"]
+    name = _test_module_name(path)
+    if path not in loaded:
+        parent = name.rpartition(".")[0]
+        if parent:
+            try:
+                importlib.import_module(parent)
+            except Exception:  # noqa: BLE001 - a tests dir need not be a package
+                pass
+        loaded[path] = _call(lambda: _load_file(os.path.join(root, path), name))
+    if loaded[path] != "ok":
+        return "error: test file failed to import: " + loaded[path]
+    target = sys.modules.get(name)
+    head, _, meth = ref["name"].partition("[")[0].rpartition(".")
+    try:
+        kwargs = _arguments(ref.get("args") or "", target)
+        obj = getattr(target, head) if head else None
+        fn = _method_test(obj, meth, kwargs) if head else _function_test(target, meth, kwargs)
+    except Exception as exc:  # noqa: BLE001 - no such test, or arguments that do not evaluate
+        return "error: " + _short(exc)
+    return lambda: _judged(lambda: _run_wrapped(fn), calls, job["symbol"])
 
 
 def _test_process(job: dict[str, Any], out: int, go: int) -> None:
@@ -388,17 +578,16 @@ def _test_process(job: dict[str, Any], out: int, go: int) -> None:
         os.close(go)
 
         def emit(record: dict[str, Any]) -> None:
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:  # noqa: BLE001
-                    pass
+            _flush()
             _write_all(out, (json.dumps(record) + "\n").encode("utf-8"))
 
         try:
             # started with -S (no site hooks): the interpreter's site-packages, after everything imported so far
             sys.path.extend(p for p in job.get("site_packages", ()) if p not in sys.path)
-            (run_files if job["mode"] == "files" else run_function)(job, emit)
+            if job["mode"] == "files":
+                run_files(job, emit)
+            else:
+                run_function(job, emit, out)
         except (_Memory, MemoryError):
             emit({"memory": True})
         _write_all(out, (END + "\n").encode("utf-8"))
@@ -650,7 +839,8 @@ def main() -> None:
         verdicts.files()
     else:
         verdicts.function(job)
-    judged = [v for v in verdicts.tests.values() if not v.startswith(NOT_CALLED)]  # tests that never ran the target say nothing
+    # tests that never ran the target, and skipped ones, say nothing
+    judged = [v for v in verdicts.tests.values() if not v.startswith((NOT_CALLED, SKIPPED))]
     passed = bool(judged) and not verdicts.memory and verdicts.unreported is None and all(v == "ok" for v in judged)
     # on a line of its own, even after a test printed without a final newline
     line = "\n" + nonce + " " + json.dumps({"tests": verdicts.tests, "memory": verdicts.memory, "passed": passed}) + "\n"

@@ -4,7 +4,9 @@
 methods of top-level classes, SelfCodeAlign-style: a docstring, a ``return <value>`` in their own
 body, at most ``max_lines`` lines, not async, no risky module or builtin of their own), the
 per-reason counts of the rejected definitions, a file-level reason when the file could not be
-parsed, and, for a test file, the links from its test functions to the functions they call.
+parsed; for a test file, its tests as pytest collects them and the links from each to the
+functions it calls (``suite.py``); for any other module, the names it binds (``reexports.py``:
+a test's ``mi.chunked`` is followed from the package to the module defining ``chunked``).
 
 Def-level reasons: ``async``, ``no_docstring``, ``no_return``, ``generator``, ``too_long``,
 ``function_too_large`` (over ``MAX_FUNCTION_CHARS`` of source or ``MAX_DOCSTRING_CHARS`` of
@@ -40,6 +42,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from pipelines.sources.code.reexports import ModuleNames, module_names
+from pipelines.sources.code.suite import Link, links_from_tests
+from pipelines.sources.code.syntax import imports
 from schemas.code import CodeFunction, SourceFile, TestRef, source_lines
 
 MAX_LINES = 150
@@ -147,12 +152,18 @@ def fs_has_init(root: str) -> Callable[[str], bool]:
 
 @dataclass
 class Extraction:
-    """What one file gives: candidates (doctests attached), rejected defs, links out of its tests."""
+    """What one file gives: candidates (doctests attached), rejected defs; for a test file the
+    links out of its tests (as its imports name them: ``reexports.py`` finds the defining module),
+    how many tests it holds and the tests not linked by reason (``suite.py``); for any other
+    module the names it binds (``names``, for re-exports)."""
 
     reason: str | None = None  # file-level reason; nothing else is set then
     functions: list[CodeFunction] = field(default_factory=list)
     rejected: Counter = field(default_factory=Counter)
-    links: list[tuple[str, str, TestRef]] = field(default_factory=list)  # (module, symbol, test)
+    links: list[Link] = field(default_factory=list)  # (module, symbol, test)
+    suite_tests: int = 0
+    unlinked: Counter = field(default_factory=Counter)
+    names: ModuleNames | None = None
 
     @property
     def defs_seen(self) -> int:
@@ -172,27 +183,6 @@ def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
         yield current
         if not isinstance(current, SCOPES):
             stack.extend(ast.iter_child_nodes(current))
-
-
-STMT_LISTS = ("body", "orelse", "finalbody", "handlers", "cases")
-
-
-def statements(tree: ast.AST) -> Iterator[ast.stmt]:
-    """Every statement (at any depth: in defs, classes, branches, handlers), never an expression:
-    imports are statements, so this finds them all at a fraction of ``ast.walk``'s cost."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        for name in STMT_LISTS:
-            children = getattr(node, name, None)
-            if children:
-                stack.extend(reversed(children))
-        if isinstance(node, ast.stmt):
-            yield node
-
-
-def imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    return (n for n in statements(tree) if isinstance(n, ast.Import | ast.ImportFrom))
 
 
 def import_aliases(tree: ast.Module) -> dict[str, str]:
@@ -367,8 +357,10 @@ def _extract(file: SourceFile, text: str, caps: SizeCaps, has_init: Callable[[st
     last: dict[str, int] = {symbol: i for i, (symbol, _) in enumerate(defs)}
     if is_test_file(file.path):
         out.rejected["in_test_file"] += len(defs)
-        out.links = links_from_tests(tree, file.path, module)
+        out.links, found = links_from_tests(tree, file.path, module)
+        out.suite_tests, out.unlinked = len(found.tests), found.unlinked
         return out
+    out.names = module_names(tree, module, file.path.endswith("__init__.py"))
     aliases = import_aliases(tree)
     lines = source_lines(text)
     for i, (symbol, fn) in enumerate(defs):
@@ -421,105 +413,3 @@ def too_large(docstring: str, caps: SizeCaps, source: list[str]) -> bool:
         if size > caps.chars:
             return True
     return False
-
-
-# --- tests ----------------------------------------------------------------------------------------
-
-def _resolve_from(module: str, level: int, target: str | None, own_module: str, is_package: bool) -> str:
-    if not level:
-        return target or ""
-    base = own_module.split(".")
-    base = base if is_package else base[:-1]
-    base = base[:len(base) - (level - 1)] if level > 1 else base
-    return ".".join([*base, *([target] if target else [])])
-
-
-Bindings = tuple[dict[str, list[str]], dict[str, list[tuple[str, str]]]]
-
-
-def import_bindings(tree: ast.Module, own_module: str, is_package: bool) -> Bindings:
-    """Names a test module binds by import: ``modules[name]`` (dotted module names it may be)
-    and ``symbols[name]`` (``(module, name)`` it may be)."""
-    modules: dict[str, list[str]] = {}
-    symbols: dict[str, list[tuple[str, str]]] = {}
-    for node in imports(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                if a.asname:
-                    modules.setdefault(a.asname, []).append(a.name)
-                else:
-                    modules.setdefault(a.name.split(".")[0], []).append(a.name.split(".")[0])
-        else:
-            source = _resolve_from(node.module or "", node.level, node.module, own_module, is_package)
-            for a in node.names:
-                if a.name == "*":
-                    continue
-                bound = a.asname or a.name
-                symbols.setdefault(bound, []).append((source, a.name))
-                modules.setdefault(bound, []).append(f"{source}.{a.name}" if source else a.name)
-    return modules, symbols
-
-
-def _chain(node: ast.AST) -> list[str] | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.insert(0, node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        return [node.id, *parts]
-    return None
-
-
-def find_test_functions(tree: ast.Module) -> Iterator[tuple[str, ast.FunctionDef]]:
-    """Zero-argument ``test_*`` functions, and ``test_*`` methods (``self`` only) of ``Test*``
-    classes without ``__init__``."""
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name.startswith("test") and not _has_params(node.args, 0):
-            yield node.name, node
-        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-            methods = [n for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
-            if any(m.name == "__init__" for m in methods):
-                continue
-            for m in methods:
-                if isinstance(m, ast.FunctionDef) and m.name.startswith("test") and not _has_params(m.args, 1):
-                    yield f"{node.name}.{m.name}", m
-
-
-def _has_params(args: ast.arguments, allowed: int) -> bool:
-    positional = len(args.posonlyargs) + len(args.args)
-    return positional > allowed or bool(args.kwonlyargs or args.vararg or args.kwarg)
-
-
-def links_from_tests(tree: ast.Module, path: str, own_module: str) -> list[tuple[str, str, TestRef]]:
-    """``(module, symbol, TestRef)`` per function a test calls through the test module's imports:
-    ``f()`` for ``from M import f``; ``m.f()`` for ``import M as m`` / ``from P import m``;
-    ``x.meth()`` in a test that references a class ``C`` imported from ``M`` → ``(M, "C.meth")``."""
-    modules, symbols = import_bindings(tree, own_module, path.endswith("__init__.py"))
-    links: set[tuple[str, str, TestRef]] = set()
-    for test_name, fn in find_test_functions(tree):
-        ref = TestRef("function", path, test_name)
-        classes: set[tuple[str, str]] = set()
-        methods: set[str] = set()
-        for n in ast.walk(fn):
-            if isinstance(n, ast.Name | ast.Attribute) and isinstance(n.ctx, ast.Load):
-                chain = _chain(n)
-                if chain and len(chain) == 1 and chain[0] in symbols:
-                    classes.update(symbols[chain[0]])
-                elif chain and len(chain) >= 2 and chain[0] in modules:
-                    classes.update((f"{m}.{'.'.join(chain[1:-1])}".rstrip("."), chain[-1]) for m in modules[chain[0]])
-            if not isinstance(n, ast.Call):
-                continue
-            chain = _chain(n.func)
-            if isinstance(n.func, ast.Attribute):
-                methods.add(n.func.attr)
-            if not chain:
-                continue
-            if len(chain) == 1 and chain[0] in symbols:
-                links.update((m, name, ref) for m, name in symbols[chain[0]])
-            elif len(chain) >= 2 and chain[0] in modules:
-                for m in modules[chain[0]]:
-                    links.add((".".join([m, *chain[1:-1]]), chain[-1], ref))
-        for module, cls in classes:
-            if cls[:1].isupper():
-                links.update((module, f"{cls}.{meth}", ref) for meth in methods)
-    return sorted(links, key=lambda x: (x[0], x[1], x[2].path, x[2].name))

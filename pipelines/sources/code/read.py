@@ -9,11 +9,18 @@ Stages (each balances read = written + filtered + dead-lettered):
   (``unreadable_snapshot``); written = ``(SourceFile, text)`` pairs.
 - ``parse_files``: read = files; filtered ``syntax_error`` / ``python2`` / ``recursion``;
   dead-lettered: an unexpected failure on one file (``extract_error``); written = files parsed.
+  Its stats: ``suite_tests`` (tests collected from test files, a parametrized case each) and
+  ``unlinked_tests:REASON`` (tests pytest would run that are not linked: ``suite.py``).
 - ``extract``: read = definitions seen (top-level functions, methods of top-level classes) in
   parsed files; filtered by the def-level reasons of ``python_extract`` and ``no_tests`` (no
-  doctest and no test function in the repository calls it); written = functions with tests.
-  Test functions are joined to functions repository-wide by ``(uri, commit, module, symbol)``
-  (never by the snapshot's local root, which differs between the launcher and each worker).
+  doctest and no test in the repository calls it); written = functions with tests.
+  Tests are joined to functions repository-wide by ``(uri, commit, module, symbol)`` (never by
+  the snapshot's local root, which differs between the launcher and each worker), after each
+  link is moved through the repository's re-exports to the module defining the function
+  (``reexports.py``: every module's top-level names, gathered per repository into an alias table).
+  Its stats, a report per repository (``REPO`` is ``uri@commit``, 12 hex digits): ``functions``,
+  ``with_doctests``, ``with_suite_tests``, ``with_both`` (of the functions that passed the def-level
+  filters; without ``no_tests`` they are the written ones), in total and as ``NAME:REPO``.
 - ``dedup``: read = functions with tests; filtered ``near_duplicate``; written = the rest.
 
 A staged snapshot (``archive`` set, for workers that cannot see the launcher's disk) is fetched
@@ -32,6 +39,7 @@ import apache_beam as beam
 from pipelines.io.read import DEAD
 from pipelines.sources.code.dedup import Deduplicate, function_id
 from pipelines.sources.code.extract import MAX_LINES, Extraction, SourceDecodeError, decode_source, extract_functions
+from pipelines.sources.code.reexports import ModuleNames, alias_table, resolve_link
 from pipelines.sources.code.repos import DEFAULT_MAX_FILE_BYTES, iter_files
 from pipelines.sources.code.safe_tree import UnsafeArchive
 from pipelines.sources.code.staging import LocalSnapshots
@@ -40,6 +48,8 @@ from schemas.code import CodeFunction, RepoSnapshot, SourceFile, TestRef
 
 Key = tuple[str, str, str, str]  # (snapshot uri, commit or "", module, symbol): not where its files lie
 LINKS = "links"
+NAMES = "names"
+REPORT_STATS = ("functions", "with_doctests", "with_suite_tests", "with_both")
 
 
 def read_snapshot(snapshot: RepoSnapshot, max_file_bytes: int) -> Iterator[tuple[SourceFile, str | None, str | None]]:
@@ -66,6 +76,33 @@ def repo_key(repo: RepoSnapshot) -> tuple[str, str]:
 
 def fn_key(fn: CodeFunction) -> Key:
     return (*repo_key(fn.repo), fn.module, fn.symbol)
+
+
+def repo_ref(repo: RepoSnapshot) -> str:
+    """A snapshot as a stat names it: ``uri@commit`` (12 hex digits), or the uri."""
+    return f"{repo.uri}@{repo.commit[:12]}" if repo.commit else repo.uri
+
+
+def aliases_of_repo(element: tuple[tuple[str, str], Iterable[ModuleNames]]) -> Iterator[tuple[Key, tuple[str, str]]]:
+    """A repository's modules' names → ``(key of a re-exported name, (defining module, name))``."""
+    repo, names = element
+    for (module, name), target in sorted(alias_table(names).items()):
+        yield (*repo, module, name), target
+
+
+def link_by_head(element: tuple[Key, TestRef]) -> tuple[Key, tuple[str, TestRef]]:
+    """A test's link keyed by the top-level name it reaches (a method's class), for the alias join."""
+    (uri, commit, module, symbol), ref = element
+    return (uri, commit, module, symbol.partition(".")[0]), (symbol, ref)
+
+
+def resolve_links(element: tuple[Key, dict[str, Iterable[Any]]]) -> Iterator[tuple[Key, TestRef]]:
+    """Links of one ``(module, name)`` moved to the module defining it, where the alias table has it."""
+    (uri, commit, module, head), grouped = element
+    targets = sorted(grouped["aliases"])
+    aliases = {(module, head): targets[0]} if targets else {}
+    for symbol, ref in grouped["links"]:
+        yield (uri, commit, *resolve_link(aliases, module, symbol)), ref
 
 
 def local_file(file: SourceFile, snapshots: LocalSnapshots) -> SourceFile:
@@ -139,8 +176,9 @@ class ReadRepositoryFiles(beam.PTransform):
 
 
 class AnalyseFileFn(Stage):
-    """Stage ``parse_files``: (file, text) → its ``Extraction`` (candidates, rejected defs) and, on
-    ``LINKS``, ``(key, TestRef)`` for each function its tests call."""
+    """Stage ``parse_files``: (file, text) → its ``Extraction`` (candidates, rejected defs); on
+    ``LINKS``, ``(key, TestRef)`` for each function its tests call (as the test module names it);
+    on ``NAMES``, ``((uri, commit), ModuleNames)`` of a module that is not a test file."""
 
     failure = "extract_error"
 
@@ -164,7 +202,12 @@ class AnalyseFileFn(Stage):
             return Filtered(got.reason)
         links = [beam.pvalue.TaggedOutput(LINKS, ((*repo_key(file.repo), module, symbol), ref))
                  for module, symbol, ref in got.links]
-        return Emit(got, *links)
+        if got.suite_tests:
+            self.stat("suite_tests", got.suite_tests)
+        for reason, n in sorted(got.unlinked.items()):
+            self.stat(f"unlinked_tests:{reason}", n)
+        names = [beam.pvalue.TaggedOutput(NAMES, (repo_key(file.repo), got.names))] if got.names is not None else []
+        return Emit(got, *links, *names)
 
 
 class SplitDefsFn(Stage):
@@ -182,7 +225,8 @@ class SplitDefsFn(Stage):
 
 class JoinTestsFn(Stage):
     """Stage ``extract``, second step: a candidate with the repository's tests that call it is
-    written; one with none is filtered ``no_tests``."""
+    written; one with none is filtered ``no_tests``. Each candidate counts in the report of its
+    repository (``REPORT_STATS``)."""
 
     per_item = True
     counts_read = False
@@ -192,7 +236,17 @@ class JoinTestsFn(Stage):
         links = list(grouped["tests"])
         for fn in sorted(grouped["functions"], key=function_id):
             tested = with_tests(fn, links)
+            self.report(tested)
             yield tested if tested.tests else Filtered("no_tests")
+
+    def report(self, fn: CodeFunction) -> None:
+        doctests = any(t.kind == "doctest" for t in fn.tests)
+        suite = any(t.kind != "doctest" for t in fn.tests)
+        where = repo_ref(fn.repo)
+        for name, counted in zip(REPORT_STATS, (True, doctests, suite, doctests and suite), strict=True):
+            if counted:
+                self.stat(name)
+                self.stat(f"{name}:{where}")
 
 
 class ExtractFunctions(beam.PTransform):
@@ -213,10 +267,16 @@ class ExtractFunctions(beam.PTransform):
         if isinstance(files, dict):  # ReadRepositoryFiles' whole output: its dead letters are passed on
             files, upstream_dead = files["files"], files.get(DEAD)
         analysed = files | "Analyse" >> beam.ParDo(
-            AnalyseFileFn("parse_files", self.max_lines, self.cache_dir)).with_outputs(DEAD, LINKS, main="parsed")
+            AnalyseFileFn("parse_files", self.max_lines, self.cache_dir)).with_outputs(DEAD, LINKS, NAMES, main="parsed")
         candidates = analysed.parsed | "Defs" >> beam.ParDo(SplitDefsFn("extract")).with_outputs(DEAD, main="functions")
+        aliases = analysed[NAMES] | "NamesByRepo" >> beam.GroupByKey() | "Aliases" >> beam.FlatMap(aliases_of_repo)
+        links = (
+            {"aliases": aliases, "links": analysed[LINKS] | "ByHead" >> beam.Map(link_by_head)}
+            | "JoinAliases" >> beam.CoGroupByKey()
+            | "Resolve" >> beam.FlatMap(resolve_links)
+        )
         joined = (
-            {"functions": candidates.functions, "tests": analysed[LINKS]}
+            {"functions": candidates.functions, "tests": links}
             | "JoinTests" >> beam.CoGroupByKey()
             | "WithTests" >> beam.ParDo(JoinTestsFn("extract")).with_outputs(DEAD, main="functions")
         )

@@ -97,3 +97,15 @@ def test_the_card_features_are_datasets_own_yaml_form() -> None:
     openrlhf = pa.schema([("input", pa.string()), ("value", pa.list_(pa.float64())), ("id", pa.string())])
     for schema in (*SCHEMAS.values(), TRAJECTORY_PAIR_SCHEMA, STEP_PAIR_SCHEMA, openrlhf):
         assert features_yaml(schema) == datasets.Features.from_arrow_schema(schema)._to_yaml_list()
+
+
+def test_every_config_has_example_rows_that_load(folder: Path) -> None:
+    """Three rows of each config (rows and exports alike) as JSON, with the config's own columns."""
+    from tests.pipelines.io.test_card_truth import example_blocks
+
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    shown = example_blocks(text)
+    assert set(shown) == {"sft", "prm", "pairs_step", "pairs_trajectory"}
+    for name, rows in shown.items():
+        loaded = datasets.load_dataset(str(folder), name, split="train")
+        assert len(rows) == min(3, loaded.num_rows) and all(list(r) == loaded.column_names for r in rows), name

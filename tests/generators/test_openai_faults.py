@@ -15,6 +15,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -282,7 +283,8 @@ def test_a_failed_request_stops_the_rest_of_its_batch(serve):
         if body["messages"][0]["content"] == "bad":
             failed.set()  # the 400 goes out right after this
             return Status(400, "bad request")
-        failed.wait(10)  # answer the other one after the bad one failed
+        failed.wait(10)  # answer the other one after the bad one failed...
+        time.sleep(0.5)  # ...and after its 400 reached the client (on a loaded machine the 500 could overtake it)
         return Status(500, "overloaded")
 
     server = serve(plan)

@@ -1,6 +1,6 @@
 """The test harness that runs INSIDE the sandbox (stdlib only; never imported by the pipeline).
 
-The verifier copies this file as text into the work dir, runs ``python -I harness.py JOB.json``
+The verifier copies this file into the work dir (compiled: ``harness.pyc``), runs ``python -I harness.pyc JOB.json``
 and writes a random nonce as the first line of its stdin. Two processes take part, and only the
 first decides anything:
 

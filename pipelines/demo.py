@@ -20,6 +20,7 @@ from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
+from common import local_disk
 from common.cache import cache_root
 from pipelines import options
 from pipelines.code_cot import COMMAND as CODE_COT
@@ -102,7 +103,7 @@ def demo_repository() -> str:
     local folder: it is made in reverse-o1's cache (``demo/tinytext-repo``), not in the output.
     Returns what ``--repo`` gets."""
     target = str(cache_root() / "demo" / "tinytext-repo")
-    shutil.rmtree(target, ignore_errors=True)
+    local_disk.remove_tree(target)
     shutil.copytree(SAMPLES / "code" / "tinytext", target)
     if shutil.which("git") is None:
         return target

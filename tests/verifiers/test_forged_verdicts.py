@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from schemas.code import CodeFunction, RepoSnapshot, TestRef
+from tests.verifiers.bwrap_verifier import bwrap_verifier
 from verifiers.code import RUNNER_MODULES, CodeVerifier, shadowing_modules
-from verifiers.sandbox import BwrapSandbox, Limits
-from verifiers.sandbox.select import probe
+from verifiers.sandbox import Limits
 
 LIMITS = Limits(wall_seconds=8, cpu_seconds=8, memory_bytes=512 << 20, max_processes=32)
 
@@ -177,10 +177,7 @@ def forge(labels):
 
 @pytest.fixture(scope="module")
 def verifier() -> CodeVerifier:
-    ok, why = probe("bwrap")
-    if not ok:
-        pytest.skip(f"bwrap unavailable here: {why}")
-    return CodeVerifier(BwrapSandbox(), LIMITS)
+    return bwrap_verifier(LIMITS)
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

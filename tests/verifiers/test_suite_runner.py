@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from schemas.code import CodeFunction, RepoSnapshot, TestRef
+from tests.verifiers.bwrap_verifier import bwrap_verifier
 from verifiers.code import CodeVerifier
-from verifiers.sandbox import BwrapSandbox, Limits
-from verifiers.sandbox.select import probe
+from verifiers.sandbox import Limits
 
 LIMITS = Limits(wall_seconds=10, cpu_seconds=10, memory_bytes=512 << 20, max_processes=32)
 
@@ -94,10 +94,7 @@ class Doubling(unittest.TestCase):
 
 @pytest.fixture(scope="module")
 def verifier() -> CodeVerifier:
-    ok, why = probe("bwrap")
-    if not ok:
-        pytest.skip(f"bwrap unavailable here: {why}")
-    return CodeVerifier(BwrapSandbox(), LIMITS)
+    return bwrap_verifier(LIMITS)
 
 
 def function(root: Path, *tests: TestRef) -> CodeFunction:

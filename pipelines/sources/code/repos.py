@@ -19,9 +19,9 @@ config. Every git call runs with hooks off, fsmonitor off, no global or system c
 terminal prompt and a timeout; a failure is one line of ``RepoError``. Snapshots for workers
 with a disk of their own are staged by ``pipelines.sources.code.staging``.
 
-The ``os``/``shutil`` calls here work on the local clone and snapshot cache only (git needs a
-local repository, and the sandbox mounts a local directory); inputs and outputs go through
-``pipelines.io.fs``.
+The clone and snapshot cache is on this machine's disk (git needs a local repository, and the
+sandbox mounts a local directory): it is made, moved and removed through ``common.local_disk``;
+inputs and outputs go through ``pipelines.io.fs``.
 
 ``list_files`` walks a snapshot without following symlinks. Each entry it yields is a file or
 a pruned directory (a vendored or gitignored directory counts once, with a trailing ``/``);
@@ -39,7 +39,6 @@ import dataclasses
 import hashlib
 import os
 import re
-import shutil
 import stat
 import subprocess
 import tempfile
@@ -49,6 +48,7 @@ from typing import IO
 
 import pathspec
 
+from common import local_disk
 from pipelines.io.licenses import LICENSE_NAMES
 from pipelines.sources.code.safe_tree import Budget, UnsafeArchive, write_tar
 from schemas.code import RepoSnapshot, SourceFile
@@ -225,7 +225,7 @@ def _has_commit(clone: str, sha: str) -> bool:
 
 def _clone(source: str, cache_dir: str) -> str:
     clones = os.path.join(cache_dir, "clones")
-    os.makedirs(clones, exist_ok=True)
+    local_disk.make_dirs(clones)
     clone = os.path.join(clones, f"{uri_hash(source)}.git")
     if os.path.isdir(clone):
         git(["fetch", "--quiet", "--prune", "--force", "--tags", "origin", "+refs/heads/*:refs/heads/*"], cwd=clone)
@@ -233,11 +233,11 @@ def _clone(source: str, cache_dir: str) -> str:
     tmp = tempfile.mkdtemp(prefix=".clone-", dir=clones)
     try:
         git(["clone", "--quiet", "--bare", "--", source, tmp])
-        os.rename(tmp, clone)
+        local_disk.move_into_place(tmp, clone)
     except OSError:  # another worker got there first
-        shutil.rmtree(tmp, ignore_errors=True)
+        local_disk.remove_tree(tmp)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        local_disk.remove_tree(tmp)
         raise
     return clone
 
@@ -255,7 +255,7 @@ def settle(tree: str, root: str) -> None:
     """Rename a materialised ``tree`` to ``root``; when another process got there first, its copy
     (the same files) stays."""
     try:
-        os.rename(tree, root)
+        local_disk.move_into_place(tree, root)
     except OSError:
         if not os.path.isdir(root):
             raise
@@ -267,7 +267,7 @@ def _archive(clone: str, sha: str, parent: str, budget: Budget) -> str:
     root = os.path.join(parent, sha)
     if os.path.isdir(root):
         return root
-    os.makedirs(parent, exist_ok=True)
+    local_disk.make_dirs(parent)
     tmp = tempfile.mkdtemp(prefix=".archive-", dir=parent)
     try:
         with tempfile.TemporaryFile() as errors:
@@ -294,7 +294,7 @@ def _archive(clone: str, sha: str, parent: str, budget: Budget) -> str:
     except OSError as exc:
         raise RepoError(f"cannot unpack {sha[:12]}: {exc}") from exc
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        local_disk.remove_tree(tmp)
     return root
 
 
@@ -303,7 +303,7 @@ def _archive(clone: str, sha: str, parent: str, budget: Budget) -> str:
 def detect_license(root: str) -> str | None:
     """SPDX id of the root licence file, ``"see FILE"`` when unrecognised, None when there is none."""
     try:
-        names = sorted(os.listdir(root))
+        names = local_disk.list_names(root)
     except OSError:
         return None
     for name in names:
@@ -373,7 +373,7 @@ def _walk(snapshot: RepoSnapshot) -> Iterator[tuple[str, str, str | None]]:
     plain = snapshot.commit is None
     ignores = _Ignores()
     errors: list[OSError] = []
-    for dirpath, dirnames, filenames in os.walk(root, topdown=True, onerror=errors.append, followlinks=False):
+    for dirpath, dirnames, filenames in local_disk.walk(root, onerror=errors.append):
         while errors:
             err = errors.pop()
             yield err.filename or dirpath, os.path.relpath(err.filename or dirpath, root).replace(os.sep, "/") + "/", "unreadable"

@@ -25,6 +25,7 @@ import tempfile
 import threading
 from dataclasses import replace
 
+from common import local_disk
 from pipelines.io import fs
 from pipelines.sources.code.repos import RepoError, settle, unpack, uri_hash
 from pipelines.sources.code.safe_tree import OMIT_BLOB_BYTES, OMITTED_PAX_KEY, Budget
@@ -57,7 +58,7 @@ def _tar_tree(root: str, handle: tarfile.TarFile, max_bytes: int, where: str) ->
         return info
 
     total = 0
-    for dirpath, dirnames, filenames in os.walk(root, topdown=True, followlinks=False):
+    for dirpath, dirnames, filenames in local_disk.walk(root):
         rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
         rel_dir = "" if rel_dir == "." else rel_dir
         keep = []
@@ -191,7 +192,7 @@ def _fetch(snapshot: RepoSnapshot, root: str) -> None:
     where, archive = _where(snapshot), str(snapshot.archive)
     parent = os.path.dirname(root)
     try:
-        os.makedirs(parent, exist_ok=True)
+        local_disk.make_dirs(parent)
         tmp = tempfile.mkdtemp(prefix=".staged-", dir=parent)
     except OSError as exc:
         raise RepoError(f"{where}: cannot use the cache {parent}: {exc}") from exc
@@ -211,7 +212,7 @@ def _fetch(snapshot: RepoSnapshot, root: str) -> None:
         except OSError as exc:
             raise RepoError(f"{where}: cannot unpack the staged archive {archive}: {exc}") from exc
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        local_disk.remove_tree(tmp)
 
 
 def _exists(path: str) -> bool:

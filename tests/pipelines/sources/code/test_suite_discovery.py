@@ -22,9 +22,9 @@ from pipelines.sources.code.repos import materialise
 from pipelines.stage.counters import balanced
 from schemas.code import CodeFunction, TestRef
 from tests.pipelines.sources.code.test_read import run_pipeline, write
+from tests.verifiers.bwrap_verifier import bwrap_verifier
 from verifiers.code import CodeVerifier
-from verifiers.sandbox import BwrapSandbox, Limits
-from verifiers.sandbox.select import probe
+from verifiers.sandbox import Limits
 
 INIT = '''\
 """A package of iterator tools, re-exported from its modules."""
@@ -225,10 +225,7 @@ def test_every_called_function_is_linked_to_its_tests_by_pytest_node_id(extracte
 
 @pytest.fixture(scope="module")
 def verifier() -> CodeVerifier:
-    ok, why = probe("bwrap")
-    if not ok:
-        pytest.skip(f"bwrap unavailable here: {why}")
-    return CodeVerifier(BwrapSandbox(), LIMITS)
+    return bwrap_verifier(LIMITS)
 
 
 def test_each_test_runs_alone_in_the_sandbox_by_node_id(extracted, verifier):

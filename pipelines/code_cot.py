@@ -45,6 +45,7 @@ from pipelines.io import fs
 from pipelines.io.read import DEAD, SelectFirst
 from pipelines.io.shards import WriteReports, WriteShards
 from pipelines.runner import RunContext
+from pipelines.screen import screen_for
 from pipelines.settings import ModelSettings, SandboxSettings, model_settings, sandbox_settings, tagging_settings
 from pipelines.sources.code.read import ExtractFunctions, ReadRepositoryFiles, local_function
 from pipelines.sources.code.repos import materialise, walk_plain
@@ -275,13 +276,14 @@ def build_code_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
     functions = extracted["functions"]
     if config.limit is not None:
         functions = functions | "Select" >> SelectFirst("select", config.limit, function_order, count_read=True)
-    checked = functions | "OriginalTests" >> beam.ParDo(
+    screen = functions | "Screen" >> screen_for(config, ctx, near=False)
+    checked = screen["kept"] | "OriginalTests" >> beam.ParDo(
         OriginalTestsFn(settings), done=ctx.existing("sft")).with_outputs(DEAD, REPORT, main="passed")
     _ = checked[REPORT] | "ReportOriginal" >> WriteReports(ctx.out_dir, "original_tests", ctx.run_id)
     written = checked.passed | "CodeCoT" >> beam.ParDo(CodeCoTFn(ctx.backend, settings)).with_outputs(DEAD, main="rows")
     tagged = written.rows | "Tag" >> TagSFTRows(tagging_settings(config), ctx.backend)
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
-    return [extracted[DEAD], checked[DEAD], written[DEAD], tagged[DEAD]]
+    return [extracted[DEAD], screen[DEAD], checked[DEAD], written[DEAD], tagged[DEAD]]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

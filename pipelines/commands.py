@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "lean-cot": "pipelines.lean_cot",
     "code-cot": "pipelines.code_cot",
     "tag": "pipelines.tag",
+    "difficulty": "pipelines.difficulty",
     "export": "pipelines.export.command",
     "seeds": "pipelines.seeds_cli",
     "verify": "pipelines.verify_cli",

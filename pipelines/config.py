@@ -46,6 +46,17 @@ class RunConfig(BaseModel):
     method: Literal["shepherd", "binary"] = "shepherd"
     n: int = Field(default=8, ge=1, le=256)
     probe_chunk: int = Field(default=2, ge=1, le=256)
+    # difficulty (difficulty) and the difficulty band of every command that reads seeds
+    k: int = Field(default=16, ge=1, le=1024)  # solutions sampled per problem
+    difficulty: str | None = None  # a difficulty output (DIR or its difficulty/ shards) to keep a band of
+    min_pass: float | None = Field(default=None, ge=0.0, le=1.0)  # pass rate below it: filtered too_hard
+    max_pass: float | None = Field(default=None, ge=0.0, le=1.0)  # pass rate above it: filtered too_easy
+    # decontamination and near-duplicates (every command that writes rows)
+    decontaminate: str = "auto"  # auto: the bundled benchmarks of the row's domain; none; or BENCH,BENCH
+    decontaminate_file: list[str] = Field(default_factory=list)  # user references, JSONL
+    decontaminate_column: str = "problem"  # the text column of --decontaminate-file
+    near_duplicates: bool = True  # MinHash/LSH near-duplicate problems filtered near_duplicate
+    near_duplicate_threshold: float = Field(default=0.7, gt=0.0, le=1.0)  # estimated Jaccard of 5-word shingles
     # tree search (expand)
     cuts: str = "all"
     branching: int = Field(default=4, ge=1, le=64)
@@ -54,6 +65,8 @@ class RunConfig(BaseModel):
     max_depth: int = Field(default=12, ge=1, le=256)
     factor_actions: bool = False
     parallel_leaves: int = Field(default=1, ge=1, le=64)  # leaves per tree and round, with a virtual loss
+    factor_subset: int = Field(default=0, ge=0, le=256)  # factor actions: factors tried per expansion; 0: every one
+    trees: bool = True  # write every search tree's nodes (DIR/trees)
     # Lean CoT (lean-cot)
     lean_repo: str | None = None  # URL@COMMIT to trace with lean_dojo (needs a Lean toolchain)
     thought_samples: int = Field(default=2, ge=1, le=16)

@@ -29,6 +29,7 @@ from pipelines.config import ConfigError, build_config, with_worker_threads
 from pipelines.expand import COMMAND as EXPAND
 from pipelines.export.pairs import export_pairs
 from pipelines.io import fs
+from pipelines.io import manifest as manifest_io
 from pipelines.io.resume import shard_files
 from pipelines.label import COMMAND as LABEL
 from pipelines.lean_cot import COMMAND as LEAN_COT
@@ -88,8 +89,12 @@ def run_demo(flags: dict[str, Any], yaml_path: str | None, problems: int | None,
     summary = CODE_COT.launch(code, beam_args)
     manifest = summary.manifest
     print("\ndemo: preference pairs for DPO (`reverse-o1 export pairs`): verified vs unverified trajectories, and "
-          "candidate steps of one tree node, higher Q chosen")
-    export_pairs(out, "both", 0.5, 1, 4)
+          "rStar-Math step pairs (candidates of one tree node with 2+ visits: a correct line below against a wrong one)")
+    export_pairs(out, "both", 0.5, 2, 4, rule="rstar", min_visits=2)  # the command's defaults
+    if not (manifest_io.load(out).get("exports") or {}).get("pairs_step"):
+        print("demo: no step pairs: no two candidates of one node had 2+ visits with a correct and a wrong evaluation "
+              "below (the embedded 135M model rarely reaches a GSM8K answer; a stronger --model or more "
+              "--simulations give them)")
     print()
     print(stage_table(manifest))
     print()

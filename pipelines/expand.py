@@ -39,6 +39,8 @@ from pipelines.io import fs
 from pipelines.io.read import DEAD, ReadRecords
 from pipelines.io.shards import WriteShards
 from pipelines.runner import RunContext
+from pipelines.screen import screen_for
+from pipelines.search_trees import SearchDone, TreeRowsFn, node_id, tree_node_ids
 from pipelines.settings import ModelSettings, model_settings, tagging_settings
 from pipelines.stage.kernel import RESUMED, Emit, Filtered, Rejected, Stage
 from pipelines.stage.program_stage import ProgramStage
@@ -59,6 +61,7 @@ class ExpandSettings:
     cuts: str
     seed: int
     only_verified: bool = False  # unverified trajectories give PRM rows but no SFT row
+    trees: bool = True  # every node of every search tree, as ``trees`` rows
 
 
 def expand_settings(config: RunConfig, vocabulary: FactorVocabulary) -> ExpandSettings:
@@ -68,9 +71,9 @@ def expand_settings(config: RunConfig, vocabulary: FactorVocabulary) -> ExpandSe
     mcts = MCTSSettings(
         simulations=config.simulations, branching=config.branching, c_puct=config.c_puct, max_depth=config.max_depth,
         temperature=config.temperature, step_tokens=min(64, config.max_new_tokens), rollout_tokens=config.max_new_tokens,
-        seed=config.seed, factors=factors, parallel_leaves=config.parallel_leaves,
+        seed=config.seed, factors=factors, parallel_leaves=config.parallel_leaves, factor_subset=config.factor_subset,
     )
-    return ExpandSettings(model_settings(config), mcts, config.cuts, config.seed, config.only_verified)
+    return ExpandSettings(model_settings(config), mcts, config.cuts, config.seed, config.only_verified, config.trees)
 
 
 def cut_points(n_steps: int, cuts: str, key: str) -> list[int]:
@@ -84,18 +87,6 @@ def cut_points(n_steps: int, cuts: str, key: str) -> list[int]:
     k = int(cuts.split(":", 1)[1])
     rng = random.Random(int(content_id("cuts", key, length=8), 16))
     return sorted(rng.sample(boundaries, min(k, len(boundaries))))
-
-
-@dataclass(frozen=True)
-class SearchDone:
-    """One seed's finished search, on its way to rows: what ``TrajectoryRowsFn`` needs."""
-
-    seed: Trajectory
-    key: str  # the seed's resume key (its state file under ``DIR/.state/expand/``)
-    cuts: list[int]
-    roots: list[SearchRoot]
-    results: list[SearchResult]
-    generator: GeneratorInfo
 
 
 class ExpandFn(ProgramStage):
@@ -121,12 +112,12 @@ class ExpandFn(ProgramStage):
         return seed.id
 
     def start(self, seed: Trajectory, sft_done: frozenset[str] = frozenset(),
-              prm_done: frozenset[str] = frozenset()) -> Any:
+              prm_done: frozenset[str] = frozenset(), trees_done: frozenset[str] = frozenset()) -> Any:
         cuts = cut_points(len(seed.steps), self.settings.cuts, f"{self.settings.seed}:{seed.id}")
         mcts, model = self.settings.mcts, self.settings.model
         key = content_id("expand", seed.id, seed.problem, [s.text for s in seed.steps], seed.gold_answer, cuts,
                          mcts, model.backend, model.model, *(["only_verified"] if self.settings.only_verified else []))
-        if already_done(self.out_dir, key, {"sft": sft_done, "prm": prm_done}):
+        if already_done(self.out_dir, key, {"sft": sft_done, "prm": prm_done, "trees": trees_done}):
             return RESUMED
         unknown = sorted({s.factor for s in seed.steps if s.factor and s.factor not in self.factor_names})
         if unknown:  # caught before the search: its SFT rows could not be tagged
@@ -162,17 +153,19 @@ class TrajectoryRowsFn(Stage):
 
     per_item = True
 
-    def __init__(self, settings: MCTSSettings, out_dir: str, stage: str = "trajectories", only_verified: bool = False):
+    def __init__(self, settings: MCTSSettings, out_dir: str, stage: str = "trajectories", only_verified: bool = False,
+                 trees: bool = True):
         super().__init__(stage)
         self.settings = settings
         self.out_dir = out_dir
         self.only_verified = only_verified
+        self.trees = trees
 
     def ref(self, done: SearchDone) -> str:
         return done.seed.ref
 
     def run(self, done: SearchDone, sft_done: frozenset[str] = frozenset(),
-            prm_done: frozenset[str] = frozenset()) -> Iterator[Any]:
+            prm_done: frozenset[str] = frozenset(), trees_done: frozenset[str] = frozenset()) -> Iterator[Any]:
         seed, generator = done.seed, done.generator
         seen: set[str] = set()
         sft_ids: list[str] = []
@@ -198,7 +191,8 @@ class TrajectoryRowsFn(Stage):
                 outputs = ([sft] if keep_sft and sft.id not in sft_done else []) + (
                     [TaggedOutput(PRM, prm)] if prm.id not in prm_done else [])
                 outcomes.append(Emit(*outputs))
-        state = json.dumps({"sft": sorted(sft_ids), "prm": sorted(prm_ids)})
+        trees = tree_node_ids(done) if self.trees else []
+        state = json.dumps({"sft": sorted(sft_ids), "prm": sorted(prm_ids), "trees": sorted(trees)})
         fs.write_text(state_path(self.out_dir, done.key), state, self.out_dir)
         yield from outcomes
 
@@ -217,13 +211,8 @@ class TrajectoryRowsFn(Stage):
             prompt=seed.problem, completions=[s.text for s in steps], labels=labels.hard, soft_labels=labels.soft,
             rollouts=labels.rollouts, correct_rollouts=labels.correct, method="mcts", answer_correct=found.correct,
             id=content_id("prm", ident), source_kind=seed.source_kind, source=seed.source, generator=generator,
-            nodes=tree_nodes(key, cut, result.root, found, len(steps)),
+            nodes=tree_nodes(key, cut, result.root, found, len(steps)), q_values=labels.q,
         )
-
-
-def node_id(key: str, cut: int, node: Node) -> str:
-    """A tree node's id: the seed's search (``key`` hashes seed and settings), the cut, the node's path."""
-    return content_id("node", key, cut, list(node.path), length=16)
 
 
 def tree_nodes(key: str, cut: int, root: Node, found: Found, n_steps: int) -> list[TreeNode | None]:
@@ -249,7 +238,7 @@ def already_done(out_dir: str, key: str, existing: dict[str, frozenset[str]]) ->
         state = fs.read_json(path) if fs.exists(path) else None
     except (OSError, ValueError):
         return False
-    return isinstance(state, dict) and all(set(state.get(kind, [])) <= existing[kind] for kind in ("sft", "prm"))
+    return isinstance(state, dict) and all(set(state.get(kind, [])) <= existing[kind] for kind in ("sft", "prm", "trees"))
 
 
 def build_expand(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
@@ -257,15 +246,21 @@ def build_expand(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) ->
     settings = expand_settings(config, vocabulary)
     read = pipeline | "Read" >> ReadRecords(config.input, "read", config.max_record_bytes, config.limit)
     seeds = read["records"] | "Seeds" >> ToTrajectories("seeds")
-    done = {"sft_done": ctx.existing("sft"), "prm_done": ctx.existing("prm")}
+    done = {"sft_done": ctx.existing("sft"), "prm_done": ctx.existing("prm"), "trees_done": ctx.existing("trees")}
     search = ExpandFn(ctx.backend, settings, frozenset(vocabulary.names), ctx.out_dir)
-    searched = seeds["trajectories"] | "Expand" >> beam.ParDo(search, **done).with_outputs(DEAD, main="done")
-    rows_fn = TrajectoryRowsFn(settings.mcts, ctx.out_dir, only_verified=settings.only_verified)
+    screen = seeds["trajectories"] | "Screen" >> screen_for(config, ctx, band=True)
+    searched = screen["kept"] | "Expand" >> beam.ParDo(search, **done).with_outputs(DEAD, main="done")
+    rows_fn = TrajectoryRowsFn(settings.mcts, ctx.out_dir, only_verified=settings.only_verified, trees=settings.trees)
     found = searched.done | "Trajectories" >> beam.ParDo(rows_fn, **done).with_outputs(DEAD, PRM, main="sft")
     tagged = found.sft | "Tag" >> TagSFTRows(tagging_settings(config), ctx.backend)
+    dead = [read[DEAD], seeds[DEAD], screen[DEAD], searched[DEAD], found[DEAD], tagged[DEAD]]
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
     _ = found[PRM] | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard, ctx.split)
-    return [read[DEAD], seeds[DEAD], searched[DEAD], found[DEAD], tagged[DEAD]]
+    if settings.trees:
+        trees = searched.done | "Trees" >> beam.ParDo(TreeRowsFn(), trees_done=done["trees_done"]).with_outputs(DEAD, main="rows")
+        _ = trees.rows | "WriteTrees" >> WriteShards(ctx.out_dir, "trees", ctx.run_id, config.rows_per_shard, ctx.split)
+        dead.append(trees[DEAD])
+    return dead
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -279,8 +274,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "a large batch (default 1: the plain search; K > 1 gives other trees and row ids)")
     parser.add_argument("--max-depth", dest="max_depth", type=int, help="steps the tree may add below a root (default 12)")
     parser.add_argument("--factor-actions", dest="factor_actions", action="store_true", default=None,
-                        help="the search picks each step's thought factor as part of the action")
+                        help="the search picks each step's thought factor as part of the action: every expansion "
+                             "proposes at least one candidate per factor, the prior a probability over factors")
+    parser.add_argument("--factor-subset", dest="factor_subset", type=int,
+                        help="with --factor-actions: K factors per expansion, drawn uniformly per node (default 0: all)")
+    parser.add_argument("--no-trees", dest="trees", action="store_false", default=None,
+                        help="do not write the search trees (DIR/trees: one row per node)")
     options.sft_options(parser)
+    options.band_options(parser)
     options.common(parser)
 
 

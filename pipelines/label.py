@@ -23,6 +23,7 @@ from pipelines.config import RunConfig
 from pipelines.io.read import DEAD, ReadRecords
 from pipelines.io.shards import WriteShards
 from pipelines.runner import RunContext
+from pipelines.screen import screen_for
 from pipelines.settings import ModelSettings, model_settings
 from pipelines.stage.kernel import RESUMED
 from pipelines.stage.program_stage import ProgramStage
@@ -107,12 +108,13 @@ class LabelFn(ProgramStage):
 def build_label(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:
     read = pipeline | "Read" >> ReadRecords(config.input, "read", config.max_record_bytes, config.limit)
     parsed = read["records"] | "Seeds" >> ToTrajectories("seeds")
-    labelled = parsed["trajectories"] | "Label" >> beam.ParDo(
+    screen = parsed["trajectories"] | "Screen" >> screen_for(config, ctx, band=True)
+    labelled = screen["kept"] | "Label" >> beam.ParDo(
         LabelFn(ctx.backend, config.method, label_settings(config), model_settings(config)),
         done=ctx.existing("prm"),
     ).with_outputs(DEAD, main="rows")
     _ = labelled.rows | "WritePRM" >> WriteShards(ctx.out_dir, "prm", ctx.run_id, config.rows_per_shard, ctx.split)
-    return [read[DEAD], parsed[DEAD], labelled[DEAD]]
+    return [read[DEAD], parsed[DEAD], screen[DEAD], labelled[DEAD]]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -122,6 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, help="completions per probed step (default 8)")
     parser.add_argument("--probe-chunk", dest="probe_chunk", type=int,
                         help="binary: completions per call at a probe, stopping at the first success (default 2)")
+    options.band_options(parser)
     options.common(parser)
 
 

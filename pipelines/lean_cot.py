@@ -33,6 +33,7 @@ from pipelines.config import RunConfig
 from pipelines.io.read import DEAD
 from pipelines.io.shards import WriteShards
 from pipelines.runner import RunContext
+from pipelines.screen import screen_for
 from pipelines.settings import ModelSettings, model_settings, tagging_settings
 from pipelines.sources.lean.read import ReadLeanTheorems
 from pipelines.stage.kernel import RESUMED, Filtered, Rejected
@@ -176,12 +177,13 @@ def build_lean_cot(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) 
     if not available:
         ctx.notes.append(f"lean-cot: rows are not verified (verified=false, verifier=none): {reason}")
     read = pipeline | "Read" >> ReadLeanTheorems(inputs, "read", config.max_record_bytes, config.limit)
-    written = read["theorems"] | "LeanCoT" >> beam.ParDo(
+    screen = read["theorems"] | "Screen" >> screen_for(config, ctx, near=False)
+    written = screen["kept"] | "LeanCoT" >> beam.ParDo(
         LeanCoTFn(ctx.backend, lean_settings(config)), done=ctx.existing("sft")
     ).with_outputs(DEAD, main="rows")
     tagged = written.rows | "Tag" >> TagSFTRows(tagging_settings(config), ctx.backend)
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
-    return [read[DEAD], written[DEAD], tagged[DEAD]]
+    return [read[DEAD], screen[DEAD], written[DEAD], tagged[DEAD]]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -113,6 +113,31 @@ def common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--split-seed", dest="split_seed", type=int, help="which problems go to test (default 0)")
     g.add_argument("--factors", help="thought-factor vocabulary YAML (default: the built-in one)")
     choices(g.add_argument("--tagger", help="how steps get their factor (default rules)"), RegistryNames(_tagger_tiers))
+    screening(parser)
+
+
+def screening(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("screening of the inputs (decontamination, near-duplicates)")
+    g.add_argument("--decontaminate", help="benchmarks whose test sets inputs must not overlap: auto (the bundled ones of "
+                                           "the input's domain: gsm8k, math500, minif2f for math; humaneval, mbpp for code; "
+                                           "minif2f for Lean), BENCH,BENCH, or none (default auto)")
+    g.add_argument("--decontaminate-file", dest="decontaminate_file", action="append",
+                   help="your own benchmark: a JSONL file whose --decontaminate-column holds the texts (repeatable)")
+    g.add_argument("--decontaminate-column", dest="decontaminate_column", help="the text column of --decontaminate-file "
+                                                                               "(default problem)")
+    g.add_argument("--no-near-duplicates", dest="near_duplicates", action="store_false", default=None,
+                   help="keep near-duplicate problems (default: a later near-copy is filtered near_duplicate)")
+    g.add_argument("--near-duplicate-threshold", dest="near_duplicate_threshold", type=float,
+                   help="estimated Jaccard similarity of two problems' word 3-grams (numbers masked) from which the "
+                        "later is a near-duplicate (default 0.7)")
+
+
+def band_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("difficulty band (from `reverse-o1 difficulty`)")
+    g.add_argument("--difficulty", help="an output folder of `reverse-o1 difficulty` (or its shards): problems joined "
+                                        "by id to their pass rate")
+    g.add_argument("--min-pass", dest="min_pass", type=float, help="filter problems below this pass rate (too_hard)")
+    g.add_argument("--max-pass", dest="max_pass", type=float, help="filter problems above this pass rate (too_easy)")
 
 
 def sft_options(parser: argparse.ArgumentParser) -> None:

@@ -30,6 +30,7 @@ from pipelines.io.read import DEAD, RawRecord, ReadRecords
 from pipelines.io.shards import WriteShards
 from pipelines.io.unique import KeepFirst
 from pipelines.runner import RunContext
+from pipelines.screen import screen_for
 from pipelines.settings import tagging_settings
 from pipelines.stage.kernel import RESUMED, Filtered, Rejected, Stage
 from pipelines.tag_sft_rows import TagSFTRows
@@ -204,9 +205,10 @@ def build_tag(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> li
         ParseFn(config.column, config.seed, tagging.vocabulary, label), done=ctx.existing("sft")
     ).with_outputs(DEAD, main="rows")
     unique = parsed.rows | "Dedupe" >> KeepFirst("dedupe")
-    tagged = unique["kept"] | "Tag" >> tagging
+    screen = unique["kept"] | "Screen" >> screen_for(config, ctx)
+    tagged = screen["kept"] | "Tag" >> tagging
     _ = tagged["rows"] | "WriteSFT" >> WriteShards(ctx.out_dir, "sft", ctx.run_id, config.rows_per_shard, ctx.split)
-    return [read[DEAD], parsed[DEAD], unique[DEAD], tagged[DEAD]]
+    return [read[DEAD], parsed[DEAD], unique[DEAD], screen[DEAD], tagged[DEAD]]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

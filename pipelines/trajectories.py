@@ -34,7 +34,7 @@ def to_trajectory(record: RawRecord) -> Trajectory:
     except SeedError as err:
         raise TrajectoryError(f"invalid_{err.reason.split('[')[0].split('.')[0]}", str(err)) from None
     source = Source(uri=source_uri(record.path), path=record.ref, symbol=seed.id, license=record.license)
-    return Trajectory(seed.id, seed.problem, seed.steps, seed.answer, seed.answer, "seed", source, record.ref)
+    return Trajectory(seed.id, seed.problem, seed.steps, seed.answer, seed.answer, "seed", source, record.ref, is_seed=True)
 
 
 def _from_row(row: dict[str, Any], record: RawRecord) -> Trajectory:

@@ -65,10 +65,81 @@ PRM_SCHEMA = pa.schema(
         ("source", SOURCE_TYPE),
         ("generator", GENERATOR_TYPE),
         ("nodes", pa.list_(NODE_TYPE)),  # nullable; added after 0.1.0 (``expand``'s tree, for step pairs)
+        # nullable; added in 0.3: per step, the Q in [-1, 1] of the tree node it is (``method=mcts`` only; null
+        # elsewhere): a search statistic, kept apart from ``soft_labels`` (fractions of independent completions)
+        ("q_values", pa.list_(pa.float64())),
     ]
 )
 
-SCHEMAS: dict[str, pa.Schema] = {"sft": SFT_SCHEMA, "prm": PRM_SCHEMA}
+# ``expand``'s search trees, one row per node (``DIR/trees``): every node the search created, the root of
+# each cut, dead ends and children never selected included. ``tree_id`` names one root's tree; ``parent``
+# is null at the root, whose row alone carries ``problem``, ``prefix`` (the cut's human steps) and
+# ``gold_answer``. ``visits`` = evaluations backed up through the node, ``value_sum`` their sum (each +-1),
+# ``q`` their mean, ``correct`` those that reached the gold answer; ``value`` is the node's own evaluation
+# (its terminal verdict or its rollout's, +-1; null for a node never evaluated by itself: the root) and
+# ``rollout`` that rollout's steps. So visits = sum(children's visits) + (1 if value is not null) for
+# every expanded node. ``factor_prior``: the probability the search gave the node's factor (factor actions).
+TREE_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("tree_id", pa.string()),
+        ("parent", pa.string()),
+        ("depth", pa.int64()),
+        ("path", pa.list_(pa.int64())),
+        ("text", pa.string()),
+        ("factor", pa.string()),
+        ("prior", pa.float64()),
+        ("factor_prior", pa.float64()),
+        ("visits", pa.int64()),
+        ("value_sum", pa.float64()),
+        ("q", pa.float64()),
+        ("correct", pa.int64()),
+        ("value", pa.float64()),
+        ("expanded", pa.bool_()),
+        ("terminal_reason", pa.string()),  # answer | dead_end | null (not terminal)
+        ("answer", pa.string()),  # the answer the node's step states (terminal) or its rollout reached
+        ("answer_correct", pa.bool_()),
+        ("rollout", pa.list_(pa.string())),
+        ("problem", pa.string()),  # the root's row only
+        ("prefix", pa.list_(STEP_TYPE)),  # the root's row only
+        ("gold_answer", pa.string()),  # the root's row only
+        ("seed_id", pa.string()),
+        ("cut", pa.int64()),
+        ("source_kind", pa.string()),
+        ("source", SOURCE_TYPE),
+        ("generator", GENERATOR_TYPE),
+    ]
+)
+
+# ``reverse-o1 difficulty``: one row per problem, ``k`` full solutions sampled from the problem alone and
+# checked against the gold answer. ``pass_rate`` = correct / k; ``pass_at_1``/``pass_at_4``/``pass_at_k``:
+# Chen et al.'s unbiased estimator 1 - C(k - c, j) / C(k, j) (null where j > k); ``problem_id`` is the
+# seed's id, what every command's ``--difficulty`` band joins on. The samples are kept (``completions``,
+# ``answers``, ``outcomes``: ``export orm``'s rows).
+DIFFICULTY_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("problem_id", pa.string()),
+        ("problem", pa.string()),
+        ("answer", pa.string()),  # the gold answer
+        ("k", pa.int64()),
+        ("correct", pa.int64()),
+        ("pass_rate", pa.float64()),
+        ("pass_at_1", pa.float64()),
+        ("pass_at_4", pa.float64()),
+        ("pass_at_k", pa.float64()),
+        ("mean_tokens", pa.float64()),
+        ("completions", pa.list_(pa.string())),
+        ("answers", pa.list_(pa.string())),  # the final answer each completion stated (null: none)
+        ("outcomes", pa.list_(pa.bool_())),  # math-verify's verdict per completion
+        ("truncated", pa.list_(pa.bool_())),  # cut at the token cap
+        ("source_kind", pa.string()),
+        ("source", SOURCE_TYPE),
+        ("generator", GENERATOR_TYPE),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {"sft": SFT_SCHEMA, "prm": PRM_SCHEMA, "trees": TREE_SCHEMA, "difficulty": DIFFICULTY_SCHEMA}
 
 # ``reverse-o1 export pairs``: TRL's preference columns first (``prompt``, ``chosen``, ``rejected``), then
 # where each side came from and its value. Trajectory pairs are conversational (lists of messages, as
@@ -102,6 +173,25 @@ STEP_PAIR_SCHEMA = pa.schema(
         ("chosen_visits", pa.int64()),
         ("rejected_visits", pa.int64()),
         ("margin", pa.float64()),  # chosen_value - rejected_value
+        ("source_kind", pa.string()),
+        ("source", SOURCE_TYPE),
+    ]
+)
+
+# ``reverse-o1 export policy-value``: AlphaZero targets over thought factors, one row per expanded state.
+POLICY_VALUE_SCHEMA = pa.schema(
+    [
+        ("prompt", pa.string()),  # the problem and the steps so far, rendered with the tag format
+        ("factors", pa.list_(pa.string())),  # the vocabulary, in its order: the index of ``pi``
+        ("pi", pa.list_(pa.float64())),  # visit share per factor, summing to 1, zeros included
+        ("visits", pa.int64()),
+        ("q", pa.float64()),
+        ("value_target", pa.float64()),  # +-1: the outcome of the line the search would play from here
+        ("value_mean", pa.float64()),  # the state's mean value (Q)
+        ("chosen_factor", pa.string()),  # the factor of the most visited child
+        ("id", pa.string()),  # the state's tree node id
+        ("tree_id", pa.string()),
+        ("depth", pa.int64()),
         ("source_kind", pa.string()),
         ("source", SOURCE_TYPE),
     ]

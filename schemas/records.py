@@ -94,6 +94,7 @@ class Trajectory:
     source_kind: SourceKind
     source: Source
     ref: str = ""
+    is_seed: bool = False  # read from a seed line (a problem of its own), not from a row of some solution
 
 
 @dataclass
@@ -152,7 +153,7 @@ class PRMRow:
 
     prompt: str
     completions: list[str]
-    labels: list[bool]
+    labels: list[bool | None]  # None: a step nothing measured (``mcts`` rows; exports drop or cut such rows)
     soft_labels: list[float | None]
     rollouts: list[int]
     correct_rollouts: list[int]
@@ -164,6 +165,8 @@ class PRMRow:
     generator: GeneratorInfo
     #: per step, the search-tree node it is (``TreeNode``) or None; None for rows not made by a tree search
     nodes: list[TreeNode | None] | None = None
+    #: per step, the Q of the tree node it is (``mcts`` rows only): a search statistic, not a fraction of completions
+    q_values: list[float | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly the columns of ``PRM_SCHEMA``, in its order.
@@ -185,4 +188,5 @@ class PRMRow:
             "source": _plain(self.source),
             "generator": _plain(self.generator),
             "nodes": None if self.nodes is None else [None if n is None else _plain(n) for n in self.nodes],
+            "q_values": None if self.q_values is None else [None if x is None else float(x) for x in self.q_values],
         }

@@ -48,9 +48,10 @@ class LabelSettings:
 
 @dataclass
 class StepLabels:
-    """Per-step results; ``soft`` is None for a step whose value was never measured."""
+    """Per-step results; ``soft`` is None for a step whose value was never measured, ``hard`` None for a
+    step nothing measured (the binary search's steps after the first error that no probe reached)."""
 
-    hard: list[bool]
+    hard: list[bool | None]
     soft: list[float | None]
     rollouts: list[int]
     correct: list[int]

@@ -10,7 +10,12 @@ with ⌈log2 M⌉ probes:
 - **Wrong final answer**: the whole solution (prefix M−1) is known bad, so search prefixes
   0..M−2: lo=0, hi=M−1; while lo<hi: mid=(lo+hi)//2, probe steps[0..mid]; some completion reaches
   the gold answer → the error lies to the right (lo=mid+1), else at or left of mid (hi=mid).
-  The first error is lo: steps before it are labelled true, it and every later step false.
+  The first error is lo: steps before it are labelled true (the positive probe at lo−1 found a
+  completion of their prefixes), it false (a negative probe, or the last step, judged by the
+  solution's own answer). A later step is false where a probe measured it (always negative: a
+  positive probe moves lo past it) and the last step false from the answer; every other later step
+  is null, hard and soft: nothing measured it, and a PRM must not learn "after an error, all wrong"
+  from an outcome (exports drop or cut such rows, ``pipelines.export.measured``).
 - **Adaptive probes**: a positive probe needs one success, so the k samples of a probe are drawn
   in chunks of ``probe_chunk``, ``probe_chunk``, then doubling the total (2, 2, 4 for k=8), and
   drawing stops at the first chunk with a correct completion. A negative probe still costs k.
@@ -41,6 +46,16 @@ def chunk_sizes(k: int, first: int) -> list[int]:
     return sizes
 
 
+def measured_label(i: int, first_error: int, m: int, rollouts: list[int]) -> bool | None:
+    """Step ``i``'s hard label: true before the first error, false at it, at a probed later step and at the
+    last step (the answer is wrong), None at a later step nothing measured."""
+    if i < first_error:
+        return True
+    if i == first_error or i == m - 1 or rollouts[i] > 0:
+        return False
+    return None
+
+
 class BinaryLabeller(StepLabeller):
     method = "binary"
 
@@ -51,7 +66,7 @@ class BinaryLabeller(StepLabeller):
         final_ok = self.answer_correct(trajectory)
         labels = StepLabels(hard=[], soft=[None] * m, rollouts=[0] * m, correct=[0] * m, answer_correct=final_ok)
         first_error = m if final_ok else (yield from self.search(trajectory, m, labels))
-        labels.hard = [i < first_error for i in range(m)]
+        labels.hard = [measured_label(i, first_error, m, labels.rollouts) for i in range(m)]
         labels.soft[m - 1] = 1.0 if final_ok else 0.0
         return labels
 

@@ -1,13 +1,21 @@
-"""Per-step PRM labels of a trajectory found by MCTS, from the statistics of its tree nodes.
+"""Per-step PRM labels of a trajectory found by MCTS: only what an evaluation measured.
 
-A step is *measured* when a tree node sits there: the root (the last human step of the cut)
-and every tree step. There ``soft`` = the node's mean value mapped to [0, 1], ``rollouts`` =
-its visits, ``correct`` = evaluations below it that reached the gold answer, and the hard
-label is ``correct > 0`` (Math-Shepherd's hard estimate: some completion from here succeeds).
-Unmeasured steps (earlier human steps, a rollout's steps) get ``soft`` null and 0 rollouts;
-their hard label is that of the next measured step (a prefix of a prefix that can succeed can
-succeed), or, after the last measured step, the trajectory's own verdict. The final step's
-label is always the verdict on the answer.
+A step's hard label says whether some completion from the prefix ending at it reached the gold
+answer (Math-Shepherd's hard estimate). It is *measured* where:
+
+- the step is a tree node (the root, at the cut's last human step, or a tree step): ``correct``
+  = evaluations below it that reached the gold answer, the label ``correct > 0``;
+- the trajectory itself reached the gold answer: it is such a completion for every one of its
+  prefixes, so every step is true;
+- a later step is measured true (a completion from the longer prefix is one from the shorter);
+- it is the final step: the verdict on the answer.
+
+Every other step (a wrong trajectory's rollout steps, human steps before a root whose subtree
+never succeeded) is null: nothing measured it. ``soft_labels`` mean the same in every method, the
+fraction of independent completions from the prefix that reach the gold answer; a tree's
+evaluations are steered by PUCT, not independent, so ``mcts`` rows have null soft labels except
+on the final step (the answer's verdict, 1.0 or 0.0). The tree's statistic is kept in ``q``
+(the node's Q in [-1, 1]), ``rollouts`` (its visits) and ``correct`` (its successful evaluations).
 """
 
 from __future__ import annotations
@@ -20,10 +28,11 @@ from generators.search.tree import Node
 
 @dataclass
 class TrajectoryLabels:
-    hard: list[bool]
+    hard: list[bool | None]
     soft: list[float | None]
     rollouts: list[int]
     correct: list[int]
+    q: list[float | None]
 
 
 def trajectory_labels(prefix_len: int, root: Node, found: Found) -> TrajectoryLabels:
@@ -34,19 +43,22 @@ def trajectory_labels(prefix_len: int, root: Node, found: Found) -> TrajectoryLa
         nodes[prefix_len - 1] = root
     for j, node in enumerate(lineage):
         nodes[prefix_len + j] = node
-    soft = [n.soft if n is not None else None for n in nodes]
-    rollouts = [n.visits if n is not None else 0 for n in nodes]
-    correct = [n.wins if n is not None else 0 for n in nodes]
-    hard: list[bool] = [False] * total
-    carry = found.correct
+    hard: list[bool | None] = [None] * total
+    later_true = found.correct
     for i in range(total - 1, -1, -1):
         node = nodes[i]
         if i == total - 1:
             hard[i] = found.correct
-        elif node is not None:
+        elif later_true:
+            hard[i] = True
+        elif node is not None and node.visits:
             hard[i] = node.wins > 0
-        else:
-            hard[i] = carry
-        carry = hard[i]
+        later_true = later_true or hard[i] is True
+    soft: list[float | None] = [None] * total
     soft[-1] = 1.0 if found.correct else 0.0
-    return TrajectoryLabels(hard, soft, rollouts, correct)
+    return TrajectoryLabels(
+        hard, soft,
+        rollouts=[n.visits if n is not None else 0 for n in nodes],
+        correct=[n.wins if n is not None else 0 for n in nodes],
+        q=[n.q if n is not None and n.visits else None for n in nodes],
+    )

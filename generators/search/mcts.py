@@ -43,13 +43,16 @@ class MCTSSettings:
     factors: tuple[tuple[str, str], ...] = ()  # (name, description): the factor actions, if any
     step_template: str = "mcts_step"
     rollout_template: str = "shepherd_continue"
+    factor_subset: int = 0  # factor actions: factors tried per expansion, drawn uniformly (--factor-subset); 0: all
     parallel_leaves: int = 1  # leaves per root and round, with a virtual loss (--parallel-leaves); 1: the plain search
 
     def __repr__(self) -> str:
         """The dataclass's repr (row ids hash it), without ``parallel_leaves`` at its default of 1: the
         plain search keeps the row ids it had before the option existed; K > 1 gives other ids."""
         shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
-                 if f.name != "parallel_leaves" or self.parallel_leaves != 1]
+                 if (f.name != "parallel_leaves" or self.parallel_leaves != 1) and f.name != "factor_subset"]
+        if self.factors:  # factor actions try every factor (or a subset) with a prior over factors: other trees than 0.2's
+            shown.append(f"factor_rule='every',factor_subset={self.factor_subset}")
         return f"{type(self).__name__}({', '.join(shown)})"
 
     @property
@@ -58,6 +61,8 @@ class MCTSSettings:
         parallel leaves says so there too (``+parallel_leaves:K``): its trees differ from the plain one's."""
         step = "mcts_step_factor" if self.factors else self.step_template
         version = f"{template(step).id}+{template(self.rollout_template).id}"
+        if self.factors:
+            version += f"+factors:{self.factor_subset or 'all'}"
         return version + (f"+parallel_leaves:{self.parallel_leaves}" if self.parallel_leaves != 1 else "")
 
 
@@ -102,6 +107,7 @@ class SearchStats:
     multi_prompt_calls: int = 0  # calls that carried more than one prompt
     completions: int = 0
     generated_tokens: int = 0
+    nodes: int = 0  # tree nodes created: roots and every child (the rows of ``trees``)
 
 
 def first_step(text: str) -> str:
@@ -155,18 +161,19 @@ class MCTSExpander:
         return prompt.messages(part, problem=root.problem, prefix=prefix, **extra)
 
     def _expansion_requests(self, root: SearchRoot, node: Node) -> list[GenRequest]:
+        """One request of ``branching`` samples; with factor actions, one request per factor tried (every
+        factor, or ``factor_subset`` of them drawn uniformly per node), each of at least one sample."""
         s = self.settings
         if not s.factors:
             params = GenerationParams(n=s.branching, temperature=s.temperature, max_new_tokens=s.step_tokens,
                                       seed=self._seed(root, node, "expand"), logprobs=True)
             return [GenRequest.chat(self._messages(self.step_prompt, root, node), params, key=None)]
-        order = list(s.factors)
-        random.Random(self._seed(root, node, "factors")).shuffle(order)
-        counts: dict[tuple[str, str], int] = {}
-        for i in range(s.branching):
-            counts[order[i % len(order)]] = counts.get(order[i % len(order)], 0) + 1
+        tried = list(s.factors)
+        if 0 < s.factor_subset < len(tried):
+            tried = random.Random(self._seed(root, node, "factors")).sample(tried, s.factor_subset)
+        n = max(1, -(-s.branching // len(tried)))
         requests = []
-        for (name, description), n in counts.items():
+        for name, description in tried:
             params = GenerationParams(n=n, temperature=s.temperature, max_new_tokens=s.step_tokens,
                                       seed=self._seed(root, node, f"expand:{name}"), logprobs=True)
             messages = self._messages(self.step_prompt, root, node, factor=name, description=description)
@@ -192,25 +199,44 @@ class MCTSExpander:
         return out
 
     # -- the search -------------------------------------------------------------------------
+    def _candidates(self, requests: list[GenRequest], outputs: list[list[Completion]]
+                    ) -> dict[tuple[str, str | None], tuple[float, float | None]]:
+        """(step text, factor) → (prior, factor prior). Without factor actions the factor is None and the
+        prior the text's normalised likelihood over all samples (duplicates summed). With them, the prior
+        is P(factor) · P(text | factor): the factor's probability (uniform over the factors tried) times
+        the text's likelihood among that factor's samples; the same text under two factors is two actions."""
+        found: dict[tuple[str, str | None], tuple[float, float | None]] = {}
+        if not self.settings.factors:
+            flat = [c for completions in outputs for c in completions]
+            for completion, prior in zip(flat, priors(flat), strict=True):
+                text = first_step(completion.text)
+                if text:
+                    found[(text, None)] = (found.get((text, None), (0.0, None))[0] + prior, None)
+            return found
+        p_factor = 1.0 / max(len(requests), 1)
+        for request, completions in zip(requests, outputs, strict=True):
+            for completion, prior in zip(completions, priors(completions), strict=True):
+                text = first_step(completion.text)
+                if text:
+                    key = (text, request.key)
+                    found[key] = (found.get(key, (0.0, p_factor))[0] + p_factor * prior, p_factor)
+        return found
+
     def _expand(self, root: SearchRoot, node: Node, requests: list[GenRequest],
                 outputs: list[list[Completion]], result: SearchResult) -> None:
         """Children from the candidates (duplicates merged); steps that state an answer are terminal."""
         node.expanded = True
         self.stats.expansions += 1
-        candidates: dict[str, tuple[float, str | None]] = {}
-        flat = [(c, r.key) for r, completions in zip(requests, outputs, strict=True) for c in completions]
-        for (completion, factor), prior in zip(flat, priors([c for c, _ in flat]), strict=True):
-            text = first_step(completion.text)
-            if text:
-                old_prior, old_factor = candidates.get(text, (0.0, factor))
-                candidates[text] = (old_prior + prior, old_factor)
+        candidates = self._candidates(requests, outputs)
         if not candidates:
             node.terminal, node.reason, node.reward = True, "dead_end", -1.0
             self.stats.dead_ends += 1
             return
         total = sum(p for p, _ in candidates.values())
-        for text, (prior, factor) in sorted(candidates.items(), key=lambda kv: (-kv[1][0], kv[0])):
-            child = node.add_child(Step(text, factor), prior / total)
+        ordered = sorted(candidates.items(), key=lambda kv: (-kv[1][0], kv[0][0], str(kv[0][1])))
+        for (text, factor), (prior, factor_prior) in ordered:
+            child = node.add_child(Step(text, factor), prior / total, factor_prior)
+            self.stats.nodes += 1
             answer = self.checker.extract_answer(text)
             if answer is not None:
                 verdict = self.checker.verify(root.gold, answer)
@@ -230,6 +256,7 @@ class MCTSExpander:
         s = self.settings
         k = max(1, s.parallel_leaves)
         results = [SearchResult(Node(None)) for _ in roots]
+        self.stats.nodes += len(results)
         for round_ in range(-(-s.simulations // k)):
             width = min(k, s.simulations - round_ * k)
             picks = [(i, leaf) for i, r in enumerate(results) for leaf in select_leaves(r.root, s.c_puct, width)]
@@ -256,17 +283,22 @@ class MCTSExpander:
         for (i, node), completions in zip(pending, outputs, strict=True):
             self.stats.rollouts += 1
             steps, answer = rollout_steps(completions[0].text if completions else "", self.checker.extract_answer)
+            first = node.rollout is None  # a leaf at the depth limit is rolled out again when selected again
+            if first:
+                node.rollout, node.rollout_answer = tuple(s.text for s in steps), answer
             if answer is None:
                 results[i].no_answer += 1
                 values[id(node)] = -1.0
                 continue
             verdict = self.checker.verify(roots[i].gold, answer)
             values[id(node)] = 1.0 if verdict.correct else -1.0
+            if first:
+                node.rollout_correct = bool(verdict.correct)
             results[i].found.append(Found(node, tuple(steps), answer, bool(verdict.correct), verdict.status,
                                           getattr(verdict, "detail", "")))
         for _i, node in targets:
-            if node.terminal:
-                self.stats.terminal_hits += 1
-                node.backup(node.reward if node.reward is not None else -1.0)
-            else:
-                node.backup(values[id(node)])
+            value = (node.reward if node.reward is not None else -1.0) if node.terminal else values[id(node)]
+            self.stats.terminal_hits += node.terminal
+            if node.value is None and node.reason != "dead_end":  # its own evaluation (a dead end's is its rollout)
+                node.value = value
+            node.backup(value)

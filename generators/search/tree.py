@@ -30,6 +30,21 @@ class Node:
     answer: str | None = None  # terminal nodes whose step states a final answer
     reward: float | None = None  # terminal nodes: the verdict on their answer
     reason: str = ""  # why a node is terminal: answer | dead_end
+    factor_prior: float | None = None  # factor actions: the probability the search gave this node's factor
+    value: float | None = None  # the node's own evaluation (terminal verdict or rollout), the first backed up
+    rollout: tuple[str, ...] | None = None  # the steps of the node's own rollout, when it had one
+    rollout_answer: str | None = None  # the answer that rollout stated
+    rollout_correct: bool | None = None
+
+    def walk(self) -> list[Node]:
+        """This node and every node below it, parents before children (depth first, in child order)."""
+        out: list[Node] = []
+        stack: list[Node] = [self]
+        while stack:
+            node = stack.pop()
+            out.append(node)
+            stack.extend(reversed(node.children))
+        return out
 
     @property
     def q(self) -> float:
@@ -62,8 +77,9 @@ class Node:
             node = node.parent
         return out[::-1]
 
-    def add_child(self, step: Step, prior: float) -> Node:
-        child = Node(step, parent=self, prior=prior, depth=self.depth + 1, path=self.path + (len(self.children),))
+    def add_child(self, step: Step, prior: float, factor_prior: float | None = None) -> Node:
+        child = Node(step, parent=self, prior=prior, depth=self.depth + 1, path=self.path + (len(self.children),),
+                     factor_prior=factor_prior)
         self.children.append(child)
         return child
 

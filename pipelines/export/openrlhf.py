@@ -6,7 +6,11 @@ without special tokens) and ``--label_key`` (a list, one per placeholder: reward
 ``"+"``/``"-"``, or floats for soft labels, which need exactly two ``--reward_tokens``, positive
 first). So each line is ``{"input": "PROBLEM Step 1: TEXT ки\\nStep 2: TEXT ки", "value": ["+", "-"],
 "id": ...}``: the Math-Shepherd text (``pipelines.export.shepherd``), and with ``--soft`` the soft labels as
-``value`` (a step never measured gets its hard label's 1.0 or 0.0, counted on stderr).
+``value`` (a step whose soft label is null gets its hard label's 1.0 or 0.0 when that was measured).
+Rows are chosen as for math-shepherd (``pipelines.export.measured``): the ``--method`` rows (default
+``shepherd,binary``), a row with a step nothing measured dropped or cut (``--unmeasured``), never
+filled in. The manifest's ``exports.openrlhf`` records ``settings`` (``methods``, ``unmeasured``, rows
+written per method, rows cut, soft values taken from hard labels) and ``left_out`` (rows, by reason).
 
 The placeholder must be one token of the trainer's tokenizer (OpenRLHF asserts it); ``ки`` is
 one for LLaMA and Mistral, two for SmolLM2: ``reverse-o1 tokenizer --extra-token ки`` adds it.
@@ -16,14 +20,14 @@ Files: ``DIR/openrlhf/SPLIT.parquet`` (``--dataset DIR/openrlhf/train.parquet``;
 
 from __future__ import annotations
 
-import collections
 import sys
 from typing import Any
 
 import pyarrow as pa
 
 from pipelines.export import files as exports
-from pipelines.export.shepherd import COLUMNS, skip_reason, to_math_shepherd
+from pipelines.export.measured import Selection, Tally, select
+from pipelines.export.shepherd import COLUMNS, MEASURED, to_math_shepherd
 from pipelines.io import fs
 from schemas.splits import SPLITS
 
@@ -33,42 +37,32 @@ DESCRIPTION = ("OpenRLHF `train_prm` rows: `input` (Math-Shepherd text, ` ки` 
                "--reward_tokens + -`.")
 
 
-def openrlhf_record(row: dict[str, Any], soft: bool, filled: collections.Counter[str]) -> dict[str, Any]:
-    record = to_math_shepherd(row["prompt"], [s or "" for s in row["completions"]], row["labels"], "")
-    if not soft:
-        value: list[Any] = ["+" if ok else "-" for ok in row["labels"]]
-    else:
-        softs = row.get("soft_labels") or [None] * len(row["labels"])
-        value = []
-        for hard, p in zip(row["labels"], softs, strict=True):
-            if p is None:
-                filled["unmeasured_step_given_its_hard_label"] += 1
-            value.append(float(p) if p is not None else (1.0 if hard else 0.0))
-    return {"input": record["input"], "value": value, "id": row["id"]}
+def openrlhf_record(row: dict[str, Any], values: list[Any], soft: bool) -> dict[str, Any]:
+    """One line: the Math-Shepherd text of ``row`` and ``values`` (one measured label per step) as ``value``."""
+    text = to_math_shepherd(row["prompt"], [s or "" for s in row["completions"]], [bool(v) for v in values], "")["input"]
+    value = [float(v) for v in values] if soft else ["+" if v else "-" for v in values]
+    return {"input": text, "value": value, "id": row["id"]}
 
 
-def export_openrlhf(out_dir: str, soft: bool) -> int:
+def export_openrlhf(out_dir: str, soft: bool, methods: tuple[str, ...] = MEASURED, unmeasured: str = "drop") -> int:
+    selection = Selection(tuple(methods), unmeasured, soft)
     shards = exports.checked_shards(out_dir, "prm", COLUMNS, "run `reverse-o1 label` or `expand` into it first")
     lines: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-    skipped: collections.Counter[str] = collections.Counter()
-    filled: collections.Counter[str] = collections.Counter()
+    tally = Tally()
     seen: set[str] = set()
     for split, row in exports.rows_with_split(shards, "prm", COLUMNS, optional=("soft_labels",)):
-        reason = skip_reason(row, seen)
-        softs = row.get("soft_labels")
-        if not reason and soft and softs is not None and len(softs) != len(row["labels"]):
-            reason = "soft_length_mismatch"
-        if reason:
-            skipped[reason] += 1
-            continue
-        seen.add(row["id"])
-        lines[split].append(openrlhf_record(row, soft, filled))
+        chosen = select(row, selection, seen, tally)
+        if chosen is not None:
+            lines[split].append(openrlhf_record(*chosen, soft))
     schema = pa.schema([("input", pa.string()), ("value", pa.list_(pa.float64() if soft else pa.string())), ("id", pa.string())])
     tables = {s: pa.Table.from_pylist(v, schema=schema) for s, v in lines.items()}
-    export = exports.Export(NAME, tables, schema, DESCRIPTION, {"soft": soft}, dict(skipped + filled))
+    settings = {"soft": soft, "methods": list(selection.methods), "unmeasured": unmeasured,
+                "rows_by_method": dict(sorted(tally.written.items())), "cut_at_unmeasured": tally.cut,
+                "soft_from_hard_label": tally.soft_from_hard}
+    export = exports.Export(NAME, tables, schema, DESCRIPTION, settings, dict(tally.left_out))
     exports.publish(out_dir, export)
     counts = export.rows()
-    notes = [f"{reason} {n}" for reason, n in sorted((skipped + filled).items())]
-    print(f"export openrlhf: {sum(counts.values())} rows ({', '.join(f'{s} {counts[s]}' for s in SPLITS)}) -> "
-          f"{fs.join(out_dir, NAME)}" + (f"; {', '.join(notes)}" if notes else ""), file=sys.stderr)
+    print(f"export openrlhf: {sum(counts.values())} rows of {tally.read} ({', '.join(f'{s} {counts[s]}' for s in SPLITS)}) -> "
+          f"{fs.join(out_dir, NAME)} (--method {','.join(selection.methods)}, --unmeasured {unmeasured}); {tally.notes()}",
+          file=sys.stderr)
     return 0

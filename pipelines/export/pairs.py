@@ -5,12 +5,13 @@ Two configs of the dataset, each ``DIR/NAME/SPLIT.parquet``, in the split of the
 - ``pairs_trajectory`` (conversational, as the SFT rows): for one prompt, a verified answer
   (``chosen``) against one its verifier found wrong (``rejected``; rows nothing checked are left
   out); at most ``--max-pairs-per-problem`` per prompt, every row used before any is used twice.
-- ``pairs_step`` (plain text): from ``expand``'s search trees (the PRM rows' ``nodes``), two
-  candidate next steps of one node, the one with the higher Q ``chosen``, when their Q differs by
-  at least ``--min-margin``; the problem and the steps before as the prompt (rStar-Math's process
-  preference pairs: highest against lowest Q; ``--per-prefix K`` takes the K best against the K
-  worst). A DPO loss on such a pair is the loss on prefix + chosen step against prefix + rejected
-  step, the shared prefix cancelling out.
+  Where the search gave a trajectory a Q (the ``mcts`` PRM row of the same problem and steps: the
+  mean of its non-null ``q_values``), the verified rows go from the highest mean Q down and the
+  unverified ones from the lowest up, so the first pairs are the best against the worst (rStar-Math's
+  final-answer pairs: whole trajectories ranked by mean Q); rows without a Q follow, in id order.
+- ``pairs_step`` (plain text): two candidate next steps of one search-tree node, the prompt the
+  problem and the steps before (``pipelines.export.pairs_step``: ``--rule rstar``, rStar-Math's
+  rule, or ``--rule q-gap``; ``--min-visits``).
 
 Each row carries both sides' ids (SFT row ids, tree node ids) and values. Rows that cannot make a
 pair faithfully are counted by reason on stderr and in the manifest (``exports.NAME.left_out``).
@@ -19,93 +20,44 @@ pair faithfully are counted by reason on stderr and in the manifest (``exports.N
 from __future__ import annotations
 
 import collections
+import math
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from common.errors import ConfigError
 from pipelines.export import files as exports
+from pipelines.export.pairs_step import (
+    PRM_NODE_COLUMNS,
+    TREE_COLUMNS,
+    Candidate,
+    prm_candidates,
+    read_trees,
+    rstar_pairs,
+    step_pairs,
+    step_prompt,
+    tree_candidates,
+)
 from pipelines.io import fs
 from pipelines.io.resume import shard_files
 from schemas.arrow import STEP_PAIR_SCHEMA, TRAJECTORY_PAIR_SCHEMA
 from schemas.ids import content_id
 from schemas.splits import SPLITS
 
+__all__ = ["Candidate", "export_pairs", "step_pairs", "step_prompt", "trajectory_pairs"]
+
 SFT_COLUMNS = ["id", "source_kind", "source", "problem", "messages", "verified", "verifier"]
 UNCHECKED = "none"  # the verifier of rows nothing checked (Lean without a toolchain, tag): not wrong, unknown
-PRM_COLUMNS = ["id", "prompt", "completions", "source_kind", "source"]
+PRM_COLUMNS = PRM_NODE_COLUMNS
+RULES = ("rstar", "q-gap")
 TRAJECTORY_DESCRIPTION = ("Preference pairs (TRL conversational): `prompt` (the user's problem), `chosen` (a verified "
-                          "answer), `rejected` (an unverified one to the same problem), with both SFT row ids.")
+                          "answer), `rejected` (an unverified one to the same problem), with both SFT row ids; where the "
+                          "search gave them a Q, the highest mean Q verified against the lowest unverified first.")
 STEP_DESCRIPTION = ("Step preference pairs from the MCTS trees (TRL standard text): `prompt` (problem and the steps so far), "
                     "`chosen`/`rejected` (two candidate next steps, higher Q chosen), with both node ids, Q and visits.")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One tree node as a candidate next step of its parent."""
-
-    node: str
-    parent: str
-    text: str
-    prefix: tuple[str, ...]
-    problem: str
-    q: float
-    visits: int
-    source_kind: str | None
-    source: dict[str, Any] | None
-    split: str
-
-
-def step_prompt(problem: str, prefix: tuple[str, ...]) -> str:
-    """The problem, a blank line, then each step so far on its own line."""
-    return problem.strip() + "\n\n" + "".join(f"{step}\n" for step in prefix)
-
-
-def candidates(rows: Any, skipped: collections.Counter[str]) -> dict[str, dict[str, Candidate]]:
-    """parent id → node id → candidate, from PRM rows with ``nodes`` (each node once, however many
-    trajectories pass through it)."""
-    groups: dict[str, dict[str, Candidate]] = collections.defaultdict(dict)
-    for split, row in rows:
-        nodes, steps = row.get("nodes"), row.get("completions") or []
-        if not nodes:
-            continue  # not a tree search's row (label's)
-        if len(nodes) != len(steps) or not isinstance(row.get("prompt"), str):
-            skipped["malformed_tree_row"] += 1
-            continue
-        for i, node in enumerate(nodes):
-            if not node or not node.get("parent") or not node.get("id") or node.get("q") is None:
-                continue  # a human prefix step, a rollout step, or the root
-            cand = Candidate(node["id"], node["parent"], steps[i] or "", tuple(s or "" for s in steps[:i]), row["prompt"],
-                             float(node["q"]), int(node.get("visits") or 0), row.get("source_kind"), row.get("source"), split)
-            seen = groups[cand.parent].get(cand.node)
-            if seen is not None and (seen.text, seen.prefix) != (cand.text, cand.prefix):
-                skipped["conflicting_node"] += 1
-                continue
-            groups[cand.parent][cand.node] = cand
-    return groups
-
-
-def step_pairs(groups: dict[str, dict[str, Candidate]], min_margin: float, per_prefix: int) -> list[tuple[str, dict[str, Any]]]:
-    """``(split, row)`` per pair: for each parent, the ``per_prefix`` best against as many worst
-    candidates, while the Q gap is at least ``min_margin``."""
-    out = []
-    for parent in sorted(groups):
-        ranked = sorted(groups[parent].values(), key=lambda c: (-c.q, -c.visits, c.node))
-        for i in range(min(per_prefix, len(ranked) // 2)):
-            hi, lo = ranked[i], ranked[-1 - i]
-            if hi.q <= lo.q or hi.q - lo.q < min_margin:
-                break  # the gaps only shrink from here; a tie is never a preference
-            if hi.text == lo.text:
-                continue
-            out.append((hi.split, {
-                "prompt": step_prompt(hi.problem, hi.prefix), "chosen": hi.text, "rejected": lo.text,
-                "id": content_id("step_pair", hi.node, lo.node), "chosen_id": hi.node, "rejected_id": lo.node,
-                "parent_id": parent, "chosen_value": hi.q, "rejected_value": lo.q, "chosen_visits": hi.visits,
-                "rejected_visits": lo.visits, "margin": hi.q - lo.q, "source_kind": hi.source_kind, "source": hi.source,
-            }))
-    return out
+STEP_HINT = "run `reverse-o1 expand` into it first (step pairs come from its search trees, DIR/trees)"
+Key = tuple[Any, str, tuple[str, ...]]
 
 
 def _turns(row: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]] | None:
@@ -115,9 +67,37 @@ def _turns(row: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]] | None:
     return messages[0], messages[1]
 
 
-def trajectory_pairs(rows: Any, max_per_problem: int, skipped: collections.Counter[str]) -> list[tuple[str, dict[str, Any]]]:
+def trajectory_key(source_kind: Any, problem: str, steps: list[str]) -> Key:
+    return source_kind, problem, tuple(steps)
+
+
+def trajectory_q(rows: Any) -> dict[Key, float]:
+    """(source kind, problem, step texts) → mean Q of the search's PRM rows of that trajectory: the
+    mean of each row's non-null ``q_values`` (``mcts`` rows; other methods have none)."""
+    means: dict[Key, list[float]] = collections.defaultdict(list)
+    for _split, row in rows:
+        qs = [float(q) for q in row.get("q_values") or []
+              if isinstance(q, (int, float)) and not isinstance(q, bool) and math.isfinite(q)]
+        steps = row.get("completions") or []
+        if qs and isinstance(row.get("prompt"), str) and all(isinstance(t, str) for t in steps):
+            means[trajectory_key(row.get("source_kind"), row["prompt"], steps)].append(sum(qs) / len(qs))
+    return {key: sum(v) / len(v) for key, v in means.items()}
+
+
+def _row_q(row: dict[str, Any], q: dict[Key, float]) -> float | None:
+    steps = row.get("steps") or []
+    if not q or not isinstance(row.get("problem"), str) or not all(isinstance(s, dict) for s in steps):
+        return None
+    return q.get(trajectory_key(row.get("source_kind"), row["problem"], [s.get("text") for s in steps]))
+
+
+def trajectory_pairs(rows: Any, max_per_problem: int, skipped: collections.Counter[str],
+                     q: dict[Key, float] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """``(split, row)`` per pair of a verified and an unverified SFT row with the same user turn (the
-    same prompt, exactly); a row nothing checked (verifier ``none``) is neither side."""
+    same prompt, exactly); a row nothing checked (verifier ``none``) is neither side. With ``q``
+    (``trajectory_q``), the verified rows by mean Q from the highest, the unverified from the lowest,
+    rows without a Q after them (by id)."""
+    q = q or {}
     by_problem: dict[tuple[str, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
     for split, row in rows:
         turns = _turns(row)
@@ -134,8 +114,9 @@ def trajectory_pairs(rows: Any, max_per_problem: int, skipped: collections.Count
         if not good or not bad:
             skipped["one_sided_problem"] += 1
             continue
-        good.sort(key=lambda r: r["id"])
-        bad.sort(key=lambda r: r["id"])
+        means = {id(r): _row_q(r, q) for r in good + bad}
+        good.sort(key=lambda r: (0, -means[id(r)], r["id"]) if means[id(r)] is not None else (1, 0.0, r["id"]))
+        bad.sort(key=lambda r: (0, means[id(r)], r["id"]) if means[id(r)] is not None else (1, 0.0, r["id"]))
         for i in range(min(max_per_problem, max(len(good), len(bad)))):
             win, lose = good[i % len(good)], bad[i % len(bad)]
             user, chosen = _turns(win)  # type: ignore[misc]
@@ -160,40 +141,90 @@ def _counts(pairs: list[tuple[str, dict[str, Any]]]) -> dict[str, int]:
     return {s: counter[s] for s in SPLITS}
 
 
-def export_pairs(out_dir: str, kinds: str, min_margin: float, per_prefix: int, max_per_problem: int) -> int:
-    """Write ``pairs_trajectory`` and/or ``pairs_step`` into DIR and add them to its card."""
+def _trajectory_export(out_dir: str, kinds: str, max_per_problem: int,
+                       skipped: collections.Counter[str]) -> tuple[exports.Export, str] | None:
+    hint = "run a command that writes SFT rows (expand, code-cot, lean-cot, tag) into it first"
+    if kinds != "trajectory" and not shard_files(out_dir, "sft"):
+        return None
+    shards = exports.checked_shards(out_dir, "sft", SFT_COLUMNS, hint)
+    q: dict[Key, float] = {}
+    if shard_files(out_dir, "prm"):
+        prm = exports.checked_shards(out_dir, "prm", PRM_COLUMNS, STEP_HINT)
+        q = trajectory_q(exports.rows_with_split(prm, "prm", PRM_COLUMNS, optional=("q_values",)))
+    rows = exports.rows_with_split(shards, "sft", SFT_COLUMNS, optional=("steps",))
+    pairs = trajectory_pairs(rows, max_per_problem, skipped, q)
+    export = exports.Export("pairs_trajectory", _tables(pairs, TRAJECTORY_PAIR_SCHEMA), TRAJECTORY_PAIR_SCHEMA,
+                            TRAJECTORY_DESCRIPTION, {"max_pairs_per_problem": max_per_problem, "order": "mean_q"},
+                            dict(skipped))
+    line = f"{len(pairs)} trajectory pairs ({_split_text(pairs)}) -> {fs.join(out_dir, 'pairs_trajectory')}"
+    return export, line
+
+
+def _step_groups(out_dir: str, rule: str, min_visits: int, skipped: collections.Counter[str]) -> dict[str, dict[str, Candidate]]:
+    """The candidates per tree node: from ``DIR/trees``; where a folder has none but PRM rows (an
+    ``expand`` before 0.3), from their ``nodes`` for ``q-gap``, none for ``rstar`` (``no_trees``)."""
+    if shard_files(out_dir, "trees") or not shard_files(out_dir, "prm"):
+        shards = exports.checked_shards(out_dir, "trees", TREE_COLUMNS, STEP_HINT)
+        trees = read_trees(exports.rows_with_split(shards, "trees", TREE_COLUMNS), skipped)
+        return tree_candidates(trees, min_visits, skipped)
+    shards = exports.checked_shards(out_dir, "prm", PRM_COLUMNS, STEP_HINT)
+    rows = exports.rows_with_split(shards, "prm", PRM_COLUMNS, optional=("nodes",))
+    if rule == "rstar":
+        skipped["no_trees"] += sum(1 for _, row in rows if row.get("nodes"))
+        return {}
+    return prm_candidates(rows, min_visits, skipped)
+
+
+def _step_export(out_dir: str, kinds: str, rule: str, min_visits: int, min_margin: float,
+                 per_prefix: int) -> tuple[exports.Export, str, dict[str, int]] | None:
+    if kinds != "step" and not (shard_files(out_dir, "trees") or shard_files(out_dir, "prm")):
+        return None
+    skipped: collections.Counter[str] = collections.Counter()
+    groups = _step_groups(out_dir, rule, min_visits, skipped)
+    pairs = rstar_pairs(groups, per_prefix, skipped) if rule == "rstar" else step_pairs(groups, min_margin, per_prefix)
+    settings: dict[str, Any] = {"rule": rule, "min_visits": min_visits, "per_prefix": per_prefix}
+    if rule == "q-gap":
+        settings["min_margin"] = min_margin
+    export = exports.Export("pairs_step", _tables(pairs, STEP_PAIR_SCHEMA), STEP_PAIR_SCHEMA, STEP_DESCRIPTION,
+                            settings, dict(skipped))
+    line = (f"{len(pairs)} step pairs ({_split_text(pairs)}, rule {rule}, min visits {min_visits}) from {len(groups)} "
+            f"tree nodes with candidates -> {fs.join(out_dir, 'pairs_step')}")
+    if skipped["no_trees"]:
+        line += (f" (no search trees in {fs.join(out_dir, 'trees')}: rerun expand to write them, or --rule q-gap "
+                 "pairs the PRM rows' nodes)")
+    return export, line, dict(skipped)
+
+
+def export_pairs(out_dir: str, kinds: str, min_margin: float, per_prefix: int, max_per_problem: int,
+                 rule: str = "q-gap", min_visits: int = 1) -> int:
+    """Write ``pairs_trajectory`` and/or ``pairs_step`` into DIR and add them to its card. The
+    keyword defaults keep a caller's earlier results (the rule of 0.2, no visit floor); the command's
+    defaults are ``--rule rstar --min-visits 2``."""
     if not fs.is_folder(out_dir):
         raise ConfigError(f"{out_dir}: no such directory")
-    if min_margin < 0 or per_prefix < 1 or max_per_problem < 1:
-        raise ConfigError("--min-margin must be >= 0, --per-prefix and --max-pairs-per-problem >= 1")
+    if min_margin < 0 or per_prefix < 1 or max_per_problem < 1 or min_visits < 1:
+        raise ConfigError("--min-margin must be >= 0, --per-prefix, --max-pairs-per-problem and --min-visits >= 1")
+    if rule not in RULES:
+        raise ConfigError(f"--rule {rule}: choose from {', '.join(RULES)}")
     skipped: collections.Counter[str] = collections.Counter()
     lines: list[str] = []
     done: list[exports.Export] = []
     if kinds in ("both", "trajectory"):
-        hint = "run a command that writes SFT rows (expand, code-cot, lean-cot, tag) into it first"
-        if kinds == "trajectory" or shard_files(out_dir, "sft"):
-            shards = exports.checked_shards(out_dir, "sft", SFT_COLUMNS, hint)
-            pairs = trajectory_pairs(exports.rows_with_split(shards, "sft", SFT_COLUMNS), max_per_problem, skipped)
-            done.append(exports.Export("pairs_trajectory", _tables(pairs, TRAJECTORY_PAIR_SCHEMA), TRAJECTORY_PAIR_SCHEMA,
-                                       TRAJECTORY_DESCRIPTION, {"max_pairs_per_problem": max_per_problem}, dict(skipped)))
-            lines.append(f"{len(pairs)} trajectory pairs ({_split_text(pairs)}) -> {fs.join(out_dir, 'pairs_trajectory')}")
+        trajectory = _trajectory_export(out_dir, kinds, max_per_problem, skipped)
+        if trajectory:
+            done.append(trajectory[0])
+            lines.append(trajectory[1])
     if kinds in ("both", "step"):
-        hint = "run `reverse-o1 expand` into it first (step pairs come from its search trees)"
-        if kinds == "step" or shard_files(out_dir, "prm"):
-            shards = exports.checked_shards(out_dir, "prm", PRM_COLUMNS, hint)
-            step_skipped: collections.Counter[str] = collections.Counter()
-            groups = candidates(exports.rows_with_split(shards, "prm", PRM_COLUMNS, optional=("nodes",)), step_skipped)
-            skipped.update(step_skipped)
-            pairs = step_pairs(groups, min_margin, per_prefix)
-            done.append(exports.Export("pairs_step", _tables(pairs, STEP_PAIR_SCHEMA), STEP_PAIR_SCHEMA, STEP_DESCRIPTION,
-                                       {"min_margin": min_margin, "per_prefix": per_prefix}, dict(step_skipped)))
-            lines.append(f"{len(pairs)} step pairs ({_split_text(pairs)}) from {len(groups)} tree nodes with candidates "
-                         f"-> {fs.join(out_dir, 'pairs_step')}")
+        step = _step_export(out_dir, kinds, rule, min_visits, min_margin, per_prefix)
+        if step:
+            done.append(step[0])
+            lines.append(step[1])
+            skipped.update(step[2])
     if not lines:
-        raise ConfigError(f"{out_dir}: no SFT or PRM shards to pair; run expand (or another command) into it first")
+        raise ConfigError(f"{out_dir}: no SFT, PRM or trees shards to pair; run expand (or another command) into it first")
     exports.publish(out_dir, *done)
-    detail = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items()))
-    print("export pairs: " + "; ".join(lines) + (f"; left out: {detail}" if skipped else ""), file=sys.stderr)
+    detail = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items()) if n)
+    print("export pairs: " + "; ".join(lines) + (f"; left out: {detail}" if detail else ""), file=sys.stderr)
     return 0
 
 

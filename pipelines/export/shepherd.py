@@ -7,14 +7,17 @@ One line per PRM row, in the format of ``peiyi9979/Math-Shepherd``:
 Readers find step scores by the "ки" tag and split steps at "ки\\n", so the text around must not
 fake either: an "ки" inside a problem or a step (Cyrillic words hold it) gets a word joiner
 (U+2060) between its letters, invisible when shown, and a step's internal line breaks become
-single spaces (one step per line, as in Math-Shepherd). Rows that can't be written faithfully
-(null labels, as many labels as steps not, no steps, a repeated id) are skipped and counted on
-stderr. The file is written to a temporary name and renamed, so it is whole or absent.
+single spaces (one step per line, as in Math-Shepherd). Only rows of the chosen methods (``--method``,
+default ``shepherd,binary``) are written; a row with a step nothing measured (a null label) is
+dropped or cut before that step (``--unmeasured``; ``pipelines.export.measured``), never filled in.
+Rows that can't be written faithfully (no labels, as many labels as steps not, no steps, a repeated
+id) are left out too; stderr says how many rows were read, written, cut and left out by reason,
+and how many of each method were written. The file is written to a temporary name and renamed,
+so it is whole or absent.
 """
 
 from __future__ import annotations
 
-import collections
 import io
 import json
 import re
@@ -23,11 +26,13 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from pipelines.export import files as exports
+from pipelines.export.measured import Selection, Tally, select
 from pipelines.io import fs
 
 TAG = "ки"
 SAFE_TAG = "к\u2060и"
-COLUMNS = ["id", "prompt", "completions", "labels"]
+COLUMNS = ["id", "prompt", "completions", "labels", "method"]
+MEASURED = ("shepherd", "binary")  # the methods whose labels are fractions of independent completions
 _LINE_BREAKS = re.compile(r"\s*[\r\n\u2028\u2029\x85\x0b\x0c]+\s*")
 
 
@@ -58,52 +63,38 @@ def _rows(shards: list[str]) -> Iterator[dict[str, Any]]:
         yield row
 
 
-def skip_reason(row: dict[str, Any], seen: set[str]) -> str | None:
-    steps, labels = row.get("completions"), row.get("labels")
-    if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-        return "no_problem"
-    if not steps:
-        return "no_steps"
-    if labels is None or any(x is None for x in labels):
-        return "unlabelled"
-    if len(labels) != len(steps):
-        return "length_mismatch"
-    if row.get("id") in seen:
-        return "duplicate_id"
-    return None
-
-
-def _write(rows: Iterator[dict[str, Any]], handle: TextIO, task: str, skipped: collections.Counter[str]) -> int:
+def _write(rows: Iterator[dict[str, Any]], handle: TextIO, task: str, selection: Selection, tally: Tally) -> int:
     seen: set[str] = set()
     written = 0
     for row in rows:
-        reason = skip_reason(row, seen)
-        if reason:
-            skipped[reason] += 1
+        chosen = select(row, selection, seen, tally)
+        if chosen is None:
             continue
-        seen.add(row["id"])
-        record = to_math_shepherd(row["prompt"], [s or "" for s in row["completions"]], row["labels"], task)
+        kept, labels = chosen
+        record = to_math_shepherd(kept["prompt"], [s or "" for s in kept["completions"]], labels, task)
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         written += 1
     return written
 
 
-def export_math_shepherd(out_dir: str, output: str | None, task: str) -> int:
-    """Write DIR's PRM rows as Math-Shepherd JSONL to ``output`` (default DIR/math_shepherd.jsonl, - for stdout)."""
+def export_math_shepherd(out_dir: str, output: str | None, task: str, methods: tuple[str, ...] = MEASURED,
+                         unmeasured: str = "drop") -> int:
+    """Write DIR's PRM rows of ``methods`` as Math-Shepherd JSONL to ``output`` (default DIR/math_shepherd.jsonl,
+    - for stdout); rows with a null label dropped or cut (``unmeasured``, ``pipelines.export.measured``)."""
+    selection = Selection(tuple(methods), unmeasured)
     shards = _shards(out_dir)
     target = output or fs.join(out_dir, "math_shepherd.jsonl")
-    skipped: collections.Counter[str] = collections.Counter()
+    tally = Tally()
     if target == "-":
-        written = _write(_rows(shards), sys.stdout, task, skipped)
+        written = _write(_rows(shards), sys.stdout, task, selection, tally)
         sys.stdout.flush()
     else:
         with fs.open_write(target) as raw:
             handle = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
-            written = _write(_rows(shards), handle, task, skipped)
+            written = _write(_rows(shards), handle, task, selection, tally)
             handle.flush()
             handle.detach()  # the file is closed (and renamed into place) by open_write
-    detail = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items()))
     where = "stdout" if target == "-" else target
-    print(f"export math-shepherd: {written} rows from {len(shards)} shards -> {where}"
-          + (f"; skipped {sum(skipped.values())} ({detail})" if skipped else ""), file=sys.stderr)
+    print(f"export math-shepherd: {written} rows of {tally.read} from {len(shards)} shards -> {where} "
+          f"(--method {','.join(selection.methods)}, --unmeasured {unmeasured}); {tally.notes()}", file=sys.stderr)
     return 0

@@ -24,6 +24,7 @@ import pyarrow as pa
 import yaml
 
 from pipelines.io import fs
+from pipelines.io.card_screening import screening_lines
 from pipelines.io.examples import EXAMPLE_ROWS, MAX_CHARS, MAX_ITEMS
 from pipelines.io.examples import examples as read_examples
 from pipelines.io.token_lengths import SAMPLE_SHARDS
@@ -34,15 +35,26 @@ DESCRIPTIONS = {
     "sft": "SFT rows in TRL's conversational format: `messages` (the user's problem; the assistant's tagged hidden CoT, "
            "then the answer), with `steps`, `answer`, `verified`, `verifier`, `verifier_detail`, `source`, `generator`.",
     "prm": "PRM rows in TRL's stepwise-supervision format: `prompt`, `completions`, `labels`; "
-           "plus `soft_labels`, `rollouts`, `correct_rollouts`, `method`, `answer_correct` and, for MCTS rows, `nodes`.",
+           "plus `soft_labels`, `rollouts`, `correct_rollouts`, `method`, `answer_correct` and, for MCTS rows, `nodes` "
+           "and `q_values`. A null label is a step nothing measured.",
+    "trees": "`expand`'s search trees, one row per node (roots, dead ends and children never selected included): `tree_id`, "
+             "`id`, `parent`, `depth`, `text`, `factor`, `prior`, `visits`, `q`, `value_sum`, `correct`, the node's own "
+             "evaluation (`value`, `rollout`, `answer`, `answer_correct`), `terminal_reason`; the root's row holds the "
+             "`problem`, the human `prefix` and the `gold_answer`. Rebuild a tree from the `parent` ids.",
+    "difficulty": "Pass rates of `reverse-o1 difficulty`, one row per problem: `problem_id` (join key), `k` solutions "
+                  "sampled from the problem alone, `correct`, `pass_rate`, unbiased `pass_at_1`/`pass_at_4`/`pass_at_k` "
+                  "(Chen et al.), `mean_tokens`, and the samples (`completions`, `answers`, `outcomes`).",
 }
 LABELS_HOW = {
     "shepherd": "Math-Shepherd: `n` completions from the prefix ending at each step; soft label = fraction that reach "
                 "the gold answer, hard label = any does",
-    "binary": "OmegaPRM-style binary search for the first wrong step (steps before it true, it and after false); "
-              "soft labels where a prefix was probed",
-    "mcts": "from the MCTS tree of `expand`: a tree step's soft label is its node's mean value mapped to [0, 1], its hard "
-            "label whether any evaluation below it reached the gold answer; the last step's label is the answer's verdict",
+    "binary": "OmegaPRM-style binary search for the first wrong step (steps before it true, it false, later steps "
+              "false where a probe reached them and null where none did); soft labels where a prefix was probed",
+    "mcts": "from the MCTS tree of `expand`: a step's hard label is true where some evaluation from its prefix reached "
+            "the gold answer (a tree node with a correct evaluation below it, or any step of a correct trajectory), false "
+            "at a tree node none of whose evaluations did, and null where nothing measured it (a wrong trajectory's "
+            "rollout steps); soft labels are null except the last step (the answer's verdict): the tree's evaluations "
+            "are steered by PUCT, not independent, so its statistic is `q_values` (Q in [-1, 1]) and `rollouts` (visits)",
 }
 SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
          (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"))
@@ -89,7 +101,7 @@ def configs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
     split_on = bool((manifest.get("split") or {}).get("test_fraction"))
     out = []
-    for kind in ("sft", "prm"):
+    for kind in ("sft", "prm", "trees", "difficulty"):
         counts = _split_counts(manifest, kind)
         if counts:
             files = {s: f"{kind}/*.{s}.parquet" if split_on else f"{kind}/*.parquet" for s in counts}
@@ -144,6 +156,7 @@ def render(out_dir: str, manifest: dict[str, Any], examples: dict[str, list[dict
     lines += _load_lines(out_dir, found)
     lines += _verified_lines(manifest)
     lines += _reason_lines(manifest)
+    lines += screening_lines(manifest)
     lines += _label_lines(manifest)
     lines += _token_lines(manifest.get("token_lengths") or {})
     lines += _example_lines(found, examples or {})
@@ -317,8 +330,10 @@ def _label_lines(manifest: dict[str, Any]) -> list[str]:
         lines.append(f"- `{command}` settings: `{_short(runs[command])}`.")
     lines += ["", "| method | model | prompt version | rows |", "|---|---|---|---|"]
     lines += [f"| {e.get('method')} | {e.get('model')} | {e.get('prompt_version')} | {e['rows']} |" for e in prm]
-    lines += ["", "`labels` are what TRL's stepwise trainers read; they cast labels to int, so `soft_labels` (null where a "
-              "step was never measured) need a trainer of their own or `reverse-o1 export openrlhf DIR --soft`."]
+    lines += ["", "A null label is a step nothing measured (`mcts` rows' rollout steps, `binary` rows' unprobed steps after "
+              "the first error). TRL's stepwise trainers cast labels to int and take no null: train from "
+              "`reverse-o1 export prm DIR` (config `prm_trl`: a measured label on every step, measured methods by default, "
+              "`--method all --unmeasured cut` for the rest), or `export openrlhf DIR [--soft]`."]
     return lines
 
 

@@ -123,7 +123,9 @@ def _footer_truncated(path: str, footer: object) -> int:
 
 
 GENERATION_COLUMNS = {"sft": ["generator.backend", "generator.model", "generator.prompt_version", "verifier", "verified"],
-                      "prm": ["generator.backend", "generator.model", "generator.prompt_version", "method"]}
+                      "prm": ["generator.backend", "generator.model", "generator.prompt_version", "method"],
+                      "trees": ["generator.backend", "generator.model", "generator.prompt_version"],
+                      "difficulty": ["generator.backend", "generator.model", "generator.prompt_version"]}
 
 
 def _footer_generation(kind: str, path: str, footer: object) -> Counter[tuple[Any, ...]]:
@@ -142,7 +144,7 @@ def _footer_generation(kind: str, path: str, footer: object) -> Counter[tuple[An
         log.warning("cannot read the generators of %s: %s", path, exc)
         return totals
     cols = [table.column(i).to_pylist() for i in range(table.num_columns)]
-    if kind == "prm":
+    while len(cols) < 5:  # PRM rows have no verified column; trees rows neither, nor a method
         cols.append([None] * table.num_rows)
     for backend, model, version, how, verified in zip(*cols, strict=True):
         totals[(backend, model, version, how, "rows")] += 1

@@ -20,7 +20,7 @@ from typing import Any
 
 from pipelines.io import fs
 from pipelines.io.examples import first_rows
-from pipelines.io.resume import KINDS, shard_files
+from pipelines.io.resume import shard_files
 from schemas.ids import content_id
 
 SAMPLE_ROWS = 2000  # rows per kind whose tokens are counted
@@ -110,11 +110,11 @@ def token_lengths(out_dir: str, previous: dict[str, Any] | None = None,
     """``{"tokenizer", "key", "sampled": {kind: rows}, "columns": {kind: {column: summary}}}``, or
     with ``"unavailable": why`` where the tokenizer cannot be loaded. ``previous`` (the manifest's
     last figures) is returned as it is when the folder's shards have not changed since."""
-    paths = {kind: shard_files(out_dir, kind) for kind in KINDS}
+    paths = {kind: shard_files(out_dir, kind) for kind in TEXT_COLUMNS}
     key = shards_key(paths)
     if previous and previous.get("key") == key and previous.get("columns") and "unavailable" not in previous:
         return previous
-    samples = {kind: sample(paths[kind], kind) for kind in KINDS}
+    samples = {kind: sample(paths[kind], kind) for kind in TEXT_COLUMNS}
     out: dict[str, Any] = {"tokenizer": TOKENIZER, "key": key, "sampled": {k: len(v) for k, v in samples.items()},
                            "columns": {}}
     if not any(samples.values()):

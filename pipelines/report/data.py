@@ -22,10 +22,11 @@ from typing import Any
 from common.errors import ConfigError
 from pipelines.io import fs
 from pipelines.io.footers import command_of
-from pipelines.io.resume import FOOTER_THREADS, KINDS, shard_files
+from pipelines.io.resume import FOOTER_THREADS, shard_files
 from pipelines.io.shards import UNTAGGED
 from pipelines.io.token_lengths import token_lengths
 from pipelines.io.verification import CommandOutcome, outcomes
+from pipelines.report.trees import TreeFigures, load_trees
 
 # Only these are read (``steps.list.element.factor``: the factors without the steps' text; the
 # PRM rows' step count from ``labels``, which has one entry per completion, not their text).
@@ -34,6 +35,8 @@ COLUMNS = {"prm": ["labels", "soft_labels", "rollouts", "method", "answer_correc
 OPTIONAL = {"truncated"}  # columns a shard of an older layout lacks
 MAX_POSITIONS = 32  # soft labels of later steps are pooled into the last position
 SPEND_STATS = ("rollouts", "simulations", "completions")
+KINDS = ("sft", "prm")  # the row kinds the page tallies (trees: ``pipelines.report.trees``)
+HARD = ("correct", "wrong", "unmeasured")  # a PRM hard label: True, False, null (a step nothing measured)
 
 
 @dataclass
@@ -96,6 +99,7 @@ class Tally:
     steps: dict[str, Counter[int]] = field(default_factory=lambda: {k: Counter() for k in KINDS})
     soft: dict[tuple[str, int], Counter[float]] = field(default_factory=dict)
     nulls: Counter[tuple[str, int]] = field(default_factory=Counter)
+    hard: dict[str, Counter[str]] = field(default_factory=dict)  # per method: correct / wrong / unmeasured steps
     factors: dict[str, Counter[str]] = field(default_factory=dict)
     verified: dict[str, Counter[bool]] = field(default_factory=dict)
     correct: dict[str, Counter[bool]] = field(default_factory=dict)
@@ -109,7 +113,7 @@ class Tally:
             self.commands.setdefault(command, Counter()).update(counts)
         for kind, counts in other.steps.items():
             self.steps[kind].update(counts)
-        for name in ("soft", "factors", "verified", "correct"):
+        for name in ("soft", "hard", "factors", "verified", "correct"):
             mine = getattr(self, name)
             for key, counts in getattr(other, name).items():
                 mine.setdefault(key, Counter()).update(counts)
@@ -137,6 +141,8 @@ class Tally:
                         self.nulls[key] += 1
                     else:
                         self.soft.setdefault(key, Counter())[round(value, 6)] += 1
+                hard = self.hard.setdefault(method, Counter())
+                hard.update(HARD[0] if v is True else HARD[1] if v is False else HARD[2] for v in get["labels"][i] or [])
                 self.rollouts[method] += sum(x for x in get["rollouts"][i] or [] if x is not None)
                 self.correct.setdefault(method, Counter())[get["answer_correct"][i] is True] += 1
             else:
@@ -160,6 +166,7 @@ class Figures:
     stages: list[Stage]
     runs: list[Run]
     soft_labels: dict[str, list[Position]]  # per method
+    hard_labels: dict[str, dict[str, int]]  # per method: correct / wrong / unmeasured steps
     steps: dict[str, dict[int, int]]  # per kind: steps per row -> rows
     factors: dict[str, dict[str, int]]  # per source kind: factor -> steps
     factors_from: str  # "manifest" or "shards"
@@ -169,6 +176,7 @@ class Figures:
     spend: dict[str, dict[str, float]]  # per stage: its rollouts/simulations/completions stats
     outcomes: list[CommandOutcome] = field(default_factory=list)  # per command: meaning of verified, reasons
     token_lengths: dict[str, Any] = field(default_factory=dict)  # as ``manifest.token_lengths``
+    trees: TreeFigures | None = None  # None: no ``trees/`` (written before 0.3, or ``expand --no-trees``)
 
 
 def _num(v: Any) -> float:
@@ -286,10 +294,11 @@ def load_figures(folder: str) -> Figures:
                 problems.append(result)
             else:
                 tally.merge(result)
+    trees = load_trees(folder, problems)
     for kind in KINDS:
         if not any(k == kind for k, _ in paths):
             problems.append(f"no {kind.upper()} shards in {kind}/: its figures are empty")
-    if not manifest and not paths:
+    if not manifest and not paths and trees is None:
         problems.append("nothing to report: no manifest and no shards (is this an output folder?)")
     stages = stages_of(manifest)
     by_kind = _dict(_dict(manifest.get("factors")).get("by_source_kind"))
@@ -313,6 +322,7 @@ def load_figures(folder: str) -> Figures:
         outputs=_dict(manifest.get("outputs")), wall_seconds=_num(wall) if wall is not None else None,
         rows={k: tally.rows[k] for k in KINDS}, shards={k: tally.shards[k] for k in KINDS}, stages=stages,
         runs=runs_of(manifest, stages), soft_labels=positions(tally),
+        hard_labels={m: {k: c[k] for k in HARD} for m, c in sorted(tally.hard.items())},
         steps={k: dict(sorted(tally.steps[k].items())) for k in KINDS}, factors=factors,
         factors_from="manifest" if from_manifest else "shards",
         sft_verified=[Share(k, c[True], c.total()) for k, c in sorted(tally.verified.items())],
@@ -321,5 +331,5 @@ def load_figures(folder: str) -> Figures:
         spend={s.name: {k: s.stats[k] for k in SPEND_STATS if k in s.stats} for s in stages
                if any(k in s.stats for k in SPEND_STATS)},
         outcomes=outcomes(manifest if _dict(manifest.get("by_command")) else {**manifest, "by_command": tally.commands}),
-        token_lengths=lengths,
+        token_lengths=lengths, trees=trees,
     )

@@ -16,6 +16,7 @@ from pipelines.io.verification import PRM_MEANING
 from pipelines.report import svg
 from pipelines.report.data import Figures, Share, Stage
 from pipelines.report.svg import esc, fmt
+from pipelines.report.trees import NO_FACTOR
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """
@@ -60,6 +61,8 @@ def overview(fig: Figures) -> str:
     out = fig.outputs
     counts = ", ".join(f"{k} {fmt(v)}" for k, v in out.items() if isinstance(v, int | float)) or "–"
     found = ", ".join(f"{k.upper()} {fig.rows[k]} rows in {fig.shards[k]} shards" for k in fig.rows)
+    if fig.trees:
+        found += f", TREES {fig.trees.nodes} rows (nodes) in {fig.trees.shards} shards"
     models = sorted({r.model for r in fig.runs if r.model} | ({fig.model} if fig.model else set()))
     versions = ", ".join(f"{k} {v}" for k, v in fig.versions.items() if v) or "–"
     items = [("folder", fig.folder), ("model", ", ".join(models) or "–"), ("rows (manifest)", counts),
@@ -100,17 +103,28 @@ def soft_labels(fig: Figures) -> str:
     if not fig.soft_labels:
         return note("no soft labels: no PRM rows")
     html = ("<p>Per step position (1 = first) and labelling method: the mean soft label (dots), the median (bar) "
-            "and the interquartile range (box), over the steps that were measured; steps never measured (null) are "
-            "counted apart.</p>")
+            "and the interquartile range (box), over the steps that were measured; steps nothing measured (a null "
+            "label: unmeasured) are counted apart.</p>")
     for method, points in fig.soft_labels.items():
         chart = svg.distribution([(p.label, p.mean, p.q1, p.median, p.q3, f"step {p.label}: mean {fmt(p.mean)}, "
-                                   f"IQR {fmt(p.q1)}–{fmt(p.q3)}, {p.measured} measured, {p.nulls} null") for p in points],
+                                   f"IQR {fmt(p.q1)}–{fmt(p.q3)}, {p.measured} measured, {p.nulls} unmeasured") for p in points],
                                  f"soft labels of {method} by step")
         html += f"<h3>{esc(method)}</h3>" + chart + table(
-            ["step", "measured", "null", "mean", "q1", "median", "q3"],
+            ["step", "measured", "unmeasured", "mean", "q1", "median", "q3"],
             [[p.label, p.measured, p.nulls, *(x if x is not None else "–" for x in (p.mean, p.q1, p.median, p.q3))]
              for p in points])
-    return html
+    return html + hard_labels(fig)
+
+
+def hard_labels(fig: Figures) -> str:
+    """The PRM rows' hard labels per method: correct, wrong, and unmeasured (null: no completion measured the step)."""
+    if not fig.hard_labels:
+        return ""
+    rows = [(method, [c.get("correct", 0), c.get("wrong", 0), c.get("unmeasured", 0)]) for method, c in fig.hard_labels.items()]
+    return ("<h3>Hard labels by method</h3><p>Steps labelled correct, wrong, or unmeasured (a null label: nothing "
+            "measured the step; the exports drop or cut such rows).</p>"
+            + svg.stacked_hbar(rows, ["correct", "wrong", "unmeasured"], "hard labels of PRM steps by method")
+            + table(["method", "correct", "wrong", "unmeasured", "steps"], [[m, *v, sum(v)] for m, v in rows]))
 
 
 def steps(fig: Figures) -> str:
@@ -216,6 +230,34 @@ def rollouts(fig: Figures) -> str:
     return html
 
 
+def search_trees(fig: Figures) -> str:
+    """``expand``'s trees (``trees/``, one row per node): size, branching, depth, factors tried, root visits."""
+    t = fig.trees
+    if t is None:
+        return note("no search trees: this folder has no trees/ shards (expand writes them since 0.3, unless --no-trees; "
+                    "an older folder's PRM rows hold only the nodes on found trajectories)")
+    manifest_rows = fig.outputs.get("trees_rows")
+    counted = f" (the manifest: {fmt(manifest_rows)})" if isinstance(manifest_rows, int | float) else ""
+    correct = f"{t.answers_correct} / {t.answers}" if t.answers else "0"
+    items = [("trees (roots)", t.trees), ("nodes", f"{t.nodes}{counted}"), ("expanded nodes", t.expanded),
+             ("children never visited", t.unvisited), ("dead ends", t.dead_ends), ("answers stated (correct / all)", correct),
+             ("mean branching (children per expanded node)", fmt(t.mean_branching)),
+             ("mean visits of a root", fmt(t.mean_root_visits))]
+    html = "<dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items) + "</dl>"
+    html += "<h3>Nodes per depth</h3>" + svg.hbar([(f"depth {d}", n) for d, n in t.depths.items()], "nodes per depth")
+    html += table(["depth", "nodes"], list(t.depths.items()))
+    html += "<h3>Factors among children</h3>"
+    shares = t.factor_shares()
+    if not shares or all(f == NO_FACTOR for f, _, _ in shares):
+        html += note("the children carry no thought factor: the search ran without --factor-actions")
+    else:
+        html += (svg.hbar([(f, s) for f, _, s in shares], "share of children per factor",
+                          [f"{n} ({100 * s:.0f}%)" for _, n, s in shares], max_value=1.0)
+                 + table(["factor", "children", "share"], [[f, n, f"{100 * s:.1f}%"] for f, n, s in shares]))
+    html += "<h3>Visits of the roots</h3>" + svg.histogram(t.root_visits, "roots per number of visits", "visits", what="roots")
+    return html
+
+
 def runs(fig: Figures) -> str:
     if not fig.runs:
         return note("the manifest lists no runs")
@@ -236,7 +278,8 @@ SECTIONS: list[tuple[str, str, Callable[[Figures], str]]] = [
     ("soft-labels", "Soft labels by step", soft_labels), ("steps", "Steps per solution", steps),
     ("factors", "Thought factors by source kind", factors), ("verified", "Verified share", verified),
     ("reasons", "Why rows were not verified or left out", reasons), ("tokens", "Token lengths", tokens),
-    ("rollouts", "Rollouts spent", rollouts), ("runs", "Wall time and tokens per second", runs),
+    ("rollouts", "Rollouts spent", rollouts), ("trees", "Search trees", search_trees),
+    ("runs", "Wall time and tokens per second", runs),
 ]
 
 

@@ -112,10 +112,10 @@ def stacked_hbar(rows: Sequence[tuple[str, Sequence[float]]], series: Sequence[s
     return _svg(WIDTH, int(top_y + max(len(rows), 1) * ROW_H + 4), title, body)
 
 
-def histogram(counts: Mapping[int, int], title: str, unit: str = "steps", max_bins: int = 40) -> str:
-    """Vertical bars of rows per integer value (``unit`` each), bins widened to keep at most ``max_bins``."""
+def histogram(counts: Mapping[int, int], title: str, unit: str = "steps", max_bins: int = 40, what: str = "rows") -> str:
+    """Vertical bars of ``what`` (rows) per integer value (``unit`` each), bins widened to keep at most ``max_bins``."""
     if not counts:
-        return _svg(WIDTH, 30, title, [_text(0, 18, "no rows")])
+        return _svg(WIDTH, 30, title, [_text(0, 18, f"no {what}")])
     lo, hi = min(counts), max(counts)
     width = max(1, math.ceil((hi - lo + 1) / max_bins))
     bins = [(start, min(start + width - 1, hi)) for start in range(lo, hi + 1, width)]
@@ -126,12 +126,12 @@ def histogram(counts: Mapping[int, int], title: str, unit: str = "steps", max_bi
     for (a, b), n, i in zip(bins, heights, range(len(bins)), strict=True):
         name = f"{a}" if a == b else f"{a}–{b}"
         h, x = plot_h * n / top, left + i * bar_w
-        body.append(_rect(x + 1, plot_h + 20 - h, bar_w - 2, h, color(0), f"{name} {unit}: {n} rows"))
+        body.append(_rect(x + 1, plot_h + 20 - h, bar_w - 2, h, color(0), f"{name} {unit}: {n} {what}"))
         if n:
             body.append(_text(x + bar_w / 2, plot_h + 16 - h, str(n), "middle", "small"))
         if len(bins) <= 20 or i % math.ceil(len(bins) / 20) == 0:
             body.append(_text(x + bar_w / 2, plot_h + 34, name, "middle", "small"))
-    body.append(_text(left, plot_h + 50, f"rows per number of {unit} (max {top})", cls="small"))
+    body.append(_text(left, plot_h + 50, f"{what} per number of {unit} (max {top})", cls="small"))
     return _svg(WIDTH, plot_h + 56, title, body)
 
 

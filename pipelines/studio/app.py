@@ -19,10 +19,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from pipelines.studio.bodies import EditBody, ImportBody, LabelsBody, refused, step_index, step_refusal
-from pipelines.studio.data_view import DataFolder, detail, tree
+from pipelines.studio.data_view import DataFolder, detail
 from pipelines.studio.guard import StudioGuard
 from pipelines.studio.label_file import LabelFile
 from pipelines.studio.seed_file import SeedEditError, SeedFile, SeedFileChanged
+from pipelines.studio.tree_view import tree
 from schemas.factors import FactorVocabulary, load_factors
 from schemas.human_labels import VERDICTS, HumanLabel
 from schemas.seed_import import IMPORTERS, SeedImportError
@@ -116,7 +117,8 @@ def static(name: str) -> Response:
 def info(studio: Here) -> dict[str, Any]:
     sf, settings = studio.seeds, studio.settings
     return {"seeds": {"name": _name(sf.path), "path": sf.path} if sf else None,
-            "data": [{"index": i, "path": d.path, "rows": len(d.rows), "notes": d.notes} for i, d in enumerate(studio.data)],
+            "data": [{"index": i, "path": d.path, "rows": len(d.rows), "trees": len(d.trees), "notes": d.notes}
+                     for i, d in enumerate(studio.data)],
             "labels": studio.labels.path, "annotator": settings.annotator, "verdicts": list(VERDICTS),
             "factors": [{"name": f.name, "description": f.description} for f in studio.vocabulary.factors],
             "importers": sorted(IMPORTERS), "max_body": settings.max_body}
@@ -209,6 +211,7 @@ def row(index: int, row_id: str, studio: Here) -> dict[str, Any]:
 
 @review_routes.get("/data/{index}/tree/{row_id}")
 def row_tree(index: int, row_id: str, studio: Here) -> dict[str, Any]:
+    """The search tree of a PRM row's root (``row_id`` may also be a tree id): ``pipelines.studio.tree_view``."""
     found = tree(studio.folder(index), row_id)
     if found is None:
         raise HTTPException(404, "this row has no search tree (only expand's MCTS rows do)")

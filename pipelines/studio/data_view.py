@@ -1,7 +1,9 @@
-"""What the studio shows of an output folder: its PRM rows, and the MCTS trees ``expand`` left in them.
+"""What the studio shows of an output folder: its PRM rows, and the search trees ``expand`` wrote.
 
 A folder is read once, when the studio starts (``reload`` reads it again); a damaged shard is
 named in ``notes`` and skipped rather than stopping the app. Every path goes through FileSystems.
+The trees (``DIR/trees``, one row per node) are grouped by ``tree_id`` here and drawn by
+``pipelines.studio.tree_view``; a folder written before 0.3 has none (its PRM rows' ``nodes`` stand in).
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from pipelines.io.resume import shard_files
 
 COLUMNS = ["prompt", "completions", "labels", "soft_labels", "rollouts", "correct_rollouts", "method",
            "answer_correct", "id", "source_kind", "source", "generator"]
+PRM_OPTIONAL = (*COLUMNS, "nodes", "q_values")  # read where a shard has them (older shards lack the last two)
+TREE_COLUMNS = ("id", "tree_id", "parent", "depth", "path", "text", "factor", "prior", "factor_prior", "visits", "value_sum",
+                "q", "correct", "value", "expanded", "terminal_reason", "answer", "answer_correct", "rollout", "problem",
+                "prefix", "gold_answer", "seed_id", "cut")
 
 
 @dataclass
@@ -26,6 +32,8 @@ class DataFolder:
     rows: list[dict[str, Any]] = field(default_factory=list)
     by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    trees: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # tree_id -> its node rows, as written
+    tree_of: dict[str, str] = field(default_factory=dict)  # node id -> tree_id
 
     @classmethod
     def load(cls, path: str) -> DataFolder:
@@ -34,17 +42,30 @@ class DataFolder:
         return folder
 
     def reload(self) -> None:
-        self.rows, self.notes = [], []
-        for shard in shard_files(self.path, "prm"):
+        self.notes = []
+        self.rows = self._read("prm", PRM_OPTIONAL)
+        self.by_id = {str(r.get("id")): r for r in self.rows}
+        self.trees, self.tree_of = {}, {}
+        for node in self._read("trees", TREE_COLUMNS):
+            ident, tree_id = node.get("id"), node.get("tree_id")
+            if ident is None or tree_id is None or ident in self.tree_of:  # a node written twice is shown once
+                continue
+            self.tree_of[ident] = tree_id
+            self.trees.setdefault(tree_id, []).append(node)
+
+    def _read(self, kind: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+        out = []
+        for shard in shard_files(self.path, kind):
             rows = []
             try:  # one shard at a time: a damaged one is skipped, the others still shown
-                for split, row in rows_with_split([shard], "prm", [], optional=tuple(COLUMNS) + ("nodes",)):
+                for split, row in rows_with_split([shard], kind, [], optional=columns):
                     rows.append({**finite(row), "split": split})
             except (OSError, RuntimeError, pa.ArrowException) as exc:
-                self.notes.append(f"{fs.basename(shard)}: unreadable shard, skipped ({type(exc).__name__})")
+                where = fs.basename(shard) if kind == "prm" else f"{kind}/{fs.basename(shard)}"
+                self.notes.append(f"{where}: unreadable shard, skipped ({type(exc).__name__})")
                 continue
-            self.rows.extend(rows)
-        self.by_id = {str(r.get("id")): r for r in self.rows}
+            out.extend(rows)
+        return out
 
     def summaries(self, query: str = "", offset: int = 0, limit: int = 50) -> dict[str, Any]:
         """One line per row for the list (filtered by ``query`` in the problem, the id or the method)."""
@@ -82,7 +103,7 @@ def detail(row: dict[str, Any]) -> dict[str, Any]:
         values = row.get(column) or []
         return values[i] if i < len(values) else None
 
-    steps = [{"index": i, "text": text, "label": at("labels", i), "soft": at("soft_labels", i),
+    steps = [{"index": i, "text": text, "label": at("labels", i), "soft": at("soft_labels", i), "q": at("q_values", i),
               "rollouts": at("rollouts", i), "correct_rollouts": at("correct_rollouts", i)}
              for i, text in enumerate(completions)]
     generator = row.get("generator") or {}
@@ -99,40 +120,3 @@ def root_of(row: dict[str, Any]) -> str | None:
         if node:
             return node["id"] if node.get("parent") is None else node["parent"]
     return None
-
-
-def tree(folder: DataFolder, row_id: str) -> dict[str, Any] | None:
-    """The search tree of the row's root, pieced together from every trajectory that passed through it.
-
-    A node is ``terminal`` when a trajectory ends on it (its last step is a tree step) and
-    ``verified`` when such a trajectory's answer was accepted; the trajectories are listed with it.
-    """
-    row = folder.by_id.get(row_id)
-    root = root_of(row) if row else None
-    if root is None:
-        return None
-    nodes: dict[str, dict[str, Any]] = {}
-    trajectories = []
-    for other in folder.rows:
-        if other.get("method") != "mcts" or root_of(other) != root:
-            continue
-        steps = other.get("completions") or []
-        marks = other.get("nodes") or []
-        tree_steps = [i for i, n in enumerate(marks) if n]
-        last = tree_steps[-1] if tree_steps else -1
-        trajectories.append({"id": other.get("id"), "answer_correct": other.get("answer_correct"),
-                             "steps": len(steps), "leaf": marks[last]["id"] if last >= 0 else root})
-        for i in tree_steps:
-            node = marks[i]
-            entry = nodes.setdefault(node["id"], {
-                "id": node["id"], "parent": node.get("parent"), "q": node.get("q"), "visits": node.get("visits"),
-                "prior": node.get("prior"), "text": steps[i] if i < len(steps) else "", "terminal": False,
-                "verified": False, "trajectories": []})
-            entry["trajectories"].append(other.get("id"))
-            if i == last and i == len(steps) - 1 and node.get("parent") is not None:
-                entry["terminal"] = True
-                entry["verified"] = entry["verified"] or bool(other.get("answer_correct"))
-    if root not in nodes:  # a cut with no human step: the root is the bare problem
-        nodes[root] = {"id": root, "parent": None, "q": None, "visits": None, "prior": None, "text": "",
-                       "terminal": False, "verified": False, "trajectories": []}
-    return {"root": root, "problem": row.get("prompt"), "nodes": list(nodes.values()), "trajectories": trajectories}

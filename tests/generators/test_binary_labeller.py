@@ -100,8 +100,13 @@ class SuccessAtSample(LLMBackend):
         return out
 
 
-def first_false(hard: list[bool]) -> int:
-    return next((i for i, ok in enumerate(hard) if not ok), len(hard))
+def first_false(hard: list[bool | None]) -> int:
+    return next((i for i, ok in enumerate(hard) if ok is False), len(hard))
+
+
+def expected_hard(m: int, bad: int, probes: list[int]) -> list[bool | None]:
+    """True before the first error, false at it, at a probed step and at the last one; null elsewhere."""
+    return [True if i < bad else False if i == bad or i == m - 1 or i in probes else None for i in range(m)]
 
 
 @pytest.mark.parametrize("chunk", [2, 8])
@@ -112,8 +117,11 @@ def test_finds_every_first_error_and_agrees_with_brute_force(verifier: MathVerif
             trajectory = solution(m, bad)
             labels = BinaryLabeller(scripted(BAD_POLICY_RULES), verifier, settings).label(trajectory)
             brute = ShepherdLabeller(scripted(BAD_POLICY_RULES), verifier, settings).label(trajectory)
-            assert labels.hard == [i < bad for i in range(m)], (m, bad)
+            assert labels.hard == expected_hard(m, bad, labels.probes), (m, bad)
             assert first_false(labels.hard) == first_false(brute.hard) == bad
+            # where both measured a step they agree; after the first error only probes and the answer measured
+            assert all(b is None or b == s for b, s in zip(labels.hard, brute.hard, strict=True))
+            assert all(labels.hard[i] is None for i in range(bad + 1, m - 1) if i not in labels.probes)
             assert len(labels.probes) <= (math.ceil(math.log2(m)) if m > 1 else 0)
             assert len(set(labels.probes)) == len(labels.probes)
             assert labels.answer_correct is False and labels.soft[-1] == 0.0 and labels.rollouts[-1] == 0
@@ -151,6 +159,19 @@ def test_wrong_answer_without_bad_step_blames_the_last_step(verifier: MathVerifi
     labels = BinaryLabeller(scripted(BAD_POLICY_RULES), verifier, LabelSettings(n=4)).label(solution(6, None, answer="41"))
     assert labels.hard == [True] * 5 + [False]
     assert labels.probes and all(labels.correct[i] > 0 for i in labels.probes)
+
+
+def test_steps_after_the_first_error_that_nothing_measured_are_null(verifier: MathVerifier) -> None:
+    # m=8, bad=1: probes 3 (negative), 1 (negative), 0 (positive); steps 2, 4, 5, 6 are never rolled out from
+    labels = BinaryLabeller(scripted(BAD_POLICY_RULES), verifier, LabelSettings(n=4)).label(solution(8, 1))
+    assert labels.probes == [3, 1, 0]
+    assert labels.hard == [True, False, None, False, None, None, None, False]
+    assert labels.soft == [1.0, 0.0, None, 0.0, None, None, None, 0.0]
+    assert labels.rollouts == [2, 4, 0, 4, 0, 0, 0, 0]
+    for i, (hard, soft) in enumerate(zip(labels.hard, labels.soft, strict=True)):
+        measured = labels.rollouts[i] > 0 or i == 7  # a probe, or the solution's own answer
+        assert (soft is not None) == measured
+        assert (hard is None) == (not measured and i > 1)  # before the error: covered by the positive probe at 0
 
 
 def test_chunk_sizes_double_the_total_and_sum_to_k() -> None:
@@ -216,7 +237,7 @@ def test_first_chunk_seed_is_the_shepherd_seed(verifier: MathVerifier) -> None:
                                   "The answer is \\frac{1}{{((", "The answer is \udcff9^∞"])
 def test_rollouts_without_a_usable_answer_count_as_failures(verifier: MathVerifier, text: str) -> None:
     labels = BinaryLabeller(scripted(default=text), verifier, LabelSettings(n=4, probe_chunk=2)).label(solution(4, None, "0"))
-    assert labels.hard == [False] * 4  # nothing ever reaches the gold answer: the first step is blamed
+    assert labels.hard == [False, False, None, False]  # nothing ever reaches the gold answer: the first step is blamed
     assert labels.correct == [0] * 4 and labels.completions_spent == 8  # two negative probes of 4
     assert labels.probes == [1, 0]
     assert labels.rollouts_without_answer == (8 if extract_answer(text) is None else 0)

@@ -173,29 +173,92 @@ def test_factor_actions_name_a_factor_per_request(verifier):
     settings = MCTSSettings(simulations=1, branching=4, factors=factors)
     [result] = MCTSExpander(policy, verifier, settings).run([root()])
     call = policy.calls[0]
-    assert sorted(r.key for r in call) == ["Compute", "Verify"] and all(r.params.n == 2 for r in call)
+    assert sorted(r.key for r in call) == ["Compute", "Verify"] and all(r.params.n == 2 for r in call)  # 4 over 2
     assert all(f"a {r.key} step" in r.messages[-1][1] for r in call)
     assert {c.step.factor for c in result.root.children} <= {"Compute", "Verify"}
     assert settings.prompt_version.startswith("mcts_step_factor/")
 
 
 # -- labels of a found trajectory ---------------------------------------------------------------
-def test_trajectory_labels_map_node_statistics(verifier):
+def test_trajectory_labels_label_only_what_was_measured(verifier):
     policy = ScriptedPolicy()
     [result] = MCTSExpander(policy, verifier, MCTSSettings(simulations=6, branching=2)).run([root()])
+    assert any(f.correct for f in result.found) and any(not f.correct for f in result.found)
     for found in result.found:
         labels = trajectory_labels(1, result.root, found)
         n = 1 + len(found.steps())
-        assert len(labels.hard) == len(labels.soft) == len(labels.rollouts) == len(labels.correct) == n
-        assert labels.soft[0] == pytest.approx(result.root.soft) and labels.rollouts[0] == result.root.visits
+        assert len(labels.hard) == len(labels.soft) == len(labels.rollouts) == len(labels.correct) == len(labels.q) == n
+        assert labels.rollouts[0] == result.root.visits and labels.q[0] == pytest.approx(result.root.q)
         assert labels.hard[-1] == found.correct and labels.soft[-1] == (1.0 if found.correct else 0.0)
+        assert labels.soft[:-1] == [None] * (n - 1)  # a tree's evaluations are not independent completions
         lineage = found.node.lineage()
-        for j, node in enumerate(lineage[:-1] if not found.rollout else lineage):
-            assert labels.soft[1 + j] == pytest.approx(node.soft) and labels.correct[1 + j] == node.wins
-            assert labels.hard[1 + j] == (node.wins > 0)
-        assert all(v is None or 0.0 <= v <= 1.0 for v in labels.soft)
-        if found.correct:
+        for j, node in enumerate(lineage):
+            assert labels.correct[1 + j] == node.wins and labels.q[1 + j] == pytest.approx(node.q)
+            if not found.correct and 1 + j < n - 1:
+                assert labels.hard[1 + j] == (node.wins > 0)
+        if found.correct:  # the trajectory is itself a completion from each of its prefixes that succeeds
             assert all(labels.hard)
+        else:  # a wrong trajectory's rollout steps: nothing measured them
+            rollout_at = 1 + len(lineage)
+            assert all(h is None for h in labels.hard[rollout_at:-1])
+            assert all(labels.rollouts[i] == 0 for i in range(rollout_at, n))
+
+
+def test_a_wrong_rollout_leaves_its_steps_unlabelled(verifier):
+    policy = ScriptedPolicy(steps=("Poison: subtract instead.",), answer_after=99)
+    [result] = MCTSExpander(policy, verifier, MCTSSettings(simulations=1, branching=1)).run([root()])
+    [found] = result.found
+    labels = trajectory_labels(1, result.root, found)
+    # root (no correct evaluation: false), the tree step (false), "Then we finish." (unmeasured), the answer (false)
+    assert labels.hard == [False, False, None, False]
+    assert labels.soft == [None, None, None, 0.0]
+
+
+# -- the whole tree ---------------------------------------------------------------------------------
+def test_every_node_keeps_its_own_evaluation_and_visits_add_up(verifier):
+    policy = ScriptedPolicy()
+    expander = MCTSExpander(policy, verifier, MCTSSettings(simulations=8, branching=2))
+    [result] = expander.run([root()])
+    nodes = result.root.walk()
+    assert len(nodes) == expander.stats.nodes and nodes[0] is result.root
+    for node in nodes:
+        if node.children:  # each evaluation below a node is one of a child's, or the node's own
+            own = 0 if node.value is None else 1
+            assert node.visits == sum(c.visits for c in node.children) + own
+        if node.parent is not None:
+            assert node.value in (1.0, -1.0) and node.visits >= 1  # every child is evaluated when created
+            if node.rollout is not None:
+                assert node.rollout_answer in ("42", "7") and node.rollout_correct == (node.rollout_answer == "42")
+    assert result.root.value is None  # the root is the human prefix: never evaluated by itself
+    assert result.root.visits == sum(c.visits for c in result.root.children)
+
+
+def test_factor_actions_try_every_factor_with_a_prior_over_factors(verifier):
+    policy = ScriptedPolicy(answer_after=99)
+    factors = tuple((f"F{i}", f"factor {i}") for i in range(8))
+    settings = MCTSSettings(simulations=3, branching=4, factors=factors)
+    [result] = MCTSExpander(policy, verifier, settings).run([root()])
+    call = policy.calls[0]
+    assert sorted(r.key for r in call) == sorted(f for f, _ in factors) and all(r.params.n == 1 for r in call)
+    for node in result.root.walk():
+        if node.expanded and node.children:
+            assert {c.step.factor for c in node.children} == {f for f, _ in factors}
+            assert sum(c.prior for c in node.children) == pytest.approx(1.0)
+            assert all(c.factor_prior == pytest.approx(1 / 8) for c in node.children)
+    assert "factors:all" in settings.prompt_version
+
+
+def test_factor_subset_draws_k_factors_per_node(verifier):
+    policy = ScriptedPolicy(answer_after=99)
+    factors = tuple((f"F{i}", f"factor {i}") for i in range(8))
+    settings = MCTSSettings(simulations=4, branching=4, factors=factors, factor_subset=3)
+    [result] = MCTSExpander(policy, verifier, settings).run([root()])
+    assert all(len(call) == 3 for call in policy.calls if all(r.key for r in call))
+    for node in result.root.walk():
+        if node.expanded and node.children:
+            assert len({c.step.factor for c in node.children}) == 3
+            assert all(c.factor_prior == pytest.approx(1 / 3) for c in node.children)
+    assert settings.prompt_version.endswith("+factors:3") and "factor_subset=3" in repr(settings)
 
 
 # -- parallel leaves (virtual loss) -------------------------------------------------------------

@@ -148,7 +148,7 @@ def test_factor_actions_put_the_chosen_factor_on_tree_steps(tmp_path: Path) -> N
     seeds = write_jsonl(tmp_path / "s.jsonl", [seed(1, ["There are 40 apples.", "Tom buys 2 more."])])
     out = expand(tmp_path, seeds, "out", "--factor-actions")
     sft = sft_rows(out)
-    assert sft and all(r["generator"]["prompt_version"] == "mcts_step_factor/v1+shepherd_continue/v1" for r in sft)
+    assert sft and all(r["generator"]["prompt_version"] == "mcts_step_factor/v1+shepherd_continue/v1+factors:all" for r in sft)
     tree_factors = {s["factor"] for r in sft for s in r["steps"] if s["text"] == "Add the two numbers."}
     assert tree_factors and tree_factors <= {"RephraseTarget", "Decompose", "Proposer", "Compute", "Verify", "Refute",
                                              "SelfCorrect", "Conclude"}

@@ -46,7 +46,8 @@ def test_binary_labels_the_first_error_and_spends_little(tmp_path: Path) -> None
     assert {r["method"] for r in rows.values()} == {"binary"}
 
     searched = rows["Wrong 1?"]
-    assert searched["labels"] == [True] * 5 + [False] * 3
+    # probes 3 (+), 5 (-), 4 (+): step 6 is after the first error and nothing measured it; step 7 is the answer
+    assert searched["labels"] == [True] * 5 + [False, None, False]
     assert searched["answer_correct"] is False
     probed = [i for i, n in enumerate(searched["rollouts"]) if n]
     assert len(probed) == 3  # ⌈log2 8⌉
@@ -76,7 +77,7 @@ def test_trl_columns_load_with_datasets(tmp_path: Path) -> None:
                         cache_dir=str(tmp_path / "hf"))
     assert data.column_names[:3] == TRL_COLUMNS and len(data) == 3
     for row in data:
-        assert row["labels"] == [True, False, False, False] and row["method"] == "binary"
+        assert row["labels"] == [True, False, None, False] and row["method"] == "binary"  # step 2: nothing measured it
         assert row["soft_labels"][2] is None and row["soft_labels"][1] == 0.0
 
 
@@ -165,3 +166,24 @@ def test_both_methods_label_into_one_dir_without_clobbering(tmp_path: Path) -> N
     assert {"label/label", "label-binary/label"} <= set(data["stages"])
     by_method = {r["method"]: r for r in prm_rows(out)}
     assert by_method["shepherd"]["labels"] == by_method["binary"]["labels"] == [True, False, False]
+
+
+def test_steps_nothing_measured_are_null_and_the_exports_drop_or_cut_them(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # 6 steps, the first error at 1: probes 2 (-), 1 (-), 0 (+); steps 3 and 4 are never rolled out from
+    inputs = write_jsonl(tmp_path / "in.jsonl", [wrong(1, ["a", "b BAD", "c", "d", "e", "f"]), wrong(2, ["x", "y BAD", "z"])])
+    out = label(tmp_path, inputs)
+    rows = by_prompt(out)
+    searched = rows["Wrong 1?"]
+    assert searched["labels"] == [True, False, False, None, None, False]
+    assert searched["soft_labels"][3:5] == [None, None] and searched["rollouts"][3:5] == [0, 0]
+    assert [label is None for label in searched["labels"]] == [soft is None for soft in searched["soft_labels"]]
+    assert rows["Wrong 2?"]["labels"] == [True, False, False]  # the last step is the answer: measured
+    capsys.readouterr()
+    assert run(["export", "math-shepherd", out, "-o", "-"]) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["input"].split(" Step 1:")[0] for line in captured.out.splitlines()] == ["Wrong 2?"]
+    assert "unmeasured_steps 1" in captured.err
+    assert run(["export", "math-shepherd", out, "-o", "-", "--unmeasured", "cut"]) == 0
+    labels = {r["input"].split(" Step 1:")[0]: r["label"] for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert labels["Wrong 1?"] == "Wrong 1? Step 1: a +\nStep 2: b BAD -\nStep 3: c -"

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas import PRM_SCHEMA, SFT_SCHEMA, GeneratorInfo, PRMRow, SFTRow, Source, Step
-from schemas.arrow import SCHEMAS
+from schemas.arrow import DIFFICULTY_SCHEMA, SCHEMAS, TREE_SCHEMA
 
 SOURCE = Source(uri="seeds.jsonl", path="seeds.jsonl:3", symbol="t-1", license="MIT")
 GENERATOR = GeneratorInfo(backend="transformers", model="SmolLM2-135M-Instruct", temperature=0.7, seed=1,
@@ -16,7 +16,7 @@ GENERATOR = GeneratorInfo(backend="transformers", model="SmolLM2-135M-Instruct",
 SFT_COLUMNS = ["id", "source_kind", "source", "problem", "steps", "answer", "messages", "verified", "verifier",
                "verifier_detail", "generator", "truncated"]
 PRM_COLUMNS = ["prompt", "completions", "labels", "soft_labels", "rollouts", "correct_rollouts", "method",
-               "answer_correct", "id", "source_kind", "source", "generator", "nodes"]
+               "answer_correct", "id", "source_kind", "source", "generator", "nodes", "q_values"]
 
 
 def prm_row(**changes) -> PRMRow:
@@ -70,7 +70,8 @@ def test_column_orders_are_the_contract():
     assert PRM_SCHEMA.names == PRM_COLUMNS
     assert PRM_SCHEMA.names[:3] == ["prompt", "completions", "labels"]  # TRL stepwise supervision
     assert SFT_SCHEMA.names == SFT_COLUMNS
-    assert SCHEMAS == {"sft": SFT_SCHEMA, "prm": PRM_SCHEMA}
+    assert SCHEMAS == {"sft": SFT_SCHEMA, "prm": PRM_SCHEMA, "trees": TREE_SCHEMA, "difficulty": DIFFICULTY_SCHEMA}
+    assert TREE_SCHEMA.names[:4] == ["id", "tree_id", "parent", "depth"]
     assert PRM_SCHEMA.field("labels").type == pa.list_(pa.bool_())
     assert PRM_SCHEMA.field("soft_labels").type == pa.list_(pa.float64())
 

@@ -35,7 +35,10 @@ def expand_output(embedded_model_dir: Path, tmp_path_factory: pytest.TempPathFac
     for kind in ("sft", "prm"):
         assert glob.glob(os.path.join(out, kind, "*.parquet")), f"expand wrote no {kind} rows"
     assert (out / "README.md").is_file()
-    assert main(["export", "pairs", str(out), "--min-margin", "0.1"]) == 0
+    # a search this small has few nodes of 2+ visits: the q-gap rule gives the trainer pairs (same columns as rstar's)
+    assert main(["export", "pairs", str(out), "--rule", "q-gap", "--min-visits", "1", "--min-margin", "0.1"]) == 0
+    # every method's rows (mcts here), each cut before its first unmeasured step: TRL needs a label per step
+    assert main(["export", "prm", str(out), "--method", "all", "--unmeasured", "cut"]) == 0
     return out
 
 

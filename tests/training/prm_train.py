@@ -1,4 +1,4 @@
-"""Two PRMTrainer steps on the ``prm`` config of an output folder; prints a JSON report.
+"""Two PRMTrainer steps on the ``prm_trl`` config of an output folder (``export prm``); prints a JSON report.
 
 Run by test_prm_trainer.py in a subprocess whose PYTHONPATH puts TRL 1.13.0 (the last TRL with
 ``trl.experimental.prm``) before the venv's current TRL. Arguments: DATA_DIR MODEL_DIR WORK_DIR.
@@ -20,7 +20,7 @@ def main(data_dir: str, model_dir: str, work_dir: str) -> int:
     from trl.experimental.prm import PRMConfig, PRMTrainer
 
     work = Path(work_dir)
-    dataset = load_dataset(data_dir, "prm", split="train", cache_dir=str(work / "hf-datasets"))
+    dataset = load_dataset(data_dir, "prm_trl", split="train", cache_dir=str(work / "hf-datasets"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = AutoModelForTokenClassification.from_pretrained(model_dir, num_labels=2, local_files_only=True)
     head = model.score.weight.detach().clone()

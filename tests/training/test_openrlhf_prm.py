@@ -90,7 +90,7 @@ def _tokenizer(embedded_model_dir: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.skipif(not OPENRLHF.is_dir(), reason=f"OpenRLHF 0.9.5 is not installed in {OPENRLHF} (make installs it)")
 def test_hard_labels_train_with_openrlhf(prm_folder: Path, embedded_model_dir: Path, tmp_path: Path) -> None:
-    assert run(["export", "openrlhf", prm_folder]) == 0
+    assert run(["export", "openrlhf", prm_folder, "--method", "all", "--unmeasured", "cut"]) == 0
     done = _train(prm_folder, _tokenizer(embedded_model_dir, tmp_path), embedded_model_dir, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -104,6 +104,6 @@ def test_soft_labels_meet_openrlhfs_known_dtype_bug(prm_folder: Path, embedded_m
     """OpenRLHF 0.6-0.9.5 put float labels into an int64 tensor (``torch.full_like(input_ids, -100)`` in
     process_reward_dataset.py), so ``--soft`` rows fail there as released (0.5.x took them): the README
     says so, and this test notices the day a release reads them."""
-    assert run(["export", "openrlhf", prm_folder, "--soft"]) == 0
+    assert run(["export", "openrlhf", prm_folder, "--soft", "--method", "all", "--unmeasured", "cut"]) == 0
     done = _train(prm_folder, _tokenizer(embedded_model_dir, tmp_path), embedded_model_dir, tmp_path)
     assert done.returncode != 0 and "Index put requires the source and destination dtypes match" in done.stderr

@@ -1,4 +1,5 @@
-"""TRL 1.13.0's ``PRMTrainer`` (the last TRL that has one) takes the ``prm`` config as it is.
+"""TRL 1.13.0's ``PRMTrainer`` (the last TRL that has one) takes ``export prm``'s ``prm_trl`` config as it is
+(the ``prm`` config keeps null labels where nothing measured a step, which TRL cannot take).
 
 It reads ``prompt``, ``completions`` and ``labels`` (TRL's stepwise-supervision format) and its
 tokenizing ``map`` removes every other column (``soft_labels``, ``rollouts``, ``source``, ...).

@@ -309,13 +309,15 @@ async function openRow(rowId) {
 }
 
 function stepReview(step, human) {
-  const soft = step.soft === null ? "not measured" : step.soft.toFixed(2);
-  const label = step.label === null ? "?" : step.label ? "✓ correct" : "✗ wrong";
+  const soft = step.soft === null || step.soft === undefined ? "unmeasured" : step.soft.toFixed(2);
+  const label = step.label === null || step.label === undefined ? "unmeasured" : step.label ? "✓ correct" : "✗ wrong";
+  const q = step.q === null || step.q === undefined ? null : el("span", { class: "badge", title: "the search's Q in [-1, 1]" },
+    `Q ${step.q.toFixed(2)}`);
   const buttons = S.info.verdicts.map((v) => el("button", { "data-verdict": v, onclick: () => mark(step.index, v) }, v));
   const others = Object.entries(human).map(([who, v]) => `${who}: ${v}`).join(", ");
   const li = el("li", { "data-step": step.index, onclick: () => focusStep(step.index) },
     el("div", { class: "text" }, step.text),
-    el("div", { class: "step-tools" }, el("span", { class: "badge" }, label), el("span", { class: "badge" }, `soft ${soft}`),
+    el("div", { class: "step-tools" }, el("span", { class: "badge" }, label), el("span", { class: "badge" }, `soft ${soft}`), q,
       el("span", { class: "badge" }, `${step.correct_rollouts ?? 0}/${step.rollouts ?? 0} rollouts right`),
       el("span", { class: "verdicts" }, ...buttons), others ? el("span", { class: "human" }, others) : null));
   li.style.background = softColour(step.soft);
@@ -352,15 +354,43 @@ async function saveLabels() {
 }
 
 // ---------------------------------------------------------------- tree
+const num = (v, digits) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+
 async function openTree(rowId) {
   const r = await api(`/api/data/${S.data}/tree/${encodeURIComponent(rowId)}`);
   $("tree-back").href = hashTo("review", rowId);
+  $("tree-node").replaceChildren();
   if (!r.ok) { $("tree-box").replaceChildren(el("p", {}, r.body.detail)); return; }
   const t = r.body;
   $("tree-problem").textContent = t.problem;
+  $("tree-prefix").replaceChildren(...(t.prefix || []).map((st) => el("li", {}, st.factor ? `[${st.factor}] ` : "", st.text)));
+  const c = t.counts || {};
+  $("tree-source").textContent = t.source === "trees"
+    ? `every node of the search (trees/): ${c.nodes} nodes, ${c.expanded} expanded, ${c.dead_ends} dead ends, ` +
+      `${c.answers} stated answers, ${c.unvisited} children never visited · gold answer ${t.gold_answer ?? "?"}`
+    : `pieced together from the PRM rows (this folder has no trees/): only the ${c.nodes} nodes on found trajectories`;
   drawTree(t);
   $("tree-trajectories").replaceChildren(...t.trajectories.map((tr) => el("li", {},
     el("a", { href: hashTo("review", tr.id) }, tr.id), ` · ${tr.steps} steps · answer ${tr.answer_correct ? "right ✓" : "wrong"}`)));
+}
+
+function nodeAnswer(n) {
+  if (n.answer === null || n.answer === undefined) return n.terminal_reason === "dead_end" ? "none (dead end)" : "–";
+  const verdict = n.answer_correct === null || n.answer_correct === undefined ? "unmeasured" : n.answer_correct ? "✓ right" : "✗ wrong";
+  return `${n.answer} (${n.terminal_reason === "answer" ? "its step states it" : "its rollout reached it"}, ${verdict})`;
+}
+
+function showNode(n, isRoot) {
+  const items = [["step", n.text || (isRoot ? "(the root: the problem and the human prefix)" : "")], ["factor", n.factor || "–"],
+    ["visits", n.visits ?? "–"], ["Q", num(n.q, 3)], ["correct evaluations", n.correct ?? "–"], ["own value", num(n.value, 0)],
+    ["prior", num(n.prior, 3)], ["factor prior", num(n.factor_prior, 3)],
+    ["expanded", n.expanded === null || n.expanded === undefined ? "–" : n.expanded ? "yes" : "no"],
+    ["terminal", n.terminal_reason || (n.terminal ? "a trajectory ends here" : "no")], ["answer", nodeAnswer(n)]];
+  const dl = el("dl", { class: "node-detail" }, ...items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  if (n.rollout && n.rollout.length) dl.append(el("dt", {}, "rollout"), el("dd", {}, el("ol", {}, ...n.rollout.map((st) => el("li", {}, st)))));
+  if (n.trajectories && n.trajectories.length) dl.append(el("dt", {}, "trajectories through it"),
+    el("dd", {}, ...n.trajectories.map((id) => el("a", { href: hashTo("review", id), class: "traj" }, id.slice(0, 8)))));
+  $("tree-node").replaceChildren(dl);
 }
 
 function drawTree(t) {
@@ -376,26 +406,36 @@ function drawTree(t) {
     pos[id] = { x: children.reduce((s, c) => s + pos[c.id].x, 0) / children.length, y: depth };
   };
   place(t.root, 0);
-  const W = 150, H = 80, NS = "http://www.w3.org/2000/svg";
+  const W = 150, H = 90, NS = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(NS, "svg");
-  svg.setAttribute("width", String(Math.max(leaf, 1) * W + 40)); svg.setAttribute("height", String((depthMax + 1) * H + 30));
+  svg.setAttribute("width", String(Math.max(leaf, 1) * W + 40)); svg.setAttribute("height", String((depthMax + 1) * H + 40));
   const sx = (id) => 20 + pos[id].x * W + W / 2, sy = (id) => 25 + pos[id].y * H;
   const shape = (tag, attrs) => { const n = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v)); return n; };
   for (const n of t.nodes) if (n.parent && pos[n.parent] && pos[n.id])
     svg.append(shape("line", { x1: sx(n.parent), y1: sy(n.parent), x2: sx(n.id), y2: sy(n.id), stroke: "#8c959f" }));
   for (const id of Object.keys(pos)) {
     const n = byId[id];
-    const g = shape("g", { class: "node", "data-id": id });
-    const q = n.q === null || n.q === undefined ? null : n.q;
+    const unvisited = n.parent && n.visits === 0;
+    const dead = n.terminal_reason === "dead_end";
+    const g = shape("g", { class: "node" + (unvisited ? " unvisited" : "") + (dead ? " dead" : ""), "data-id": id });
+    const q = n.q === null || n.q === undefined || unvisited ? null : n.q;
     const fill = q === null ? "#eaeef2" : `hsl(${Math.round(60 * (q + 1))}, 70%, 80%)`;
-    g.append(n.terminal ? shape("rect", { x: sx(id) - 9, y: sy(id) - 9, width: 18, height: 18, fill, stroke: "#24292f" })
-                        : shape("circle", { cx: sx(id), cy: sy(id), r: 9, fill, stroke: "#24292f" }));
+    const stroke = dead ? "#d1242f" : "#24292f";
+    g.append(n.terminal ? shape("rect", { x: sx(id) - 9, y: sy(id) - 9, width: 18, height: 18, fill, stroke })
+                        : shape("circle", { cx: sx(id), cy: sy(id), r: 9, fill, stroke }));
+    const mark = n.verified ? " ✓" : dead ? " ✗ dead end" : n.terminal_reason === "answer" && n.answer_correct === false ? " ✗" : "";
     const caption = shape("text", { x: sx(id), y: sy(id) + 22, "text-anchor": "middle" });
     caption.textContent = (n.parent ? "" : "root ") + `N=${n.visits ?? "?"} Q=${q === null ? "?" : q.toFixed(2)}` +
-      (n.prior === null || n.prior === undefined ? "" : ` P=${n.prior.toFixed(2)}`) + (n.verified ? " ✓" : "");
+      (n.prior === null || n.prior === undefined ? "" : ` P=${n.prior.toFixed(2)}`) + mark;
+    g.append(caption);
+    if (n.factor) {
+      const factor = shape("text", { x: sx(id), y: sy(id) + 35, "text-anchor": "middle", class: "factor" });
+      factor.textContent = n.factor;
+      g.append(factor);
+    }
     const title = shape("title", {}); title.textContent = n.text || "(the problem)";
-    g.append(caption, title);
-    g.addEventListener("click", () => { $("tree-node").textContent = n.text || "(the root: the problem and the human prefix)"; });
+    g.append(title);
+    g.addEventListener("click", () => showNode(n, !n.parent));
     svg.append(g);
   }
   $("tree-box").replaceChildren(svg);

@@ -12,6 +12,7 @@ import pytest
 
 from pipelines.export.shepherd import to_math_shepherd
 from schemas.arrow import PRM_SCHEMA
+from tests.pipelines.export.prm_shards import ROWS, write_prm_shards
 from tests.pipelines.helpers import prm_rows, run, scripted, seed, write_jsonl
 
 POLICY = scripted([("BAD", "So the answer is 0.")], default="Continuing... The answer is 42.")
@@ -94,8 +95,8 @@ def test_unusable_rows_are_skipped_and_counted(tmp_path: Path, capsys: pytest.Ca
     assert run(["export", "math-shepherd", out, "--output", target]) == 0
     assert [r["label"] for r in read_jsonl(target)] == ["P? Step 1: a +\nStep 2: b -"]
     err = capsys.readouterr().err
-    assert "1 rows" in err and "skipped 5" in err
-    for reason in ("unlabelled 2", "length_mismatch 1", "no_steps 1", "duplicate_id 1"):
+    assert "1 rows of 6" in err and "left out 5" in err
+    for reason in ("unlabelled 1", "unmeasured_steps 1", "length_mismatch 1", "no_steps 1", "duplicate_id 1"):
         assert reason in err
     assert not [p for p in os.listdir(target.parent) if p != "ms.jsonl"]  # no temporary left
 
@@ -116,3 +117,62 @@ def test_a_dir_without_usable_shards_is_a_one_line_error(tmp_path: Path, capsys:
     assert not (out / "math_shepherd.jsonl").exists() and sorted(os.listdir(tmp_path)) == before
     if kind == "corrupt":
         assert os.listdir(out) == ["prm"]  # the partial file was removed
+
+
+def exported(tmp_path: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> tuple[dict[str, list[str]], str]:
+    """Export the hand-made shards with ``flags``: per row id (its first step's text), its +/- marks; and stderr."""
+    out = write_prm_shards(tmp_path / "out")
+    capsys.readouterr()
+    assert run(["export", "math-shepherd", out, *flags]) == 0
+    err = capsys.readouterr().err
+    marks = {}
+    for record in read_jsonl(out / "math_shepherd.jsonl"):
+        ident = record["input"].split("Step 1: ")[1].split(" ")[0]
+        marks[ident] = [line.rsplit(" ", 1)[1] for line in record["label"].split("\n")]
+        assert record["input"].count(" ки") == len(marks[ident])
+    written = int(err.split(": ", 1)[1].split(" rows of ")[0])
+    assert written == len(marks) and f"rows of {len(ROWS)} " in err
+    return marks, err
+
+
+def left_out(err: str) -> dict[str, int]:
+    """The reasons and counts in stderr's "left out N (reason n, ...)"; N must be their sum."""
+    if "left out" not in err:
+        return {}
+    total, detail = err.split("left out ", 1)[1].split(" (", 1)
+    counts = {r: int(n) for r, n in (part.rsplit(" ", 1) for part in detail.split(")", 1)[0].split(", "))}
+    assert sum(counts.values()) == int(total)
+    return counts
+
+
+def test_by_default_only_measured_methods_and_rows_without_a_null_label(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    marks, err = exported(tmp_path, capsys)
+    assert marks == {"s1": ["+", "-", "-"], "s2": ["+", "+"], "b2": ["+", "+", "+"]}
+    assert left_out(err) == {"method_not_chosen:mcts": 3, "unmeasured_steps": 1}
+    assert len(marks) + sum(left_out(err).values()) == len(ROWS)
+    assert "--method shepherd,binary" in err and "methods binary 1, shepherd 2" in err
+
+
+def test_method_all_adds_the_fully_measured_mcts_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    marks, err = exported(tmp_path, capsys, "--method", "all")
+    assert set(marks) == {"s1", "s2", "b2", "m1"} and marks["m1"] == ["+", "+", "+"]
+    assert left_out(err) == {"unmeasured_steps": 3}
+    marks, err = exported(tmp_path, capsys, "--method", "mcts")
+    assert set(marks) == {"m1"} and left_out(err) == {"method_not_chosen:shepherd": 2, "method_not_chosen:binary": 2,
+                                                      "unmeasured_steps": 2}
+
+
+def test_unmeasured_cut_keeps_the_steps_before_the_first_null(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    marks, err = exported(tmp_path, capsys, "--method", "all", "--unmeasured", "cut")
+    assert marks["b1"] == ["+", "-"] and marks["m2"] == ["+"] and "m3" not in marks
+    assert left_out(err) == {"unmeasured_first_step": 1} and "cut_at_unmeasured 2" in err
+    assert len(marks) + 1 == len(ROWS)
+
+
+def test_an_unknown_method_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = write_prm_shards(tmp_path / "out")
+    assert run(["export", "math-shepherd", out, "--method", "shepherd,guess"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown method guess" in err and len(err.strip().splitlines()) == 1
+    assert not (out / "math_shepherd.jsonl").exists()

@@ -45,7 +45,7 @@ def test_the_card_has_every_field_and_matches_the_data(folder: Path) -> None:
     assert data["size_categories"] == ["n<1K"] and data["language"] == ["en"]
     configs = {c["config_name"]: {f["split"]: f["path"] for f in c["data_files"]} for c in data["configs"]}
     assert configs["sft"] == {"train": "sft/*.train.parquet", "test": "sft/*.test.parquet"}
-    assert set(configs) == {"sft", "prm", "pairs_step", "pairs_trajectory"}
+    assert set(configs) == {"sft", "prm", "trees", "pairs_step", "pairs_trajectory"}
     info = {c["config_name"]: c for c in data["dataset_info"]}
     counts = manifest(folder)["splits"]
     for kind, schema in (("sft", SFT_SCHEMA), ("prm", PRM_SCHEMA), ("pairs_step", STEP_PAIR_SCHEMA)):

@@ -77,7 +77,7 @@ def test_exports_read_and_write_only_through_filesystems(in_tmp: Path) -> None:
     assert run(["expand", "--seeds", seeds, "--out", out, "--backend", "scripted", "--model", POLICY, *SMALL]) == 0
     assert run(["export", "pairs", out]) == 0
     assert run(["export", "sft", out, "--verified"]) == 0
-    assert run(["export", "openrlhf", out]) == 0
+    assert run(["export", "openrlhf", out, "--method", "all", "--unmeasured", "cut"]) == 0
     stored = memfs.under(out)
     for name in ("pairs_step", "pairs_trajectory", "sft_verified", "openrlhf"):
         assert f"{out}/{name}/train.parquet" in stored, name

@@ -127,7 +127,7 @@ def test_figures_are_the_folders_numbers(tmp_path: Path) -> None:
     assert "<title>label: filtered: too_long 2</title>" in page and 'class="mark"' in page  # the stacked bar, read marked
     assert "<title>expand: resumed 1</title>" in page
     assert "<title>2 steps: 2 rows</title>" in page and "<title>4 steps: 1 rows</title>" in page  # the PRM histogram
-    assert f"step 1: mean {fmt((0.5 + 0.25 + 1.0) / 3)}, IQR 0.375–0.75, 3 measured, 0 null" in page
+    assert f"step 1: mean {fmt((0.5 + 0.25 + 1.0) / 3)}, IQR 0.375–0.75, 3 measured, 0 unmeasured" in page
     assert f"<td class=n>{fmt(25.0)}</td>" in page and f"<td class=n>{fmt(30.0)}</td>" in page  # tokens/s
     assert "<title>shepherd: 28</title>" in page and "<title>seed / math-verify: 1 / 2 (50%)</title>" in page
     assert "SmolLM2" in page and "9.9.9" in page and "a plain note" in page and "PRM 4 rows in 2 shards" in page

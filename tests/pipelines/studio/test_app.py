@@ -88,11 +88,15 @@ def test_review_rows_and_labels_are_saved_as_their_own_jsonl(tmp_path: Path, exp
     assert c.get(f"/api/data/0/rows/{row['id']}").json()["human"] == {"0": {"ann": "correct"}, "1": {"ann": "wrong"}}
 
 
-def test_a_tree_joins_every_trajectory_of_one_root(tmp_path: Path, expanded_folder: Path) -> None:
-    c = client(tmp_path, [expanded_folder])
-    mcts = [r for r in prm_rows(expanded_folder) if r["method"] == "mcts"]
+def test_without_trees_a_tree_joins_every_trajectory_of_one_root(tmp_path: Path, expanded_folder: Path) -> None:
+    """A folder written before 0.3 (no ``trees/``): the tree is pieced together from the PRM rows' ``nodes``."""
+    old = tmp_path / "old"
+    shutil.copytree(expanded_folder, old, ignore=shutil.ignore_patterns("trees"))
+    c = client(tmp_path, [old])
+    mcts = [r for r in prm_rows(old) if r["method"] == "mcts"]
     row = mcts[0]
     tree = c.get(f"/api/data/0/tree/{row['id']}").json()
+    assert tree["source"] == "prm"
     same_root = [r for r in mcts if root_of(r) == tree["root"]]
     assert {t["id"] for t in tree["trajectories"]} == {r["id"] for r in same_root}
     nodes = {n["id"]: n for n in tree["nodes"]}

@@ -202,6 +202,11 @@ def review_and_tree(page, studio: Studio, folder: Path, name: str, row: dict) ->
         page.click("#row-tree-link")
         page.wait_for_selector("#tree-box svg g.node")
         assert page.locator("#tree-trajectories li").count() >= 1
+        with_trees = (folder / "trees").is_dir()  # every node from trees/; else pieced from the PRM rows
+        assert ("every node of the search" if with_trees else "pieced together") in page.inner_text("#tree-source")
+        page.click("#tree-box svg g.node >> nth=-1")  # a node's step, numbers and answer, as text
+        page.wait_for_selector("#tree-node dl dt:has-text('visits')")
+        assert page.locator("#tree-node img, #tree-node script").count() == 0
         shot(page, f"tree-{name}")
     return lines
 

@@ -26,10 +26,10 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
-from common.text_normal import normalise, words
 
 from common import minhash
 from common.decontamination import Matcher, Reference, benchmarks_for, load_bundled
+from common.text_normal import normalise, words
 from pipelines.io import fs
 from pipelines.io.shards import WriteReports
 from pipelines.stage.kernel import DEAD, REPORT, Filtered, Stage

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from common.errors import ConfigError
 from generators.backends.registry import BACKENDS
@@ -43,9 +43,21 @@ class RunConfig(BaseModel):
     threads: int | None = Field(default=None, ge=1)
     prompt_budget: int | None = Field(default=None, ge=1)  # prompt tokens per request; None: context - max_new_tokens
     # labelling (label)
-    method: Literal["shepherd", "binary"] = "shepherd"
+    method: Literal["shepherd", "binary", "judge", "consensus"] = "shepherd"
     n: int = Field(default=8, ge=1, le=256)
     probe_chunk: int = Field(default=2, ge=1, le=256)
+    # the LLM judge (label --method judge|consensus); None: the completer's model and server
+    judge_model: str | None = None
+    judge_base_url: str | None = None
+    # consensus: the Monte Carlo method beside the judge, and what a solution where they disagree on the first
+    # wrong step becomes (None unless --method consensus: then binary and keep-agreeing)
+    mc_method: Literal["shepherd", "binary"] | None = None
+    consensus: Literal["keep-agreeing", "drop-solution"] | None = None
+    # gold answers: the input's (given), or by majority vote of sampled solutions where an input has none
+    # (min_majority and gold_samples are None unless --gold majority: then 0.5 and 8)
+    gold: Literal["given", "majority"] = "given"
+    min_majority: float | None = Field(default=None, ge=0.0, le=1.0)
+    gold_samples: int | None = Field(default=None, ge=1, le=1024)
     # difficulty (difficulty) and the difficulty band of every command that reads seeds
     k: int = Field(default=16, ge=1, le=1024)  # solutions sampled per problem
     difficulty: str | None = None  # a difficulty output (DIR or its difficulty/ shards) to keep a band of
@@ -122,6 +134,18 @@ class RunConfig(BaseModel):
             raise ValueError(f"--cuts {value!r}: use all, first or random:K (K >= 1)")
         return value
 
+    @model_validator(mode="after")
+    def _relevant_defaults(self) -> RunConfig:
+        """The defaults of options that mean something only for some runs, set for those runs alone (so that
+        a run's settings, as its card shows them, name only what made its rows)."""
+        if self.method == "consensus":
+            self.mc_method = self.mc_method or "binary"
+            self.consensus = self.consensus or "keep-agreeing"
+        if self.gold == "majority":
+            self.min_majority = 0.5 if self.min_majority is None else self.min_majority
+            self.gold_samples = self.gold_samples or 8
+        return self
+
     def model_label(self) -> str:
         """The model as configured (the embedded one when none is named)."""
         return self.model or ("SmolLM2-135M-Instruct" if self.backend == "transformers" else "server-default")
@@ -129,7 +153,8 @@ class RunConfig(BaseModel):
 
 # Options that say where things go or how fast, not what the rows are: never shown as a run's settings.
 PLUMBING = frozenset({"config", "out", "input", "repo", "lean_repo", "repo_cache", "base_url", "max_batch_size",
-                      "max_concurrency", "inflight", "max_batch_sequences", "request_timeout", "max_retries", "threads",
+                      "judge_base_url", "max_concurrency", "inflight", "max_batch_sequences", "request_timeout",
+                      "max_retries", "threads",
                       "rows_per_shard", "max_record_bytes",
                       "shared_filesystem", "debug", "quiet", "help",
                       "test_fraction", "split_seed"})  # the folder's split: the card's "Splits" section says it

@@ -11,44 +11,44 @@ parser for every command).
 from __future__ import annotations
 
 import argparse
-import json
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
 from common.errors import ConfigError
 from pipelines.agreement import Solution, figures, format_table, vote
 from pipelines.command import Command
+from pipelines.eval_inputs import MAX_LINE_BYTES, Key, LineError, SkipLog, capped_lines, decode, norm, read_rows
 from schemas.human_labels import FIELDS, HumanLabel, HumanLabelError, human_label_from_obj, latest
 from schemas.seed_import import SeedImportError, _chosen_text
 
 __all__ = ["add_arguments", "agreement_report", "format_table", "read_human", "read_rows", "run"]
 
-MAX_LINE_BYTES = 1_000_000
-CHUNK = 1 << 16
-EXAMPLES = 10
-FORMATS = ("auto", "studio", "prm800k")
+FORMATS = ("auto", "studio", "prm800k")  # step verdicts; processbench (first-error indices) is pipelines.processbench_eval
 NEUTRAL = ("unsure", "correct")
-PRM_COLUMNS = ["id", "prompt", "completions", "labels", "method", "generator"]
 RATINGS = {1: "correct", -1: "wrong", None: "unsure"}  # 0 is --prm800k-neutral
-Key = tuple[str, tuple[str, ...]]  # (normalised problem, normalised steps): how a PRM800K line finds its rows
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--human", required=True, metavar="FILE", help="human step labels, JSONL (any FileSystems path)")
     parser.add_argument("--data", required=True, action="append", metavar="DIR",
                         help="an output folder with PRM shards in DIR/prm/ (repeatable)")
-    parser.add_argument("--format", dest="fmt", choices=FORMATS, default="auto",
+    parser.add_argument("--format", dest="fmt", choices=(*FORMATS, "processbench"), default="auto",
                         help="studio: the studio's labels; prm800k: PRM800K's lines; auto (default): a line with a "
-                             "'question' and a 'label' object is PRM800K, any other a studio label")
+                             "'question' and a 'label' object is PRM800K, any other a studio label; processbench: "
+                             "ProcessBench items (JSON array or JSONL), scored by ProcessBench's first-error F1")
     parser.add_argument("--prm800k-neutral", dest="prm800k_neutral", choices=NEUTRAL, default="unsure",
                         help="what a PRM800K rating of 0 (neutral) counts as (default: unsure)")
     parser.add_argument("--json", dest="json_out", metavar="OUT", help="also write the report as JSON to OUT")
 
 
 def run(args: argparse.Namespace) -> int:
-    report = agreement_report(args.human, list(args.data), args.fmt, args.prm800k_neutral)
+    if args.fmt == "processbench":
+        from pipelines import processbench_eval
+
+        report = processbench_eval.processbench_report(args.human, list(args.data))
+        table = processbench_eval.format_table
+    else:
+        report, table = agreement_report(args.human, list(args.data), args.fmt, args.prm800k_neutral), format_table
     if args.json_out:
         from pipelines.io import fs  # imports Beam: only when the command runs, not for --help
 
@@ -56,19 +56,8 @@ def run(args: argparse.Namespace) -> int:
             fs.write_json(args.json_out, report)
         except OSError as exc:
             raise ConfigError(f"--json {args.json_out}: cannot write it ({exc.strerror or exc})".splitlines()[0]) from None
-    print(format_table(report))
+    print(table(report))
     return 0
-
-
-@dataclass(frozen=True)
-class Row:
-    """The columns of a PRM row that agreement needs."""
-
-    id: str
-    method: str
-    model: str
-    completions: tuple[str, ...]
-    labels: tuple[bool | None, ...]
 
 
 @dataclass(frozen=True)
@@ -87,76 +76,11 @@ class Prm800kLine:
 
 
 @dataclass
-class HumanFile:
+class HumanFile(SkipLog):
     """What a human-label file held: studio labels with their line numbers, PRM800K lines, and the rest by reason."""
 
-    path: str
-    lines: int = 0
     studio: list[tuple[int, HumanLabel]] = field(default_factory=list)
     prm800k: list[Prm800kLine] = field(default_factory=list)
-    skipped: Counter[str] = field(default_factory=Counter)
-    first: list[tuple[int, str]] = field(default_factory=list)  # (line, example): the earliest few kept
-
-    def skip(self, line: int, reason: str, detail: str = "") -> None:
-        self.skipped[reason] += 1
-        self.first.append((line, f"{self.path}:{line}: {reason}" + (f" ({detail})" if detail else "")))
-        if len(self.first) > 2 * EXAMPLES:
-            self.first = sorted(self.first)[:EXAMPLES]
-
-    @property
-    def examples(self) -> list[str]:
-        """The first few skipped lines in file order (reasons found after matching come late, lines early)."""
-        return [text for _, text in sorted(self.first)[:EXAMPLES]]
-
-
-class LineError(ValueError):
-    """A line that cannot be used; ``reason`` is the key it is counted under."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
-
-
-def norm(text: str) -> str:
-    """Whitespace-insensitive text, so a re-indented or re-wrapped step still matches."""
-    return " ".join(text.split())
-
-
-def capped_lines(handle: BinaryIO, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | None]]:
-    """(1-based line number, bytes without the newline) per line, None for a line over ``max_bytes``,
-    which is never held whole. Only ``read`` is used, so any FileSystems reader will do."""
-    number, buf, over = 0, bytearray(), False
-    while chunk := handle.read(CHUNK):
-        start = 0
-        while (end := chunk.find(b"\n", start)) >= 0:
-            number += 1
-            if not over and len(buf) + end - start <= max_bytes:
-                yield number, (bytes(buf) + chunk[start:end]).rstrip(b"\r")
-            else:
-                yield number, None
-            buf, over, start = bytearray(), False, end + 1
-        if not over:
-            buf += chunk[start:]
-            if len(buf) > max_bytes:
-                buf, over = bytearray(), True
-    if buf or over:  # a last line without a newline (perhaps cut short)
-        yield number + 1, None if over else bytes(buf).rstrip(b"\r")
-
-
-def decode(raw: bytes, line: int) -> Any:
-    """A line's JSON value, or LineError saying why not."""
-    if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]  # a UTF-8 byte order mark, as some editors write
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise LineError("not_utf8", f"invalid byte at {exc.start + 1}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LineError("malformed_json", f"{exc.msg}: column {exc.colno}") from None
-    except (RecursionError, ValueError) as exc:  # nested too deeply; an integer beyond Python's digit limit
-        raise LineError("malformed_json", type(exc).__name__) from None
 
 
 def is_prm800k(obj: Any) -> bool:
@@ -244,31 +168,6 @@ def read_human(path: str, fmt: str = "auto", neutral: str = "unsure", max_bytes:
     return out
 
 
-def read_rows(data_dirs: list[str], ids: set[str], keys: set[Key]) -> tuple[int, dict[str, Row], dict[Key, list[Row]]]:
-    """(rows read, the rows named by ``ids``, the rows per (prompt, steps) key in ``keys``); only those
-    are kept, so a large folder costs one pass and little memory. The first of a duplicated id wins."""
-    from pipelines.export import files as exports
-
-    hint = "run `reverse-o1 label` (or expand) into it first"
-    shards = [path for folder in data_dirs for path in exports.checked_shards(folder, "prm", PRM_COLUMNS, hint)]
-    read, by_id, by_key = 0, {}, {}
-    for _, record in exports.rows_with_split(shards, "prm", PRM_COLUMNS):
-        read += 1
-        if not record["id"]:
-            continue
-        completions = tuple(c or "" for c in record["completions"] or ())
-        key = (norm(record["prompt"] or ""), tuple(norm(c) for c in completions))
-        if record["id"] in by_id or (record["id"] not in ids and key not in keys):
-            continue
-        labels = list(record["labels"] or ())[: len(completions)]
-        row = Row(record["id"], record["method"] or "?", (record["generator"] or {}).get("model") or "?", completions,
-                  tuple(labels + [None] * (len(completions) - len(labels))))
-        by_id[row.id] = row
-        if key in keys:
-            by_key.setdefault(key, []).append(row)
-    return read, by_id, by_key
-
-
 def agreement_report(human_path: str, data_dirs: list[str], fmt: str = "auto", prm800k_neutral: str = "unsure") -> dict:
     """The whole evaluation as a JSON-able dict (what ``--json`` writes): the input, how many lines were
     used, superseded or skipped (by reason, with the first few as ``FILE:LINE: reason``), and the
@@ -317,7 +216,8 @@ def add_command_arguments(parser: argparse.ArgumentParser) -> None:
     """``eval WHAT``: ``labels`` is the one measure so far."""
     sub = parser.add_subparsers(dest="eval_command", metavar="WHAT")
     sub.required = True
-    add_arguments(sub.add_parser("labels", help="how the generated step labels agree with human ones (studio or PRM800K)"))
+    add_arguments(sub.add_parser("labels", help="how the generated step labels agree with human ones (studio, PRM800K, "
+                                                "ProcessBench)"))
 
 
 COMMAND = Command("eval", "measure a dataset against human judgement", add_command_arguments, lambda args, unknown: run(args))

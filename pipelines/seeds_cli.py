@@ -38,7 +38,32 @@ def run(args: argparse.Namespace) -> int:
     check_file(args.file)
     if args.seeds_command == "validate":
         return validate(args.file, args.factors)
+    answers, answers_format = getattr(args, "answers", None), getattr(args, "answers_format", None)
+    if args.format != "processbench" and (answers or answers_format):
+        from common.errors import ConfigError
+
+        raise ConfigError("--answers and --answers-format: only with --format processbench")
+    if args.format == "processbench":
+        if answers:
+            check_file(answers)
+        return import_processbench(args.file, args.output, answers, answers_format)
     return import_file(args.format, args.file, args.output)
+
+
+def import_processbench(path: str, output: str | None, answers: str | None, answers_format: str | None) -> int:
+    """ProcessBench items to trajectory rows (``pipelines.processbench``), written as ``import_file`` writes
+    seeds; exit 0 when some row was written, else 1."""
+    from pipelines.processbench import import_processbench as convert
+
+    buffer = io.StringIO()
+    written = convert(path, buffer if output else sys.stdout, answers, answers_format)
+    if output:
+        from pipelines.io import fs  # imports Beam: only when a file is written, not for --help
+
+        fs.write_text(output, buffer.getvalue())
+        if written:
+            carry_license(path, output)
+    return 0 if written else 1
 
 
 def validate(path: str, factors_file: str | None = None) -> int:
@@ -114,11 +139,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     validate.add_argument("file")
     validate.add_argument("--factors", help="thought-factor vocabulary YAML that step factors must come from "
                                             "(default: the built-in one)")
-    imp = sub.add_parser("import", help="turn GSM8K or PRM800K JSONL into seeds (JSONL on stdout)")
-    options.choices(imp.add_argument("--format", required=True), options.RegistryNames(options.seed_formats))
+    imp = sub.add_parser("import", help="turn GSM8K or PRM800K JSONL into seeds, ProcessBench items into trajectory rows "
+                                        "(JSONL on stdout)")
+    options.choices(imp.add_argument("--format", required=True), options.RegistryNames(import_formats))
     imp.add_argument("file")
     imp.add_argument("--output", "-o", help="write here instead of stdout")
+    imp.add_argument("--answers", metavar="FILE", help="processbench: gold answers joined by problem text from this "
+                                                       "reference (GSM8K or MATH test JSONL or JSON array)")
+    imp.add_argument("--answers-format", dest="answers_format", choices=("gsm8k", "math"),
+                     help="processbench: gsm8k (question, answer ending '#### N') or math (problem, answer or a "
+                          "\\boxed{} in solution)")
     sub.add_parser("template", help="print a commented example seed")
+
+
+def import_formats() -> list[str]:
+    """The seed importers, and processbench (trajectory rows: not a seed importer, so not the studio's)."""
+    return [*options.seed_formats(), "processbench"]
 
 
 def run_command(args: argparse.Namespace, unknown: list[str]) -> int:

@@ -68,6 +68,16 @@ PRM_SCHEMA = pa.schema(
         # nullable; added in 0.3: per step, the Q in [-1, 1] of the tree node it is (``method=mcts`` only; null
         # elsewhere): a search statistic, kept apart from ``soft_labels`` (fractions of independent completions)
         ("q_values", pa.list_(pa.float64())),
+        # nullable; added in 0.4 (``label --method judge|consensus``, ``--gold majority``; see schemas.records.PRMRow):
+        # the Monte Carlo and the judge's labels a consensus row agrees from, and their agreement
+        ("mc_labels", pa.list_(pa.bool_())),
+        ("judge_labels", pa.list_(pa.bool_())),
+        ("agreement", pa.float64()),
+        ("judge_model", pa.string()),
+        # the gold answer a ``label`` row was labelled against, "given" or "majority", and the majority's share
+        ("gold_answer", pa.string()),
+        ("gold_source", pa.string()),
+        ("gold_share", pa.float64()),
     ]
 )
 

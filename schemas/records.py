@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any, Literal
 
 SourceKind = Literal["code", "lean", "seed"]
-Method = Literal["shepherd", "binary", "mcts"]
+Method = Literal["shepherd", "binary", "mcts", "judge", "consensus"]
 
 
 def _plain(value: Any) -> dict[str, Any]:
@@ -84,17 +84,23 @@ class Seed:
 
 @dataclass(frozen=True)
 class Trajectory:
-    """A solution to be labelled: a problem, its steps, the answer it reached and the gold one."""
+    """A solution to be labelled: a problem, its steps, the answer it reached and the gold one.
+
+    ``gold_answer`` is None only for an input without one under ``label --gold majority``, until the
+    majority vote of sampled solutions (``pipelines.majority_gold``) sets it, ``gold_source`` ``"majority"``
+    and ``gold_share`` the share of the samples that reached it."""
 
     id: str
     problem: str
     steps: tuple[Step, ...]
     answer: str | None
-    gold_answer: str
+    gold_answer: str | None
     source_kind: SourceKind
     source: Source
     ref: str = ""
     is_seed: bool = False  # read from a seed line (a problem of its own), not from a row of some solution
+    gold_source: str = "given"  # "given" (the input's) or "majority"
+    gold_share: float | None = None  # "majority": the share of the sampled solutions whose answer it is
 
 
 @dataclass
@@ -167,6 +173,21 @@ class PRMRow:
     nodes: list[TreeNode | None] | None = None
     #: per step, the Q of the tree node it is (``mcts`` rows only): a search statistic, not a fraction of completions
     q_values: list[float | None] | None = None
+    #: per step, the Monte Carlo labeller's hard label (``consensus`` rows; None elsewhere)
+    mc_labels: list[bool | None] | None = None
+    #: per step, the LLM judge's verdict (``judge`` and ``consensus`` rows): true before the step it judged the first
+    #: wrong one, false there, None after it (unmeasured) and where its reply said neither
+    judge_labels: list[bool | None] | None = None
+    #: ``consensus`` rows: the share of the steps both MC and the judge labelled on which they agree (None: no such step)
+    agreement: float | None = None
+    #: ``judge`` and ``consensus`` rows: the judge's model (``generator`` names the completer of a consensus row)
+    judge_model: str | None = None
+    #: the gold answer the steps were labelled against (``label`` rows; None elsewhere)
+    gold_answer: str | None = None
+    #: where it came from: "given" (the input's) or "majority" (``label --gold majority``); None: not recorded
+    gold_source: str | None = None
+    #: ``gold_source`` "majority": the share of the sampled solutions whose final answer it is
+    gold_share: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly the columns of ``PRM_SCHEMA``, in its order.
@@ -189,4 +210,15 @@ class PRMRow:
             "generator": _plain(self.generator),
             "nodes": None if self.nodes is None else [None if n is None else _plain(n) for n in self.nodes],
             "q_values": None if self.q_values is None else [None if x is None else float(x) for x in self.q_values],
+            "mc_labels": _bools(self.mc_labels),
+            "judge_labels": _bools(self.judge_labels),
+            "agreement": None if self.agreement is None else float(self.agreement),
+            "judge_model": self.judge_model,
+            "gold_answer": self.gold_answer,
+            "gold_source": self.gold_source,
+            "gold_share": None if self.gold_share is None else float(self.gold_share),
         }
+
+
+def _bools(values: list[bool | None] | None) -> list[bool | None] | None:
+    return None if values is None else [None if x is None else bool(x) for x in values]

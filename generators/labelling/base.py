@@ -63,6 +63,13 @@ class StepLabels:
     probes: list[int] = field(default_factory=list)  # step indexes measured, in order
 
 
+def answer_correct(checker: AnswerChecker, trajectory: Trajectory) -> bool:
+    """Whether the solution's own final answer is the gold one (False where it states none)."""
+    if trajectory.answer is None or trajectory.gold_answer is None:
+        return False
+    return bool(checker.verify(trajectory.gold_answer, trajectory.answer).correct)
+
+
 class StepLabeller(abc.ABC):
     """Labels the steps of one trajectory; subclasses choose which prefixes to measure."""
 
@@ -83,9 +90,7 @@ class StepLabeller(abc.ABC):
         return drive(self.program(trajectory), self.backend)
 
     def answer_correct(self, trajectory: Trajectory) -> bool:
-        if trajectory.answer is None:
-            return False
-        return bool(self.checker.verify(trajectory.gold_answer, trajectory.answer).correct)
+        return answer_correct(self.checker, trajectory)
 
     def rollout_request(self, trajectory: Trajectory, upto: int, n: int | None = None, chunk: int = 0) -> GenRequest:
         """``n`` (default settings.n) samples continuing the prefix steps[0..upto] (inclusive).

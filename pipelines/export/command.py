@@ -8,7 +8,9 @@ import os
 from common.errors import ConfigError
 from pipelines.command import Command
 
-MEASURED = "shepherd,binary"
+# consensus labels are Monte Carlo labels a judge agreed with: measured; a judge's alone are an opinion
+MEASURED = "shepherd,binary,consensus"
+METHODS = ("shepherd", "binary", "consensus", "mcts", "judge")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,8 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _label_choice(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", dest="methods", default=MEASURED,
-                        help="labelling methods to export, comma-separated: shepherd, binary, mcts, or all "
-                             f"(default {MEASURED}: the measured ones; mcts rows label only what their tree measured)")
+                        help="labelling methods to export, comma-separated: shepherd, binary, consensus, mcts, judge, "
+                             f"or all (default {MEASURED}: the measured ones; mcts rows label only what their tree "
+                             "measured, judge rows are a model's opinion)")
     parser.add_argument("--unmeasured", choices=["drop", "cut"], default="drop",
                         help="a row with a step nothing measured (null label): dropped (default), or cut before that "
                              "step (kept when a labelled step is left)")
@@ -89,12 +92,11 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 def methods(value: str) -> tuple[str, ...]:
     """``--method``'s value as method names; ConfigError for an unknown one."""
-    names = ("shepherd", "binary", "mcts") if value.strip() == "all" else tuple(
-        m.strip() for m in value.split(",") if m.strip())
-    unknown = sorted(set(names) - {"shepherd", "binary", "mcts"})
+    names = METHODS if value.strip() == "all" else tuple(m.strip() for m in value.split(",") if m.strip())
+    unknown = sorted(set(names) - set(METHODS))
     if unknown or not names:
         raise ConfigError(f"--method {value}: unknown method {', '.join(unknown) or '(none)'}; "
-                          "choose from shepherd, binary, mcts, all")
+                          f"choose from {', '.join(METHODS)}, all")
     return names
 
 

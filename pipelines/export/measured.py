@@ -7,7 +7,8 @@ trainer needs a label per step, and filling one in would teach outcomes, not ste
 null step is left out (``--unmeasured drop``: ``unmeasured_steps``), or cut before its first null
 step (``--unmeasured cut``: kept when a labelled step is left, counted ``cut_at_unmeasured``; a row
 whose first step is null is left out as ``unmeasured_first_step``). Rows of a method not chosen
-(``--method``; default the measured ones, ``shepherd`` and ``binary``) are left out as
+(``--method``; default the measured ones, ``shepherd``, ``binary`` and ``consensus``: MC labels a judge
+agreed with; not ``judge``, a model's opinion, nor ``mcts``) are left out as
 ``method_not_chosen:METHOD``. With soft labels, a step's value is its soft label, or where that is
 null (a binary row's steps before the first error) 1.0/0.0 from its hard label when that was
 measured (counted ``soft_from_hard_label``, in steps). Every row read is written or left out for
@@ -20,7 +21,8 @@ import collections
 from dataclasses import dataclass, field
 from typing import Any
 
-STEP_COLUMNS = ("completions", "labels", "soft_labels", "rollouts", "correct_rollouts", "nodes", "q_values")
+STEP_COLUMNS = ("completions", "labels", "soft_labels", "rollouts", "correct_rollouts", "nodes", "q_values", "mc_labels",
+                "judge_labels")
 UNMEASURED = ("drop", "cut")
 
 

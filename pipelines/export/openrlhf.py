@@ -50,7 +50,7 @@ def export_openrlhf(out_dir: str, soft: bool, methods: tuple[str, ...] = MEASURE
     lines: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     tally = Tally()
     seen: set[str] = set()
-    for split, row in exports.rows_with_split(shards, "prm", COLUMNS, optional=("soft_labels",)):
+    for split, row in exports.rows_with_split(shards, "prm", COLUMNS, optional=("soft_labels", "method")):
         chosen = select(row, selection, seen, tally)
         if chosen is not None:
             lines[split].append(openrlhf_record(*chosen, soft))

@@ -31,7 +31,7 @@ SCHEMA = pa.schema([("prompt", pa.string()), ("completions", pa.list_(pa.string(
 
 def export_prm(out_dir: str, methods: tuple[str, ...] = MEASURED, unmeasured: str = "drop") -> int:
     selection = Selection(tuple(methods), unmeasured)
-    columns = [*COLUMNS, "source_kind", "source"]
+    columns = [*COLUMNS, "method", "source_kind", "source"]
     shards = exports.checked_shards(out_dir, "prm", COLUMNS, "run `reverse-o1 label` or `expand` into it first")
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     tally = Tally()

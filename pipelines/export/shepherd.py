@@ -31,8 +31,9 @@ from pipelines.io import fs
 
 TAG = "ки"
 SAFE_TAG = "к\u2060и"
-COLUMNS = ["id", "prompt", "completions", "labels", "method"]
-MEASURED = ("shepherd", "binary")  # the methods whose labels are fractions of independent completions
+COLUMNS = ["id", "prompt", "completions", "labels"]  # required; ``method`` is read where a shard has it
+# the methods whose labels are fractions of independent completions (consensus: those a judge agreed with)
+MEASURED = ("shepherd", "binary", "consensus")
 _LINE_BREAKS = re.compile(r"\s*[\r\n\u2028\u2029\x85\x0b\x0c]+\s*")
 
 
@@ -59,7 +60,7 @@ def _shards(out_dir: str) -> list[str]:
 
 
 def _rows(shards: list[str]) -> Iterator[dict[str, Any]]:
-    for _split, row in exports.rows_with_split(shards, "prm", COLUMNS):
+    for _split, row in exports.rows_with_split(shards, "prm", COLUMNS, optional=("method",)):
         yield row
 
 

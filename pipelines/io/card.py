@@ -35,8 +35,10 @@ DESCRIPTIONS = {
     "sft": "SFT rows in TRL's conversational format: `messages` (the user's problem; the assistant's tagged hidden CoT, "
            "then the answer), with `steps`, `answer`, `verified`, `verifier`, `verifier_detail`, `source`, `generator`.",
     "prm": "PRM rows in TRL's stepwise-supervision format: `prompt`, `completions`, `labels`; "
-           "plus `soft_labels`, `rollouts`, `correct_rollouts`, `method`, `answer_correct` and, for MCTS rows, `nodes` "
-           "and `q_values`. A null label is a step nothing measured.",
+           "plus `soft_labels`, `rollouts`, `correct_rollouts`, `method`, `answer_correct`, for MCTS rows `nodes` "
+           "and `q_values`, for judge and consensus rows `judge_labels`, `judge_model` (and `mc_labels`, `agreement`), "
+           "and for `label` rows the `gold_answer` with its `gold_source` (and `gold_share`). A null label is a step "
+           "nothing measured.",
     "trees": "`expand`'s search trees, one row per node (roots, dead ends and children never selected included): `tree_id`, "
              "`id`, `parent`, `depth`, `text`, `factor`, `prior`, `visits`, `q`, `value_sum`, `correct`, the node's own "
              "evaluation (`value`, `rollout`, `answer`, `answer_correct`), `terminal_reason`; the root's row holds the "
@@ -55,7 +57,22 @@ LABELS_HOW = {
             "at a tree node none of whose evaluations did, and null where nothing measured it (a wrong trajectory's "
             "rollout steps); soft labels are null except the last step (the answer's verdict): the tree's evaluations "
             "are steered by PUCT, not independent, so its statistic is `q_values` (Q in [-1, 1]) and `rollouts` (visits)",
+    "judge": "an LLM judge (`judge_model`, prompt `judge_step`, greedy, never shown the gold answer) asked of each step "
+             "whether it is correct given the steps before it: true before the first step it calls incorrect, false "
+             "there, null after it; soft label = P(correct) from the log-prob of its one-word reply where the backend "
+             "gives one, else null. An opinion, not a measurement: exports leave these rows out unless asked "
+             "(`--method judge`)",
+    "consensus": "Monte Carlo labels (`mc_method` in the settings below) and the LLM judge on the same solution "
+                 "(Qwen, Lessons of developing PRMs, 2025): a step's label is kept where both agree (`mc_labels`, "
+                 "`judge_labels` and their `agreement` are in the row), null where they differ; a solution where they "
+                 "disagree on the first wrong step is kept with those steps null (`consensus=keep-agreeing`) or filtered "
+                 "`judge_disagrees` (`consensus=drop-solution`), as the settings below say; soft labels are the MC values "
+                 "of the kept steps",
 }
+GOLD_HOW = ("Problems without a gold answer got one by majority vote (`gold=majority`): the most common final answer "
+            "of `gold_samples` solutions sampled from the problem, answers grouped by math-verify equivalence, when its "
+            "share of the samples is at least `min_majority` and no other answer ties it (else filtered "
+            "`no_consensus_answer`); such rows say `gold_source: majority` and the share in `gold_share`.")
 SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
          (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"))
 
@@ -328,10 +345,13 @@ def _label_lines(manifest: dict[str, Any]) -> list[str]:
         lines.append(f"- `{method}`: {LABELS_HOW.get(method, method)}.")
     for command in sorted(c for c in runs if c.startswith(("label", "expand"))):
         lines.append(f"- `{command}` settings: `{_short(runs[command])}`.")
+    if any((runs[c].get("settings") or {}).get("gold") == "majority" for c in runs if c.startswith("label")):
+        lines.append(f"- {GOLD_HOW}")
     lines += ["", "| method | model | prompt version | rows |", "|---|---|---|---|"]
     lines += [f"| {e.get('method')} | {e.get('model')} | {e.get('prompt_version')} | {e['rows']} |" for e in prm]
     lines += ["", "A null label is a step nothing measured (`mcts` rows' rollout steps, `binary` rows' unprobed steps after "
-              "the first error). TRL's stepwise trainers cast labels to int and take no null: train from "
+              "the first error, `judge` and `consensus` rows' steps after the first error and the steps MC and the "
+              "judge disagree on). TRL's stepwise trainers cast labels to int and take no null: train from "
               "`reverse-o1 export prm DIR` (config `prm_trl`: a measured label on every step, measured methods by default, "
               "`--method all --unmeasured cut` for the rest), or `export openrlhf DIR [--soft]`."]
     return lines

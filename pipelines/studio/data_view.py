@@ -4,6 +4,7 @@ A folder is read once, when the studio starts (``reload`` reads it again); a dam
 named in ``notes`` and skipped rather than stopping the app. Every path goes through FileSystems.
 The trees (``DIR/trees``, one row per node) are grouped by ``tree_id`` here and drawn by
 ``pipelines.studio.tree_view``; a folder written before 0.3 has none (its PRM rows' ``nodes`` stand in).
+A ``judge`` or ``consensus`` row (0.4) also shows, per step, the Monte Carlo and the judge's verdicts side by side.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pipelines.io.resume import shard_files
 
 COLUMNS = ["prompt", "completions", "labels", "soft_labels", "rollouts", "correct_rollouts", "method",
            "answer_correct", "id", "source_kind", "source", "generator"]
-PRM_OPTIONAL = (*COLUMNS, "nodes", "q_values")  # read where a shard has them (older shards lack the last two)
+VERDICT_COLUMNS = ("mc_labels", "judge_labels", "agreement", "judge_model")  # 0.4: ``label --method judge|consensus``
+PRM_OPTIONAL = (*COLUMNS, "nodes", "q_values", *VERDICT_COLUMNS)  # read where a shard has them (older shards lack these)
 TREE_COLUMNS = ("id", "tree_id", "parent", "depth", "path", "text", "factor", "prior", "factor_prior", "visits", "value_sum",
                 "q", "correct", "value", "expanded", "terminal_reason", "answer", "answer_correct", "rollout", "problem",
                 "prefix", "gold_answer", "seed_id", "cut")
@@ -103,15 +105,25 @@ def detail(row: dict[str, Any]) -> dict[str, Any]:
         values = row.get(column) or []
         return values[i] if i < len(values) else None
 
+    def verdicts(i: int) -> dict[str, Any]:  # a judge or consensus row's two sides; None on other rows
+        mc, judge = at("mc_labels", i), at("judge_labels", i)
+        return {"mc": mc, "judge": judge, "disagree": disagree(mc, judge)}
+
     steps = [{"index": i, "text": text, "label": at("labels", i), "soft": at("soft_labels", i), "q": at("q_values", i),
-              "rollouts": at("rollouts", i), "correct_rollouts": at("correct_rollouts", i)}
+              "rollouts": at("rollouts", i), "correct_rollouts": at("correct_rollouts", i), **verdicts(i)}
              for i, text in enumerate(completions)]
     generator = row.get("generator") or {}
     source = row.get("source") or {}
     return {"id": row.get("id"), "problem": row.get("prompt"), "steps": steps, "method": row.get("method"),
             "answer_correct": row.get("answer_correct"), "source_kind": row.get("source_kind"),
             "problem_id": source.get("symbol") or "", "source": source, "generator": generator,
-            "has_tree": any(n for n in row.get("nodes") or []), "split": row.get("split")}
+            "has_tree": any(n for n in row.get("nodes") or []), "split": row.get("split"),
+            **{column: row.get(column) for column in VERDICT_COLUMNS}}
+
+
+def disagree(mc: bool | None, judge: bool | None) -> bool:
+    """Monte Carlo and the judge both gave a step a verdict, and not the same one (a consensus row's label is null there)."""
+    return mc is not None and judge is not None and mc != judge
 
 
 def root_of(row: dict[str, Any]) -> str | None:

@@ -269,15 +269,15 @@ def choices(path: list[str], option: str) -> list[str]:
 
 
 def test_choices_are_the_registries_keys() -> None:
-    from pipelines.label import LABELLERS
+    from pipelines.label import METHODS
 
     for command in (["label"], ["expand"], ["lean-cot"], ["code-cot"], ["tag"], ["demo"]):
         assert choices(command, "--backend") == list(BACKENDS)
         assert choices(command, "--tagger") == list(TIERS)
-    assert choices(["label"], "--method") == list(LABELLERS)
+    assert choices(["label"], "--method") == list(METHODS)
     for command in (["code-cot"], ["verify", "code"]):
         assert choices(command, "--sandbox") == ["auto", *(name for name in SANDBOXES if name != "none")]
-    assert choices(["seeds", "import"], "--format") == list(IMPORTERS)
+    assert choices(["seeds", "import"], "--format") == [*IMPORTERS, "processbench"]
     # what a flag may say, a --config file may say too
     for field, option, command in (("method", "--method", ["label"]), ("tagger", "--tagger", ["tag"]),
                                    ("sandbox", "--sandbox", ["code-cot"])):

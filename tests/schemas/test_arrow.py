@@ -16,7 +16,8 @@ GENERATOR = GeneratorInfo(backend="transformers", model="SmolLM2-135M-Instruct",
 SFT_COLUMNS = ["id", "source_kind", "source", "problem", "steps", "answer", "messages", "verified", "verifier",
                "verifier_detail", "generator", "truncated"]
 PRM_COLUMNS = ["prompt", "completions", "labels", "soft_labels", "rollouts", "correct_rollouts", "method",
-               "answer_correct", "id", "source_kind", "source", "generator", "nodes", "q_values"]
+               "answer_correct", "id", "source_kind", "source", "generator", "nodes", "q_values", "mc_labels",
+               "judge_labels", "agreement", "judge_model", "gold_answer", "gold_source", "gold_share"]
 
 
 def prm_row(**changes) -> PRMRow:

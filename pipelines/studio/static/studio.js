@@ -298,29 +298,45 @@ async function openRow(rowId) {
   for (const [step, by] of Object.entries(row.human)) if (me && by[me]) S.verdicts[step] = by[me];
   $("row-view").hidden = false;
   $("row-meta").textContent = `${row.method} · ${row.generator.model || "?"} · ${row.generator.prompt_version || ""} · ` +
-    `answer ${row.answer_correct ? "right" : "wrong"} · ${row.source_kind} ${row.problem_id} · id ${row.id}`;
+    `answer ${row.answer_correct ? "right" : "wrong"} · ${row.source_kind} ${row.problem_id} · id ${row.id}` +
+    (row.judge_model ? ` · judge ${row.judge_model}` : "") +
+    (row.agreement === null || row.agreement === undefined ? "" : ` · MC and judge agree on ${(100 * row.agreement).toFixed(0)}%`);
   $("row-problem").textContent = row.problem;
   $("row-tree-link").hidden = !row.has_tree;
   $("row-tree-link").href = hashTo("tree", row.id);
-  $("row-steps").replaceChildren(...row.steps.map((step) => stepReview(step, row.human[step.index] || {})));
+  const sides = { mc: Array.isArray(row.mc_labels), judge: Array.isArray(row.judge_labels) };
+  $("row-steps").replaceChildren(...row.steps.map((step) => stepReview(step, row.human[step.index] || {}, sides)));
   focusStep(0);
   status("labels-status", "");
   loadRows();
 }
 
-function stepReview(step, human) {
+// A labeller's verdict on a step as a small badge: ✓ right, ✗ wrong, ? none (unmeasured, or its reply said neither).
+function verdictBadge(who, verdict, disagree) {
+  const mark = verdict === true ? "✓" : verdict === false ? "✗" : "?";
+  const kind = verdict === true ? "good" : verdict === false ? "bad" : "";
+  return el("span", { class: `badge side ${kind}` + (disagree ? " disagree" : ""), "data-side": who.toLowerCase(),
+    title: `${who}: ${verdict === true ? "correct" : verdict === false ? "wrong" : "no verdict"}` +
+      (disagree ? " (MC and the judge disagree here)" : "") }, `${who} ${mark}`);
+}
+
+function stepReview(step, human, sides) {
   const soft = step.soft === null || step.soft === undefined ? "unmeasured" : step.soft.toFixed(2);
-  const label = step.label === null || step.label === undefined ? "unmeasured" : step.label ? "✓ correct" : "✗ wrong";
+  const label = step.label === null || step.label === undefined ? (step.disagree ? "no label: MC ≠ judge" : "unmeasured")
+    : step.label ? "✓ correct" : "✗ wrong";
   const q = step.q === null || step.q === undefined ? null : el("span", { class: "badge", title: "the search's Q in [-1, 1]" },
     `Q ${step.q.toFixed(2)}`);
   const buttons = S.info.verdicts.map((v) => el("button", { "data-verdict": v, onclick: () => mark(step.index, v) }, v));
   const others = Object.entries(human).map(([who, v]) => `${who}: ${v}`).join(", ");
   const li = el("li", { "data-step": step.index, onclick: () => focusStep(step.index) },
     el("div", { class: "text" }, step.text),
-    el("div", { class: "step-tools" }, el("span", { class: "badge" }, label), el("span", { class: "badge" }, `soft ${soft}`), q,
+    el("div", { class: "step-tools" }, el("span", { class: "badge" }, label),
+      sides && sides.mc ? verdictBadge("MC", step.mc, step.disagree) : null,
+      sides && sides.judge ? verdictBadge("Judge", step.judge, step.disagree) : null, el("span", { class: "badge" }, `soft ${soft}`), q,
       el("span", { class: "badge" }, `${step.correct_rollouts ?? 0}/${step.rollouts ?? 0} rollouts right`),
       el("span", { class: "verdicts" }, ...buttons), others ? el("span", { class: "human" }, others) : null));
   li.style.background = softColour(step.soft);
+  if (step.disagree) li.classList.add("disagree");
   paintVerdict(li, S.verdicts[step.index]);
   return li;
 }

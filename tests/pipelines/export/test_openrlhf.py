@@ -34,7 +34,7 @@ def test_by_default_hard_labels_of_measured_rows_only(tmp_path: Path, capsys: py
     assert values == {"s1": ["+", "-", "-"], "s2": ["+", "+"], "b2": ["+", "+", "+"]}
     assert entry["left_out"] == {"method_not_chosen:mcts": 3, "unmeasured_steps": 1}
     assert entry["settings"] | {"rows_by_method": None} == {
-        "soft": False, "methods": ["shepherd", "binary"], "unmeasured": "drop", "rows_by_method": None,
+        "soft": False, "methods": ["shepherd", "binary", "consensus"], "unmeasured": "drop", "rows_by_method": None,
         "cut_at_unmeasured": 0, "soft_from_hard_label": 0}
     err = capsys.readouterr().err
     assert "3 rows of 7 (train 2, test 1)" in err and "method_not_chosen:mcts 3" in err

@@ -151,7 +151,7 @@ def test_by_default_only_measured_methods_and_rows_without_a_null_label(tmp_path
     assert marks == {"s1": ["+", "-", "-"], "s2": ["+", "+"], "b2": ["+", "+", "+"]}
     assert left_out(err) == {"method_not_chosen:mcts": 3, "unmeasured_steps": 1}
     assert len(marks) + sum(left_out(err).values()) == len(ROWS)
-    assert "--method shepherd,binary" in err and "methods binary 1, shepherd 2" in err
+    assert "--method shepherd,binary,consensus" in err and "methods binary 1, shepherd 2" in err
 
 
 def test_method_all_adds_the_fully_measured_mcts_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,7 +20,7 @@ POLICY = scripted(
     [("BAD", "So it is 7.\nThe answer is 7."), ("Write the", ["Add the two numbers.", "BAD guess: multiply them."])],
     default="So 40 + 2 = 42.\nThe answer is 42.",
 )
-SMALL = ["--simulations", "3", "--branching", "2", "--max-depth", "4"]
+SMALL = ["--simulations", "4", "--c-puct", "4", "--branching", "2", "--max-depth", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_every_config_has_example_rows_that_load(folder: Path) -> None:
 
     text = (folder / "README.md").read_text(encoding="utf-8")
     shown = example_blocks(text)
-    assert set(shown) == {"sft", "prm", "pairs_step", "pairs_trajectory"}
+    assert set(shown) == {"sft", "prm", "trees", "pairs_step", "pairs_trajectory"}
     for name, rows in shown.items():
         loaded = datasets.load_dataset(str(folder), name, split="train")
         assert len(rows) == min(3, loaded.num_rows) and all(list(r) == loaded.column_names for r in rows), name

@@ -257,3 +257,34 @@ def test_the_studio_on_the_demos_output_with_a_token(tmp_path: Path, page, demo_
         assert page.locator("#seed-list li").count() == len(seeds.read_bytes().splitlines())
     finally:
         studio.stop()
+
+
+def test_a_consensus_row_shows_mc_and_judge_side_by_side_and_saves_labels_as_before(tmp_path: Path, page) -> None:
+    from tests.pipelines.studio.test_verdicts import STEPS, consensus_row, write_folder
+
+    folder = write_folder(tmp_path / "consensus", [consensus_row("c1")])
+    studio = Studio(tmp_path, None, [folder])
+    try:
+        open_studio(page, studio, "#review/c1")
+        page.wait_for_selector("#row-meta:has-text('c1')")
+        assert f"judge judge-{XSS}" in page.inner_text("#row-meta")  # the judge's model, as text
+        assert page.get_attribute("body", "data-pwned") is None and page.locator("#row-meta img").count() == 0
+        sides = [[b.inner_text() for b in page.locator(f"#row-steps li >> nth={i} >> .badge.side").all()] for i in range(3)]
+        assert sides == [["MC ✓", "Judge ✓"], ["MC ✓", "Judge ✗"], ["MC ✗", "Judge ?"]]
+        assert page.eval_on_selector_all("#row-steps li", "lis => lis.map((li) => li.classList.contains('disagree'))") == [
+            False, True, False]
+        assert page.locator("#row-steps li.disagree .badge.side.disagree").count() == 2
+        shot(page, "review-consensus")
+        page.fill("#annotator", "browser")
+        page.dispatch_event("#annotator", "change")
+        page.click("#row-problem")
+        page.keyboard.press("j")
+        page.keyboard.press("2")
+        page.keyboard.press("Control+s")
+        page.wait_for_selector("#labels-status:has-text('saved 1 label(s)')")
+        [line] = [json.loads(x) for x in studio.labels.read_text().splitlines()]
+        assert {k: v for k, v in line.items() if k != "time"} == {"row_id": "c1", "problem_id": "s7", "step": 1,
+                                                                 "label": "wrong", "annotator": "browser",
+                                                                 "step_text": STEPS[1]}
+    finally:
+        studio.stop()

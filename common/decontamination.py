@@ -7,15 +7,17 @@ item after ``common.text_normal.normalise`` (case, whitespace, number formatting
 hash of each item's whole normalised text, and each item's MinHash signature.
 
 A text is contaminated by a benchmark when (as datatrove and NeMo-Curator do with 13-grams, open-r1
-with 8-grams) it shares a 13-gram with it, or at least ``MIN_SHARED_8`` 8-grams (one for a text of
-fewer than 20 words), or its whole normalised text, or its MinHash estimate against one item reaches
-``NEAR_MATCH`` (a reworded copy whose n-grams a few edits broke).
+with 8-grams) it shares at least ``MIN_SHARED_8`` 8-grams with it (one for a text of fewer than 20
+words; a shared 13-gram is six shared 8-grams, so this covers the 13-gram rule), or its whole
+normalised text, or (for the problem) its MinHash estimate against one item reaches ``NEAR_MATCH``
+(a reworded copy whose n-grams a few edits broke).
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from common import minhash
-from common.text_normal import gram_hash, ngrams, normalise, words
+from common.text_normal import gram_hash, ngrams, words
 
+_blake = hashlib.blake2b  # gram_hash inlined in the hot loop: the same 16 hex characters
 MIN_SHARED_8 = 3
 SHORT_WORDS = 20
 NEAR_MATCH = 0.6
@@ -77,23 +80,6 @@ class Reference:
             ref.index.add(str(name), sig.astype(np.uint32))
         return ref
 
-    def match(self, tokens: list[str], sig: np.ndarray | None) -> str | None:
-        """Why ``tokens`` (a normalised text's words) overlaps this benchmark, or None."""
-        if not tokens:
-            return None
-        if gram_hash(" ".join(tokens)) in self.whole:
-            return "whole_text"
-        if any(gram_hash(g) in self.grams13 for g in ngrams(tokens, 13)) and len(tokens) >= 13:
-            return "13-gram"
-        shared = sum(gram_hash(g) in self.grams8 for g in set(ngrams(tokens, 8))) if len(tokens) >= 8 else 0
-        if shared >= (1 if len(tokens) < SHORT_WORDS else MIN_SHARED_8):
-            return f"{shared} 8-grams"
-        if sig is not None:
-            near = self.index.query(sig)
-            if near is not None:
-                return f"near {near[0]} ({near[1]:.2f})"
-        return None
-
 
 def load_bundled(name: str) -> Reference:
     path = resources.files("common") / "decontamination" / f"{name}.json.gz"
@@ -119,10 +105,19 @@ def benchmarks_for(setting: str, domain: str) -> tuple[str, ...]:
 
 
 class Matcher:
-    """Every reference a run checks against; ``check`` names the first benchmark a text overlaps."""
+    """Every reference a run checks against; ``check`` names the first benchmark a text overlaps.
+
+    A text's 8-grams are hashed once and intersected with each benchmark's set (a shared 13-gram holds
+    six shared 8-grams, so the 8-gram rule covers the 13-gram one); the MinHash near-match is asked of
+    the first text (the problem) only, against one index of every benchmark's items.
+    """
 
     def __init__(self, references: list[Reference]):
         self.references = references
+        self.index = minhash.LSHIndex(NEAR_MATCH)
+        for ref in references:
+            for item, sig in ref.index.items:
+                self.index.add(f"{ref.name}\t{item}", sig)
 
     @property
     def names(self) -> list[str]:
@@ -132,13 +127,22 @@ class Matcher:
         """``(benchmark, why)`` for the first of ``texts`` that overlaps a reference, else None."""
         if not self.references:
             return None
-        for text in texts:
-            tokens = words(normalise(text)) if text else []
+        for position, text in enumerate(texts):
+            tokens = words(text) if text else []
             if not tokens:
                 continue
-            sig = minhash.signature(minhash.shingles(tokens, SHINGLE)) if len(tokens) >= 8 else None
+            whole = gram_hash(" ".join(tokens))
+            grams = {_blake(g.encode(), digest_size=8).hexdigest() for g in set(ngrams(tokens, 8))} if len(tokens) >= 8 else set()
+            need = 1 if len(tokens) < SHORT_WORDS else MIN_SHARED_8
             for ref in self.references:
-                why = ref.match(tokens, sig)
-                if why is not None:
-                    return ref.name, why
+                if whole in ref.whole:
+                    return ref.name, "whole_text"
+                shared = len(grams & ref.grams8)
+                if shared >= need:
+                    return ref.name, f"{shared} 8-grams"
+            if position == 0 and len(tokens) >= 8:
+                near = self.index.query(minhash.signature(minhash.shingles(tokens, SHINGLE)))
+                if near is not None:
+                    bench, item = near[0].split("\t", 1)
+                    return bench, f"near {item} ({near[1]:.2f})"
         return None

@@ -13,7 +13,7 @@ stable across processes (no use of Python's ``hash``).
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -27,7 +27,8 @@ _B = _rng.integers(0, 1 << 63, PERMUTATIONS, dtype=np.uint64)
 
 
 def shingle_hash(shingle: str) -> int:
-    return int.from_bytes(hashlib.blake2b(shingle.encode("utf-8"), digest_size=4).digest(), "little")
+    """A shingle's 32-bit base hash (CRC-32: stable everywhere, and fast; the permutations spread it)."""
+    return zlib.crc32(shingle.encode("utf-8"))
 
 
 def shingles(words: Sequence[str], k: int = 3) -> list[str]:
@@ -52,9 +53,16 @@ def similarity(left: np.ndarray, right: np.ndarray) -> float:
     return float(np.count_nonzero(left == right)) / len(left)
 
 
-def band_keys(sig: np.ndarray) -> list[bytes]:
-    """One key per band: the band's index and its rows' bytes."""
-    return [bytes([i]) + sig[i * ROWS:(i + 1) * ROWS].tobytes() for i in range(BANDS)]
+_BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5], dtype=np.uint64)
+_BAND_SALT = np.arange(BANDS, dtype=np.uint64) * np.uint64(0x85EBCA77C2B2AE63)
+
+
+def band_keys(sig: np.ndarray) -> list[int]:
+    """One key per band: its rows mixed into 64 bits with the band's index (vectorised; a collision only
+    adds a candidate, which the similarity check then weighs)."""
+    with np.errstate(over="ignore"):
+        mixed = (sig.reshape(BANDS, ROWS).astype(np.uint64) * _BAND_MIX[:ROWS]).sum(axis=1, dtype=np.uint64) + _BAND_SALT
+    return mixed.tolist()
 
 
 class LSHIndex:
@@ -62,7 +70,7 @@ class LSHIndex:
 
     def __init__(self, threshold: float):
         self.threshold = threshold
-        self.buckets: dict[bytes, list[int]] = {}
+        self.buckets: dict[int, list[int]] = {}
         self.items: list[tuple[str, np.ndarray]] = []
 
     def query(self, sig: np.ndarray) -> tuple[str, float] | None:

@@ -26,18 +26,20 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.pvalue import TaggedOutput
 
 from common import minhash
 from common.decontamination import Matcher, Reference, benchmarks_for, load_bundled
 from common.text_normal import normalise, words
 from pipelines.io import fs
 from pipelines.io.shards import WriteReports
-from pipelines.stage.kernel import DEAD, REPORT, Filtered, Stage
+from pipelines.stage.kernel import DEAD, REPORT, Emit, Filtered, Stage
 from schemas.code import CodeFunction
 from schemas.lean import LeanTheorem
 from schemas.records import SFTRow, Trajectory
 
 NEAR_STATE = ".state/near_duplicates"
+SIGN = "sign"
 MIN_NEAR_WORDS = 8  # a shorter problem is too short to fingerprint: only its exact id dedups it
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
@@ -107,10 +109,12 @@ def user_references(files: tuple[str, ...], column: str) -> list[Reference]:
 class ScreenFn(Stage):
     """Stage ``screen``: an input goes on, or is filtered contaminated / outside the difficulty band."""
 
-    def __init__(self, settings: ScreenSettings, band: dict[str, float] | None = None, stage: str = "screen"):
+    def __init__(self, settings: ScreenSettings, band: dict[str, float] | None = None, sign: bool = False,
+                 stage: str = "screen"):
         super().__init__(stage)
         self.settings = settings
         self.band = band
+        self.sign = sign  # also emit each kept problem's near-duplicate signature (tagged ``SIGN``)
 
     def setup(self) -> None:
         super().setup()
@@ -139,7 +143,8 @@ class ScreenFn(Stage):
         hit = self.matcher(item.domain).check(list(item.texts))
         if hit is not None:
             return Filtered(f"contaminated:{hit[0]}", {"id": item.id, "benchmark": hit[0], "match": hit[1]})
-        return element
+        signed = sign(element, item) if self.sign else None
+        return Emit(element, TaggedOutput(SIGN, signed)) if signed is not None else element
 
 
 def near_tokens(problem: str) -> list[str]:
@@ -157,12 +162,15 @@ def order_of(item_ref: str) -> tuple[str, int]:
     return (path, int(line)) if line.isdigit() else (item_ref, 0)
 
 
-class SignFn(beam.DoFn):
-    def process(self, element: Any) -> Iterator[tuple[None, tuple[tuple[str, int], str, bytes]]]:
-        item = screened(element)
-        if item.problem and len(near_tokens(item.problem)) >= MIN_NEAR_WORDS:
-            ref = getattr(element, "ref", "") or item.id
-            yield None, (order_of(ref), item.id, near_signature(item.problem).tobytes())
+def sign(element: Any, item: Screened) -> tuple[None, tuple[tuple[str, int], str, bytes]] | None:
+    """``(None, (order, id, signature))`` of a problem long enough to fingerprint, for ``DecideFn``."""
+    if not item.problem:
+        return None
+    tokens = near_tokens(item.problem)
+    if len(tokens) < MIN_NEAR_WORDS:
+        return None
+    ref = getattr(element, "ref", "") or item.id
+    return None, (order_of(ref), item.id, minhash.signature(minhash.shingles(tokens, 3)).tobytes())
 
 
 class DecideFn(beam.DoFn):
@@ -224,11 +232,11 @@ class DropNearDuplicatesFn(Stage):
         return getattr(element, "ref", "") or screened(element).id
 
     def run(self, element: Any, dups: dict[str, tuple[str, float]] | None = None) -> Any:
-        item = screened(element)
-        hit = (dups or {}).get(item.id)
+        ident = element.id if isinstance(element, Trajectory | SFTRow) else screened(element).id
+        hit = (dups or {}).get(ident)
         if hit is None:
             return element
-        return Filtered("near_duplicate", {"id": item.id, "duplicates": hit[0], "similarity": round(hit[1], 3)})
+        return Filtered("near_duplicate", {"id": ident, "duplicates": hit[0], "similarity": round(hit[1], 3)})
 
 
 class Screen(beam.PTransform):
@@ -241,11 +249,12 @@ class Screen(beam.PTransform):
         self.near = near and settings.near_duplicates
 
     def expand(self, inputs: beam.PCollection) -> dict[str, Any]:
-        checked = inputs | "Screen" >> beam.ParDo(ScreenFn(self.settings, self.band)).with_outputs(DEAD, REPORT, main="kept")
+        screen = ScreenFn(self.settings, self.band, sign=self.near)
+        checked = inputs | "Screen" >> beam.ParDo(screen).with_outputs(DEAD, REPORT, SIGN, main="kept")
         _ = checked[REPORT] | "ReportContaminated" >> WriteReports(self.out_dir, "contaminated", self.run_id)
         if not self.near:
             return {"kept": checked.kept, DEAD: (checked[DEAD],)}
-        decisions = (checked.kept | "Sign" >> beam.ParDo(SignFn()) | "Together" >> beam.GroupByKey()
+        decisions = (checked[SIGN] | "Together" >> beam.GroupByKey()
                      | "Decide" >> beam.ParDo(DecideFn(self.out_dir, self.run_id, self.settings.threshold)))
         dups = beam.pvalue.AsSingleton(decisions, default_value={})
         kept = checked.kept | "NearDuplicates" >> beam.ParDo(DropNearDuplicatesFn(), dups=dups).with_outputs(

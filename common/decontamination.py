@@ -16,6 +16,7 @@ normalised text, or (for the problem) its MinHash estimate against one item reac
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
 import json
@@ -81,6 +82,7 @@ class Reference:
         return ref
 
 
+@functools.cache  # read once per process: every run of a worker (and of a test session) shares it
 def load_bundled(name: str) -> Reference:
     path = resources.files("common") / "decontamination" / f"{name}.json.gz"
     if not path.is_file():

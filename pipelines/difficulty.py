@@ -29,11 +29,10 @@ from pipelines.runner import RunContext
 from pipelines.screen import screen_for
 from pipelines.settings import ModelSettings, model_settings
 from pipelines.stage.kernel import RESUMED
-from pipelines.stage.program_stage import ProgramStage
+from pipelines.stage.program_stage import CheckedProgramStage
 from pipelines.trajectories import ToTrajectories
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, Trajectory
-from verifiers.math_answer import MathVerifier
 
 KIND = "difficulty"
 PASS_AT = (1, 4)  # pass@j written besides pass@k (a j above k: null)
@@ -49,7 +48,7 @@ def difficulty_row_id(trajectory: Trajectory, settings: SampleSettings, model: M
                       template(settings.template).id, model.backend, model.model)
 
 
-class DifficultyFn(ProgramStage):
+class DifficultyFn(CheckedProgramStage):
     """Problem → its difficulty row: k samples in one request, as a program on the worker's engine
     (many problems' requests in one backend call), each answer checked against the gold one."""
 
@@ -59,13 +58,6 @@ class DifficultyFn(ProgramStage):
         super().__init__(stage, handle)
         self.settings = settings
         self.model = model
-
-    def setup(self) -> None:
-        super().setup()
-        self.verifier = MathVerifier()
-
-    def preview(self, trajectory: Trajectory) -> str:
-        return trajectory.id
 
     def start(self, trajectory: Trajectory, done: frozenset[str] = frozenset()) -> Any:
         if difficulty_row_id(trajectory, self.settings, self.model) in done:
@@ -94,10 +86,6 @@ class DifficultyFn(ProgramStage):
             "truncated": samples.truncated, "source_kind": trajectory.source_kind, "source": asdict(trajectory.source),
             "generator": asdict(generator),
         }
-
-    def teardown(self) -> None:
-        self.verifier.close()
-        super().teardown()
 
 
 def build_difficulty(pipeline: beam.Pipeline, config: RunConfig, ctx: RunContext) -> list[beam.PCollection]:

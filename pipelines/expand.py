@@ -43,7 +43,7 @@ from pipelines.screen import screen_for
 from pipelines.search_trees import SearchDone, TreeRowsFn, node_id, tree_node_ids
 from pipelines.settings import ModelSettings, model_settings, tagging_settings
 from pipelines.stage.kernel import RESUMED, Emit, Filtered, Rejected, Stage
-from pipelines.stage.program_stage import ProgramStage
+from pipelines.stage.program_stage import CheckedProgramStage
 from pipelines.tag_sft_rows import TagSFTRows
 from pipelines.trajectories import ToTrajectories
 from schemas.factors import FactorVocabulary, load_factors
@@ -89,7 +89,7 @@ def cut_points(n_steps: int, cuts: str, key: str) -> list[int]:
     return sorted(rng.sample(boundaries, min(k, len(boundaries))))
 
 
-class ExpandFn(ProgramStage):
+class ExpandFn(CheckedProgramStage):
     """Searches one seed (all its cuts together, in lockstep) as a program on the worker's engine:
     stage ``expand``, one read per seed; many seeds' requests share each backend call."""
 
@@ -101,15 +101,6 @@ class ExpandFn(ProgramStage):
         self.settings = settings
         self.factor_names = factor_names
         self.out_dir = out_dir
-
-    def setup(self) -> None:
-        from verifiers.math_answer import MathVerifier
-
-        super().setup()
-        self.verifier = MathVerifier()
-
-    def preview(self, seed: Trajectory) -> str:
-        return seed.id
 
     def start(self, seed: Trajectory, sft_done: frozenset[str] = frozenset(),
               prm_done: frozenset[str] = frozenset(), trees_done: frozenset[str] = frozenset()) -> Any:
@@ -141,10 +132,6 @@ class ExpandFn(ProgramStage):
         self.stat("roots", len(done.results))
         self.stat("verified_trajectories", sum(f.correct for r in done.results for f in r.found))
         return done
-
-    def teardown(self) -> None:
-        self.verifier.close()
-        super().teardown()
 
 
 class TrajectoryRowsFn(Stage):

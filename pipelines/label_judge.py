@@ -25,9 +25,8 @@ from pipelines.label_mc import prm_row, prm_row_id
 from pipelines.runner import RunContext
 from pipelines.settings import ModelSettings, backend_config
 from pipelines.stage.kernel import RESUMED
-from pipelines.stage.program_stage import ProgramStage
+from pipelines.stage.program_stage import CheckedProgramStage, ProgramStage
 from schemas.records import GeneratorInfo, Trajectory
-from verifiers.math_answer import MathVerifier
 
 
 def judge_settings(config: RunConfig) -> JudgeSettings:
@@ -73,18 +72,11 @@ class JudgeStage(ProgramStage):
         return self.engine().backend.model_name
 
 
-class JudgeFn(JudgeStage):
+class JudgeFn(JudgeStage, CheckedProgramStage):
     """Trajectory → PRM row of the judge's verdicts (``label --method judge``)."""
 
     def __init__(self, handle: BackendHandle, settings: JudgeSettings, model: ModelSettings, stage: str = "label"):
         super().__init__(handle, settings, model, stage)
-
-    def setup(self) -> None:
-        super().setup()
-        self.verifier = MathVerifier()
-
-    def preview(self, trajectory: Trajectory) -> str:
-        return trajectory.id
 
     def row_id(self, trajectory: Trajectory) -> str:
         return prm_row_id(trajectory, "judge", self.settings, self.model.backend, self.model.model)
@@ -101,10 +93,6 @@ class JudgeFn(JudgeStage):
         labels = judged_labels(trajectory, verdicts, answer_correct(self.verifier, trajectory))
         return prm_row(trajectory, self.row_id(trajectory), "judge", generator, labels, judge_labels=verdicts.hard,
                        judge_model=self.judge_name())
-
-    def teardown(self) -> None:
-        self.verifier.close()
-        super().teardown()
 
 
 def judge_stage(solutions: beam.PCollection, config: RunConfig, ctx: RunContext) -> tuple[beam.PCollection, list[Any]]:

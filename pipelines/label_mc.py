@@ -17,10 +17,9 @@ from generators.prompts import template
 from pipelines.config import RunConfig
 from pipelines.settings import ModelSettings
 from pipelines.stage.kernel import RESUMED
-from pipelines.stage.program_stage import ProgramStage
+from pipelines.stage.program_stage import CheckedProgramStage
 from schemas.ids import content_id
 from schemas.records import GeneratorInfo, PRMRow, Trajectory
-from verifiers.math_answer import MathVerifier
 
 LABELLERS: dict[str, type[StepLabeller]] = {"shepherd": ShepherdLabeller, "binary": BinaryLabeller}
 
@@ -68,7 +67,7 @@ def prm_row(trajectory: Trajectory, row_id: str, method: str, generator: Generat
     )
 
 
-class LabelFn(ProgramStage):
+class LabelFn(CheckedProgramStage):
     """Trajectory → PRM row: every step labelled from rollouts, as a program on the worker's engine
     (all rollouts of one prefix in one request; many trajectories' requests in one backend call)."""
 
@@ -80,13 +79,6 @@ class LabelFn(ProgramStage):
         self.method = method
         self.settings = settings
         self.model = model
-
-    def setup(self) -> None:
-        super().setup()
-        self.verifier = MathVerifier()
-
-    def preview(self, trajectory: Trajectory) -> str:
-        return trajectory.id
 
     def row_id(self, trajectory: Trajectory) -> str:
         return prm_row_id(trajectory, self.method, id_settings(self.settings, self.method), self.model.backend,
@@ -114,7 +106,3 @@ class LabelFn(ProgramStage):
     def finish(self, trajectory: Trajectory, labels: StepLabels) -> Any:
         self.count(trajectory, labels)
         return prm_row(trajectory, self.row_id(trajectory), self.method, self.generator(), labels)
-
-    def teardown(self) -> None:
-        self.verifier.close()
-        super().teardown()

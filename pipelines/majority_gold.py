@@ -18,9 +18,8 @@ from generators.backends.handle import BackendHandle
 from generators.labelling.majority import NO_CONSENSUS, MajoritySettings, Vote, majority_program
 from pipelines.config import RunConfig
 from pipelines.stage.kernel import Filtered
-from pipelines.stage.program_stage import ProgramStage
+from pipelines.stage.program_stage import CheckedProgramStage
 from schemas.records import Trajectory
-from verifiers.math_answer import MathVerifier
 
 
 def majority_settings(config: RunConfig) -> MajoritySettings:
@@ -29,7 +28,7 @@ def majority_settings(config: RunConfig) -> MajoritySettings:
                             min_majority=0.5 if config.min_majority is None else config.min_majority)
 
 
-class MajorityGoldFn(ProgramStage):
+class MajorityGoldFn(CheckedProgramStage):
     """Trajectory → the same with a gold answer (given, or the majority's), or filtered ``no_consensus_answer``."""
 
     failure = "gold_error"
@@ -37,13 +36,6 @@ class MajorityGoldFn(ProgramStage):
     def __init__(self, handle: BackendHandle, settings: MajoritySettings, stage: str = "gold"):
         super().__init__(stage, handle)
         self.settings = settings
-
-    def setup(self) -> None:
-        super().setup()
-        self.verifier = MathVerifier()
-
-    def preview(self, trajectory: Trajectory) -> str:
-        return trajectory.id
 
     def start(self, trajectory: Trajectory) -> Any:
         if trajectory.gold_answer is not None:
@@ -63,7 +55,3 @@ class MajorityGoldFn(ProgramStage):
         if answer is None and trajectory.is_seed:  # a seed's own answer is its last step's
             answer = self.verifier.extract_answer(trajectory.steps[-1].text)
         return replace(trajectory, answer=answer, gold_answer=gold, gold_source="majority", gold_share=vote.share)
-
-    def teardown(self) -> None:
-        self.verifier.close()
-        super().teardown()

@@ -22,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from generators.tagging.rules import RuleTagger
 from pipelines.export import files as exports
 from pipelines.io import fs, manifest
 from schemas.arrow import POLICY_VALUE_SCHEMA, TREE_SCHEMA
@@ -47,10 +48,11 @@ def export_policy_value(out_dir: str, min_visits: int = 1) -> int:
     for split, row in exports.rows_with_split(shards, "trees", ["id", "tree_id", "parent", "visits", "q"], optional):
         trees[str(row.get("tree_id"))].append((split, row))
     vocabulary = load_factors((manifest.load(out_dir).get("config") or {}).get("factors"))
+    tagger = RuleTagger(vocabulary)  # one for every tree: tags the human prefix steps that came without a factor
     left: collections.Counter[str] = collections.Counter()
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     for tree_rows in trees.values():
-        for split, row in tree_targets(tree_rows, vocabulary, min_visits, left):
+        for split, row in tree_targets(tree_rows, tagger, min_visits, left):
             rows[split].append(row)
     tables = {s: pa.Table.from_pylist(sorted(r, key=lambda x: x["id"]), schema=POLICY_VALUE_SCHEMA) for s, r in rows.items()}
     export = exports.Export(NAME, tables, POLICY_VALUE_SCHEMA, DESCRIPTION,
@@ -63,9 +65,10 @@ def export_policy_value(out_dir: str, min_visits: int = 1) -> int:
     return 0
 
 
-def tree_targets(tree_rows: list[tuple[str, dict[str, Any]]], vocabulary: FactorVocabulary, min_visits: int,
+def tree_targets(tree_rows: list[tuple[str, dict[str, Any]]], tagger: RuleTagger, min_visits: int,
                  left: collections.Counter[str]) -> list[tuple[str, dict[str, Any]]]:
     """The rows of one tree's expanded states, in the split of its root."""
+    vocabulary = tagger.vocabulary
     nodes = {row["id"]: row for _, row in tree_rows}
     children: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     roots = [(split, row) for split, row in tree_rows if row.get("parent") is None]
@@ -76,7 +79,7 @@ def tree_targets(tree_rows: list[tuple[str, dict[str, Any]]], vocabulary: Factor
         left["broken_tree"] += 1
         return []
     split, root = roots[0]
-    prefix = tagged_prefix(root, vocabulary)
+    prefix = tagged_prefix(root, tagger)
     out = []
     for row in nodes.values():
         kids = sorted(children.get(row["id"], []), key=lambda r: tuple(r.get("path") or ()))
@@ -150,15 +153,13 @@ def path_steps(row: dict[str, Any], nodes: dict[str, dict[str, Any]]) -> list[St
     return None
 
 
-def tagged_prefix(root: dict[str, Any], vocabulary: FactorVocabulary) -> list[Step]:
+def tagged_prefix(root: dict[str, Any], tagger: RuleTagger) -> list[Step]:
     """The cut's human steps, each with its factor, or the rule tagger's where the annotator gave none."""
     steps = [Step(str(s.get("text") or ""), s.get("factor")) for s in root.get("prefix") or [] if isinstance(s, dict)]
-    if all(s.factor in vocabulary for s in steps):
+    if all(s.factor in tagger.vocabulary for s in steps):
         return steps
-    from generators.tagging.rules import RuleTagger
-
-    decisions = RuleTagger(vocabulary).tag(steps, root.get("problem") or "")
-    return [s if s.factor in vocabulary else Step(s.text, d.factor) for s, d in zip(steps, decisions, strict=True)]
+    decisions = tagger.tag(steps, root.get("problem") or "")
+    return [s if s.factor in tagger.vocabulary else Step(s.text, d.factor) for s, d in zip(steps, decisions, strict=True)]
 
 
 def render_prompt(problem: str, steps: list[Step]) -> str:

@@ -123,3 +123,23 @@ def _windowed(out: Any) -> Any:
     if isinstance(out, beam.pvalue.TaggedOutput):
         return beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, MIN_TIMESTAMP, [GlobalWindow()]))
     return WindowedValue(out, MIN_TIMESTAMP, [GlobalWindow()])
+
+
+class CheckedProgramStage(ProgramStage):
+    """A ``ProgramStage`` over problems (``Trajectory``) whose programs check answers: one math-verify
+    verifier per DoFn instance (``self.verifier``), made in ``setup`` and closed in ``teardown``."""
+
+    def setup(self) -> None:
+        from verifiers.math_answer import MathVerifier
+
+        super().setup()
+        self.verifier = MathVerifier()
+
+    def preview(self, element: Any) -> str:
+        return element.id
+
+    def teardown(self) -> None:
+        verifier = getattr(self, "verifier", None)
+        if verifier is not None:
+            verifier.close()
+        super().teardown()

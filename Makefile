@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-gpu lint sandbox-deps browser-deps clean
+.PHONY: demo test bench bench-gpu lint sandbox-deps browser-deps clean evolve
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,17 @@ browser-deps:
 
 demo: $(STAMP) sandbox-deps
 	$(BIN)/reverse-o1 demo --out out/demo
+
+# Self-evolution (docs/training.md §8): expand -> export prm -> train a PRM (TRL 1.13) -> expand guided by it, ROUNDS times.
+ROUNDS ?= 2
+SEEDS ?= samples/gsm8k/gsm8k_demo_seeds.jsonl
+EVOLVE_OUT ?= out/evolve
+PRM_STEPS ?= 20
+VALUE_MIX ?= 0.5
+EXPAND_ARGS ?= --limit 4 --cuts first --simulations 4 --branching 2 --max-new-tokens 96
+evolve: $(STAMP)
+	$(BIN)/python tools/evolve.py --seeds $(SEEDS) --out $(EVOLVE_OUT) --rounds $(ROUNDS) --prm-steps $(PRM_STEPS) \
+	  --value-mix $(VALUE_MIX) -- $(EXPAND_ARGS)
 
 test: $(STAMP) sandbox-deps browser-deps
 	$(BIN)/python -m pytest -q tests

@@ -10,7 +10,7 @@ from benchmarks.report import Report
 
 #: in the order ``make bench`` runs them; the cheap, model-free ones first
 BENCHES = ("sandbox", "extraction", "resume_graph", "cluster_overhead", "rollout_economy", "tagging_accuracy", "tagging",
-           "trees_overhead", "decontamination_overhead",
+           "trees_overhead", "decontamination_overhead", "value_model_economy",
            "training_data", "studio", "pipeline_overhead", "expand_search", "lean_cot", "gpu_model_efficiency",
            "generation_efficiency", "engine_memory")
 #: run only when named (``make bench-gpu``): they need hardware CI and these machines lack

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "code-cot": "pipelines.code_cot",
     "tag": "pipelines.tag",
     "difficulty": "pipelines.difficulty",
+    "summarize": "pipelines.summarize",
     "export": "pipelines.export.command",
     "seeds": "pipelines.seeds_cli",
     "verify": "pipelines.verify_cli",

@@ -63,6 +63,11 @@ class RunConfig(BaseModel):
     difficulty: str | None = None  # a difficulty output (DIR or its difficulty/ shards) to keep a band of
     min_pass: float | None = Field(default=None, ge=0.0, le=1.0)  # pass rate below it: filtered too_hard
     max_pass: float | None = Field(default=None, ge=0.0, le=1.0)  # pass rate above it: filtered too_easy
+    # summaries of the hidden CoT (summarize): samples per row (the first that passes is kept), the share of the
+    # CoT's words a summary may copy (word 6-grams: generators.summary), its length against the CoT's (characters)
+    samples: int = Field(default=1, ge=1, le=64)
+    max_copied: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_ratio: float = Field(default=0.8, gt=0.0)
     # decontamination and near-duplicates (every command that writes rows)
     decontaminate: str = "auto"  # auto: the bundled benchmarks of the row's domain; none; or BENCH,BENCH
     decontaminate_file: list[str] = Field(default_factory=list)  # user references, JSONL
@@ -79,6 +84,9 @@ class RunConfig(BaseModel):
     parallel_leaves: int = Field(default=1, ge=1, le=64)  # leaves per tree and round, with a virtual loss
     factor_subset: int = Field(default=0, ge=0, le=256)  # factor actions: factors tried per expansion; 0: every one
     trees: bool = True  # write every search tree's nodes (DIR/trees)
+    value_model: str | None = None  # a process reward model for the search's values (generators.reward.spec)
+    value_mix: float = Field(default=1.0, ge=0.0, le=1.0)  # lambda: the rollouts' share of a leaf's value
+    best_of: int = Field(default=1, ge=1, le=64)  # each candidate step the value model's best of N samples
     # Lean CoT (lean-cot)
     lean_repo: str | None = None  # URL@COMMIT to trace with lean_dojo (needs a Lean toolchain)
     thought_samples: int = Field(default=2, ge=1, le=16)
@@ -133,6 +141,21 @@ class RunConfig(BaseModel):
         if head != "random" or not k.isdigit() or int(k) < 1:
             raise ValueError(f"--cuts {value!r}: use all, first or random:K (K >= 1)")
         return value
+
+    @field_validator("value_model")
+    @classmethod
+    def _known_value_model(cls, value: str | None) -> str | None:
+        if value is not None:
+            from generators.reward.spec import parse_spec
+
+            parse_spec(value)  # a ValueError of one line: no such folder, not a PRM, not a URL
+        return value
+
+    @model_validator(mode="after")
+    def _value_model_needed(self) -> RunConfig:
+        if self.value_model is None and (self.value_mix < 1.0 or self.best_of > 1):
+            raise ValueError("--value-mix below 1 and --best-of above 1 need --value-model SPEC (a reward model)")
+        return self
 
     @model_validator(mode="after")
     def _relevant_defaults(self) -> RunConfig:

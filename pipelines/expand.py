@@ -41,7 +41,7 @@ from pipelines.io.shards import WriteShards
 from pipelines.runner import RunContext
 from pipelines.screen import screen_for
 from pipelines.search_trees import SearchDone, TreeRowsFn, node_id, tree_node_ids
-from pipelines.settings import ModelSettings, model_settings, tagging_settings
+from pipelines.settings import ModelSettings, model_settings, tagging_settings, value_model_spec
 from pipelines.stage.kernel import RESUMED, Emit, Filtered, Rejected, Stage
 from pipelines.stage.program_stage import CheckedProgramStage
 from pipelines.tag_sft_rows import TagSFTRows
@@ -72,8 +72,15 @@ def expand_settings(config: RunConfig, vocabulary: FactorVocabulary) -> ExpandSe
         simulations=config.simulations, branching=config.branching, c_puct=config.c_puct, max_depth=config.max_depth,
         temperature=config.temperature, step_tokens=min(64, config.max_new_tokens), rollout_tokens=config.max_new_tokens,
         seed=config.seed, factors=factors, parallel_leaves=config.parallel_leaves, factor_subset=config.factor_subset,
+        **value_settings(config),
     )
     return ExpandSettings(model_settings(config), mcts, config.cuts, config.seed, config.only_verified, config.trees)
+
+
+def value_settings(config: RunConfig) -> dict[str, Any]:
+    """``--value-model``/``--value-mix``/``--best-of`` as MCTS settings (none at all without a value model)."""
+    spec = value_model_spec(config)
+    return {} if spec is None else {"value_model": spec.name, "value_mix": config.value_mix, "best_of": config.best_of}
 
 
 def cut_points(n_steps: int, cuts: str, key: str) -> list[int]:
@@ -123,7 +130,7 @@ class ExpandFn(CheckedProgramStage):
         mcts, model = self.settings.mcts, self.settings.model
         generator = GeneratorInfo(model.backend, expander.backend.model_name, mcts.temperature, mcts.seed,
                                   mcts.prompt_version)
-        return expander, SearchDone(seed, key, cuts, roots, results, generator)
+        return expander, SearchDone(seed, key, cuts, roots, results, generator, mcts.value_model, mcts.value_mix)
 
     def finish(self, seed: Trajectory, result: tuple[MCTSExpander, SearchDone]) -> Any:
         expander, done = result
@@ -194,11 +201,13 @@ class TrajectoryRowsFn(Stage):
     def _prm_row(self, seed: Trajectory, steps: list, cut: int, result: SearchResult, found: Found, ident: str,
                  generator: GeneratorInfo, key: str) -> PRMRow:
         labels = trajectory_labels(cut, result.root, found)
+        mcts = self.settings
         return PRMRow(
             prompt=seed.problem, completions=[s.text for s in steps], labels=labels.hard, soft_labels=labels.soft,
             rollouts=labels.rollouts, correct_rollouts=labels.correct, method="mcts", answer_correct=found.correct,
             id=content_id("prm", ident), source_kind=seed.source_kind, source=seed.source, generator=generator,
             nodes=tree_nodes(key, cut, result.root, found, len(steps)), q_values=labels.q,
+            value_model=mcts.value_model or None, value_mix=mcts.value_mix if mcts.value_model else None,
         )
 
 
@@ -267,6 +276,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --factor-actions: K factors per expansion, drawn uniformly per node (default 0: all)")
     parser.add_argument("--no-trees", dest="trees", action="store_false", default=None,
                         help="do not write the search trees (DIR/trees: one row per node)")
+    parser.add_argument("--value-model", dest="value_model", metavar="SPEC",
+                        help="a process reward model for the search's leaf values: a PRM folder (TRL's PRMTrainer), "
+                             "generative:DIR|embedded, http://HOST:PORT (vLLM reward server), or scripted[:FACTOR] (tests)")
+    parser.add_argument("--value-mix", dest="value_mix", type=float, metavar="LAMBDA",
+                        help="with --value-model: a leaf's value = LAMBDA * rollout + (1 - LAMBDA) * reward model "
+                             "(default 1: rollouts only; 0: no rollouts at all)")
+    parser.add_argument("--best-of", dest="best_of", type=int, metavar="N",
+                        help="with --value-model: each candidate step is the best-scored of N samples (per factor with "
+                             "--factor-actions); all N are kept in DIR/trees (default 1)")
     options.sft_options(parser)
     options.band_options(parser)
     options.common(parser)

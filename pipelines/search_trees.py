@@ -28,6 +28,8 @@ class SearchDone:
     roots: list[SearchRoot]
     results: list[SearchResult]
     generator: GeneratorInfo
+    value_model: str = ""  # the search's value model (``MCTSSettings.value_model``), "" for none
+    value_mix: float = 1.0
 
 
 def node_id(key: str, cut: int, node: Node) -> str:
@@ -48,7 +50,8 @@ def tree_node_rows(done: SearchDone) -> list[dict[str, Any]]:
     """Every node of every root's tree as a ``trees`` row (``schemas.arrow.TREE_SCHEMA``), parents first."""
     seed, generator = done.seed, done.generator
     common = {"seed_id": seed.id, "source_kind": seed.source_kind, "source": dataclasses.asdict(seed.source),
-              "generator": dataclasses.asdict(generator)}
+              "generator": dataclasses.asdict(generator), "value_model": done.value_model or None,
+              "value_mix": done.value_mix if done.value_model else None}
     rows: list[dict[str, Any]] = []
     for cut, root, result in zip(done.cuts, done.roots, done.results, strict=True):
         tree = tree_id(done.key, cut)
@@ -69,7 +72,8 @@ def node_row(node: Node, key: str, cut: int, tree: str) -> dict[str, Any]:
         "correct": node.wins, "value": node.value, "expanded": node.expanded, "terminal_reason": node.reason or None,
         "answer": node.answer if stated else node.rollout_answer,
         "answer_correct": (node.reward is not None and node.reward > 0) if stated else node.rollout_correct,
-        "rollout": list(node.rollout) if node.rollout is not None else None,
+        "rollout": list(node.rollout) if node.rollout is not None else None, "score": node.score, "checked": node.checks,
+        "candidates": None if node.candidates is None else [{"text": t, "score": sc, "kept": k} for t, sc, k in node.candidates],
     }
 
 

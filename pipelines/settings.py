@@ -37,10 +37,19 @@ def backend_config(config: RunConfig) -> BackendConfig:
         backend=config.backend, model=config.model, base_url=config.base_url, max_batch_size=config.max_batch_size,
         max_concurrency=config.max_concurrency, request_timeout=config.request_timeout, max_retries=config.max_retries,
         threads=config.threads, prompt_budget=config.prompt_budget, inflight=config.inflight,
-        max_batch_sequences=config.max_batch_sequences,
+        max_batch_sequences=config.max_batch_sequences, value_model=value_model_spec(config),
         vllm_args=tuple(sorted((k, v if isinstance(v, (str, int, float, bool, type(None))) else repr(v))
                                for k, v in config.vllm.items())),
     )
+
+
+def value_model_spec(config: RunConfig) -> Any:
+    """``--value-model`` parsed (a ``generators.reward.spec.RewardSpec``), or None."""
+    if config.value_model is None:
+        return None
+    from generators.reward.spec import parse_spec
+
+    return parse_spec(config.value_model)
 
 
 @dataclass(frozen=True)

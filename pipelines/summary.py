@@ -69,6 +69,9 @@ def last_line(summary: RunSummary) -> str:
         if rows:
             text += f" in {fs.join(summary.out_dir, kind)}"
         parts.append(text)
+    for kind, label in (("trees", "tree nodes"), ("difficulty", "difficulty rows"), ("summaries", "summaries")):
+        if out.get(f"{kind}_rows"):
+            parts.append(f"{out[f'{kind}_rows']} {label} in {fs.join(summary.out_dir, kind)}")
     where = f" ({fs.join(summary.out_dir, 'dead_letter')})" if dead else ""
     return (f"{summary.out_dir}: {', '.join(parts)}; this run: {filtered} filtered, {dead} dead "
             f"letter{'' if dead == 1 else 's'}{where}; {summary.wall_seconds:.1f} s")

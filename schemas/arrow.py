@@ -32,6 +32,8 @@ NODE_TYPE = pa.struct([("id", pa.string()), ("parent", pa.string()), ("q", pa.fl
                        ("prior", pa.float64())])
 STEP_TYPE = pa.struct([("text", pa.string()), ("factor", pa.string())])
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
+# ``expand --best-of N``: one of the N candidates a tree node was chosen from, the reward model's score of it
+CANDIDATE_TYPE = pa.struct([("text", pa.string()), ("score", pa.float64()), ("kept", pa.bool_())])
 
 SFT_SCHEMA = pa.schema(
     [
@@ -78,6 +80,10 @@ PRM_SCHEMA = pa.schema(
         ("gold_answer", pa.string()),
         ("gold_source", pa.string()),
         ("gold_share", pa.float64()),
+        # nullable; added in 0.5 (``expand --value-model``): the process reward model that gave the search's leaf
+        # values (``reward.spec``'s name) and the share of rollouts in them (``--value-mix`` lambda; 1: rollouts only)
+        ("value_model", pa.string()),
+        ("value_mix", pa.float64()),
     ]
 )
 
@@ -89,6 +95,11 @@ PRM_SCHEMA = pa.schema(
 # (its terminal verdict or its rollout's, +-1; null for a node never evaluated by itself: the root) and
 # ``rollout`` that rollout's steps. So visits = sum(children's visits) + (1 if value is not null) for
 # every expanded node. ``factor_prior``: the probability the search gave the node's factor (factor actions).
+# With ``--value-model`` (0.5): ``score`` is the reward model's P(step correct) for the node's step (null: not
+# scored), ``value_model``/``value_mix`` say which model and lambda gave the values; with ``--best-of N``,
+# ``candidates`` holds the N samples the node was chosen from, each with its score (``kept``: this node's text).
+# ``checked``: the node's visits whose evaluation the verifier judged (a value model's score alone judges
+# nothing): readers that call a step wrong (``correct`` < evaluations) count these, not ``visits``.
 TREE_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -118,6 +129,11 @@ TREE_SCHEMA = pa.schema(
         ("source_kind", pa.string()),
         ("source", SOURCE_TYPE),
         ("generator", GENERATOR_TYPE),
+        ("score", pa.float64()),  # nullable; added in 0.5
+        ("candidates", pa.list_(CANDIDATE_TYPE)),  # nullable; added in 0.5
+        ("value_model", pa.string()),  # nullable; added in 0.5
+        ("value_mix", pa.float64()),  # nullable; added in 0.5
+        ("checked", pa.int64()),  # nullable; added in 0.5: the visits the verifier checked (<= visits; null: all of them)
     ]
 )
 
@@ -149,7 +165,35 @@ DIFFICULTY_SCHEMA = pa.schema(
     ]
 )
 
-SCHEMAS: dict[str, pa.Schema] = {"sft": SFT_SCHEMA, "prm": PRM_SCHEMA, "trees": TREE_SCHEMA, "difficulty": DIFFICULTY_SCHEMA}
+# ``reverse-o1 summarize``: one row per SFT row whose hidden CoT got a summary that passed the checks
+# (``generators.summary``). ``prompt`` is the problem, ``cot`` the hidden CoT as the SFT row's assistant turn
+# renders it (``<Think_Start>`` to ``<Think_End>``), ``summary`` the model's summary, ``answer`` the SFT row's;
+# ``messages`` is a summariser's SFT pair: the user turn the model was given (problem and tagged CoT, prompt
+# ``summarize``), the summary as the assistant's. ``summary_answer`` is the answer the summary states,
+# ``copied`` the share of the CoT's words it copies, ``length_ratio`` its length over the CoT's text,
+# ``sample`` which of the ``--samples`` was kept; ``sft_id`` and ``sft_verified`` name the SFT row.
+SUMMARY_SCHEMA = pa.schema(
+    [
+        ("prompt", pa.string()),
+        ("cot", pa.string()),
+        ("summary", pa.string()),
+        ("answer", pa.string()),
+        ("messages", pa.list_(MESSAGE_TYPE)),
+        ("id", pa.string()),
+        ("sft_id", pa.string()),
+        ("summary_answer", pa.string()),
+        ("copied", pa.float64()),
+        ("length_ratio", pa.float64()),
+        ("sample", pa.int64()),
+        ("sft_verified", pa.bool_()),
+        ("source_kind", pa.string()),
+        ("source", SOURCE_TYPE),
+        ("generator", GENERATOR_TYPE),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {"sft": SFT_SCHEMA, "prm": PRM_SCHEMA, "trees": TREE_SCHEMA, "difficulty": DIFFICULTY_SCHEMA,
+                                 "summaries": SUMMARY_SCHEMA}
 
 # ``reverse-o1 export pairs``: TRL's preference columns first (``prompt``, ``chosen``, ``rejected``), then
 # where each side came from and its value. Trajectory pairs are conversational (lists of messages, as

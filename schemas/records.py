@@ -188,6 +188,9 @@ class PRMRow:
     gold_source: str | None = None
     #: ``gold_source`` "majority": the share of the sampled solutions whose final answer it is
     gold_share: float | None = None
+    #: ``expand --value-model``: the process reward model that gave the search's values, and lambda (``--value-mix``)
+    value_model: str | None = None
+    value_mix: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly the columns of ``PRM_SCHEMA``, in its order.
@@ -217,6 +220,8 @@ class PRMRow:
             "gold_answer": self.gold_answer,
             "gold_source": self.gold_source,
             "gold_share": None if self.gold_share is None else float(self.gold_share),
+            "value_model": self.value_model,
+            "value_mix": None if self.value_mix is None else float(self.value_mix),
         }
 
 

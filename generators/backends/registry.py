@@ -33,6 +33,7 @@ class BackendConfig:
     inflight: int | None = None  # --inflight: elements the worker's engine runs at once (None: sized to the backend)
     max_batch_sequences: int | None = None  # --max-batch-sequences: sequences per backend call (None: the backend's best)
     vllm_args: tuple[tuple[str, Any], ...] = ()  # vllm.EngineArgs (--vllm-arg), as sorted pairs: hashable
+    value_model: Any = None  # --value-model: a generators.reward.spec.RewardSpec, served beside the policy (None: none)
 
 
 def create_backend(config: BackendConfig) -> LLMBackend:
@@ -44,4 +45,9 @@ def create_backend(config: BackendConfig) -> LLMBackend:
     backend: LLMBackend = getattr(module, class_name)(config)
     if config.prompt_budget is not None:  # every backend, whatever it knows of its context
         backend.prompt_budget_override = config.prompt_budget
+    if config.value_model is not None:  # a process reward model on the same engine (generators.reward.routing)
+        from generators.reward.routing import WithReward
+        from generators.reward.spec import create_reward
+
+        backend = WithReward(backend, create_reward(config.value_model))
     return backend

@@ -3,8 +3,9 @@
 A step's hard label says whether some completion from the prefix ending at it reached the gold
 answer (Math-Shepherd's hard estimate). It is *measured* where:
 
-- the step is a tree node (the root, at the cut's last human step, or a tree step): ``correct``
-  = evaluations below it that reached the gold answer, the label ``correct > 0``;
+- the step is a tree node (the root, at the cut's last human step, or a tree step) with an evaluation
+  below it that the verifier checked (a rollout or a stated answer; a value model's score alone
+  measures nothing): ``correct`` = those that reached the gold answer, the label ``correct > 0``;
 - the trajectory itself reached the gold answer: it is such a completion for every one of its
   prefixes, so every step is true;
 - a later step is measured true (a completion from the longer prefix is one from the shorter);
@@ -15,7 +16,8 @@ never succeeded) is null: nothing measured it. ``soft_labels`` mean the same in 
 fraction of independent completions from the prefix that reach the gold answer; a tree's
 evaluations are steered by PUCT, not independent, so ``mcts`` rows have null soft labels except
 on the final step (the answer's verdict, 1.0 or 0.0). The tree's statistic is kept in ``q``
-(the node's Q in [-1, 1]), ``rollouts`` (its visits) and ``correct`` (its successful evaluations).
+(the node's Q in [-1, 1]), ``rollouts`` (its checked evaluations: its visits, but for those a value
+model alone scored) and ``correct`` (those that reached the gold answer).
 """
 
 from __future__ import annotations
@@ -51,14 +53,14 @@ def trajectory_labels(prefix_len: int, root: Node, found: Found) -> TrajectoryLa
             hard[i] = found.correct
         elif later_true:
             hard[i] = True
-        elif node is not None and node.visits:
+        elif node is not None and node.checks:
             hard[i] = node.wins > 0
         later_true = later_true or hard[i] is True
     soft: list[float | None] = [None] * total
     soft[-1] = 1.0 if found.correct else 0.0
     return TrajectoryLabels(
         hard, soft,
-        rollouts=[n.visits if n is not None else 0 for n in nodes],
+        rollouts=[n.checks if n is not None else 0 for n in nodes],
         correct=[n.wins if n is not None else 0 for n in nodes],
         q=[n.q if n is not None and n.visits else None for n in nodes],
     )

@@ -9,6 +9,12 @@ cuts) advance in lockstep so that each backend call carries the work of all of t
 Seeds of every request derive from the settings' seed, the root's key and the node's path, so
 the tree is deterministic for a deterministic backend. The search is a program (``search``: it
 yields its requests, ``generators.engine``), so a worker's engine runs many seeds' searches at once.
+
+With a value model (``value_model``: a process reward model served beside the policy,
+``generators.reward``), a new child's value is ``value_mix`` · its rollout's + (1 - ``value_mix``) ·
+(2 · P(correct) - 1), P from the reward model; at ``value_mix`` 0 nothing is rolled out. With
+``best_of`` N, each candidate step is the best-scored of N samples (per factor with factor actions),
+the N kept on the node (``candidates``). Hard labels and ``hits`` come from the verifier alone.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from generators.backends.base import Completion, GenerationParams, GenRequest, L
 from generators.engine.program import Program, drive
 from generators.labelling.base import AnswerChecker
 from generators.prompts import template
+from generators.reward.base import ScoreRequest, StepScores
 from generators.search.tree import Node, select_leaves
 from schemas.ids import sampling_seed
 from schemas.records import Step
@@ -45,12 +52,16 @@ class MCTSSettings:
     rollout_template: str = "shepherd_continue"
     factor_subset: int = 0  # factor actions: factors tried per expansion, drawn uniformly (--factor-subset); 0: all
     parallel_leaves: int = 1  # leaves per root and round, with a virtual loss (--parallel-leaves); 1: the plain search
+    value_model: str = ""  # --value-model: the reward model's name; "" none (values from rollouts, no best-of)
+    value_mix: float = 1.0  # --value-mix lambda: a leaf's value = lambda * rollout + (1 - lambda) * (2 * score - 1)
+    best_of: int = 1  # --best-of N: each candidate step the best-scored of N samples
 
     def __repr__(self) -> str:
         """The dataclass's repr (row ids hash it), without ``parallel_leaves`` at its default of 1: the
         plain search keeps the row ids it had before the option existed; K > 1 gives other ids."""
+        hidden = {"factor_subset"} | ({"value_model", "value_mix", "best_of"} if not self.value_model else set())
         shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
-                 if (f.name != "parallel_leaves" or self.parallel_leaves != 1) and f.name != "factor_subset"]
+                 if (f.name != "parallel_leaves" or self.parallel_leaves != 1) and f.name not in hidden]
         if self.factors:  # factor actions try every factor (or a subset) with a prior over factors: other trees than 0.2's
             shown.append(f"factor_rule='every',factor_subset={self.factor_subset}")
         return f"{type(self).__name__}({', '.join(shown)})"
@@ -63,6 +74,8 @@ class MCTSSettings:
         version = f"{template(step).id}+{template(self.rollout_template).id}"
         if self.factors:
             version += f"+factors:{self.factor_subset or 'all'}"
+        if self.value_model:
+            version += f"+value_mix:{self.value_mix:g}" + (f"+best_of:{self.best_of}" if self.best_of > 1 else "")
         return version + (f"+parallel_leaves:{self.parallel_leaves}" if self.parallel_leaves != 1 else "")
 
 
@@ -108,6 +121,8 @@ class SearchStats:
     completions: int = 0
     generated_tokens: int = 0
     nodes: int = 0  # tree nodes created: roots and every child (the rows of ``trees``)
+    scored: int = 0  # step prefixes the value model scored (leaf values and best-of candidates)
+    score_calls: int = 0  # yields that asked the value model
 
 
 def first_step(text: str) -> str:
@@ -150,6 +165,10 @@ class MCTSExpander:
         self.stats = SearchStats()
         self.step_prompt = template("mcts_step_factor" if settings.factors else settings.step_template)
         self.rollout_prompt = template(settings.rollout_template)
+        self.best_of = max(1, settings.best_of) if settings.value_model else 1
+        if settings.value_model and getattr(backend, "reward", None) is None:
+            raise ValueError(f"the search asks value model {settings.value_model!r} for values, but the backend "
+                             "serves none (generators.reward.routing.WithReward)")
 
     # -- requests ---------------------------------------------------------------------------
     def _seed(self, root: SearchRoot, node: Node, purpose: str) -> int:
@@ -165,13 +184,13 @@ class MCTSExpander:
         factor, or ``factor_subset`` of them drawn uniformly per node), each of at least one sample."""
         s = self.settings
         if not s.factors:
-            params = GenerationParams(n=s.branching, temperature=s.temperature, max_new_tokens=s.step_tokens,
+            params = GenerationParams(n=s.branching * self.best_of, temperature=s.temperature, max_new_tokens=s.step_tokens,
                                       seed=self._seed(root, node, "expand"), logprobs=True)
             return [GenRequest.chat(self._messages(self.step_prompt, root, node), params, key=None)]
         tried = list(s.factors)
         if 0 < s.factor_subset < len(tried):
             tried = random.Random(self._seed(root, node, "factors")).sample(tried, s.factor_subset)
-        n = max(1, -(-s.branching // len(tried)))
+        n = max(1, -(-s.branching // len(tried))) * self.best_of
         requests = []
         for name, description in tried:
             params = GenerationParams(n=n, temperature=s.temperature, max_new_tokens=s.step_tokens,
@@ -193,10 +212,21 @@ class MCTSExpander:
         out = yield requests
         self.stats.backend_calls += 1
         self.stats.multi_prompt_calls += len(requests) > 1
-        for completions in out:
+        scored = 0
+        for request, completions in zip(requests, out, strict=True):
+            if isinstance(request, ScoreRequest):
+                scored += 1
+                continue
             self.stats.completions += len(completions)
             self.stats.generated_tokens += sum(c.tokens for c in completions)
+        self.stats.scored += scored
+        self.stats.score_calls += scored > 0
         return out
+
+    def _score_request(self, root: SearchRoot, node: Node, extra: Step | None = None) -> ScoreRequest:
+        """The value model's request: the root's prefix, the path to ``node`` (and ``extra``), scored per step."""
+        steps = list(root.prefix) + node.steps() + ([extra] if extra is not None else [])
+        return ScoreRequest(root.problem, tuple(steps))
 
     # -- the search -------------------------------------------------------------------------
     def _candidates(self, requests: list[GenRequest], outputs: list[list[Completion]]
@@ -264,8 +294,16 @@ class MCTSExpander:
             grow = [(i, leaf) for i, leaf in picks if not leaf.terminal and not leaf.expanded and leaf.depth < s.max_depth]
             requests = [(i, leaf, self._expansion_requests(roots[i], leaf)) for i, leaf in grow]
             outputs = iter((yield from self._call([r for _, _, group in requests for r in group])))
-            for i, leaf, group in requests:
-                self._expand(roots[i], leaf, group, [next(outputs) for _ in group], results[i])
+            grown_outputs = [(i, leaf, group, [next(outputs) for _ in group]) for i, leaf, group in requests]
+            chosen: dict[int, dict[tuple[str, str | None], tuple[float, list[tuple[str, float | None, bool]]]]] = {}
+            if self.best_of > 1:
+                grown_outputs, chosen = yield from self._best_of(roots, grown_outputs)
+            for i, leaf, group, outs in grown_outputs:
+                self._expand(roots[i], leaf, group, outs, results[i])
+                for child in leaf.children:
+                    if child.step is not None and (child.step.text, child.step.factor) in chosen.get(id(leaf), {}):
+                        score, pool = chosen[id(leaf)][(child.step.text, child.step.factor)]
+                        child.score, child.candidates = score, tuple((t, sc, k) for t, sc, k in pool)  # type: ignore[misc]
             grown = {id(leaf) for _, leaf in grow}
             targets = [(i, child) for i, leaf in grow for child in leaf.children]
             targets += [(i, leaf) for i, leaf in picks if id(leaf) not in grown or not leaf.children]
@@ -274,31 +312,96 @@ class MCTSExpander:
             yield from self._evaluate(roots, results, targets)
         return results
 
+    def _best_of(self, roots: Sequence[SearchRoot], grown: list[tuple[int, Node, list[GenRequest], list[list[Completion]]]]
+                 ) -> Program[tuple[list, dict]]:
+        """Each request's samples in groups of ``best_of``; of each group the one the value model scores
+        highest (ties: the earlier sample) is kept, all of them remembered as the kept child's candidates."""
+        groups: list[tuple[int, int, list[Completion], list[str]]] = []  # (grown index, request index, group, texts)
+        asks: list[ScoreRequest] = []
+        for g, (i, leaf, group, outs) in enumerate(grown):
+            for r, (request, completions) in enumerate(zip(group, outs, strict=True)):
+                for start in range(0, len(completions), self.best_of):
+                    chunk = completions[start:start + self.best_of]
+                    texts = [first_step(c.text) for c in chunk]
+                    groups.append((g, r, chunk, texts))
+                    asks += [self._score_request(roots[i], leaf, Step(t, request.key)) for t in texts if t]
+        answers = iter((yield from self._call(asks)))
+        kept: list[list[list[Completion]]] = [[[] for _ in group] for _, _, group, _ in grown]
+        chosen: dict[int, dict[tuple[str, str | None], tuple[float, list[tuple[str, float | None, bool]]]]] = {}
+        for g, r, chunk, texts in groups:
+            scores: list[float | None] = [score_of(next(answers)) if t else None for t in texts]
+            best = max((j for j, t in enumerate(texts) if t), key=lambda j: (scores[j], -j), default=None)
+            if best is None:
+                continue
+            kept[g][r].append(chunk[best])
+            i, leaf, group, _ = grown[g]
+            pool = [(t, sc, j == best) for j, (t, sc) in enumerate(zip(texts, scores, strict=True))]
+            key = (texts[best], group[r].key)
+            mine = chosen.setdefault(id(leaf), {})
+            if key in mine:  # the same text kept from two groups: one child, both groups' candidates
+                mine[key][1].extend(pool)
+            else:
+                mine[key] = (scores[best], pool)  # type: ignore[assignment]
+        return [(i, leaf, group, kept[g]) for g, (i, leaf, group, _) in enumerate(grown)], chosen
+
     def _evaluate(self, roots: Sequence[SearchRoot], results: list[SearchResult],
                   targets: list[tuple[int, Node]]) -> Program[None]:
-        """Score each target (terminal: its verdict; otherwise one rollout) and back it up."""
+        """Score each target and back it up: a terminal node by its verdict; any other by one rollout
+        (``value_mix`` > 0) and the value model (``value_mix`` < 1), mixed; both asked in one yield."""
+        s = self.settings
         pending = [(i, node) for i, node in targets if not node.terminal]
-        outputs = yield from self._call([self._rollout_request(roots[i], node) for i, node in pending])
+        rolled = pending if (s.value_mix > 0 or not s.value_model) else []
+        to_score = [(i, node) for i, node in pending if s.value_model and s.value_mix < 1 and node.score is None]
+        requests: list = [self._rollout_request(roots[i], node) for i, node in rolled]
+        requests += [self._score_request(roots[i], node) for i, node in to_score]
+        outputs = yield from self._call(requests)
+        for (_i, node), answer in zip(to_score, outputs[len(rolled):], strict=True):
+            node.score = score_of(answer)
         values: dict[int, float] = {}
-        for (i, node), completions in zip(pending, outputs, strict=True):
+        hits: dict[int, bool] = {}
+        for (i, node), completions in zip(rolled, outputs[:len(rolled)], strict=True):
             self.stats.rollouts += 1
             steps, answer = rollout_steps(completions[0].text if completions else "", self.checker.extract_answer)
             first = node.rollout is None  # a leaf at the depth limit is rolled out again when selected again
             if first:
                 node.rollout, node.rollout_answer = tuple(s.text for s in steps), answer
+            hits[id(node)] = False
             if answer is None:
                 results[i].no_answer += 1
                 values[id(node)] = -1.0
                 continue
             verdict = self.checker.verify(roots[i].gold, answer)
             values[id(node)] = 1.0 if verdict.correct else -1.0
+            hits[id(node)] = bool(verdict.correct)
             if first:
                 node.rollout_correct = bool(verdict.correct)
             results[i].found.append(Found(node, tuple(steps), answer, bool(verdict.correct), verdict.status,
                                           getattr(verdict, "detail", "")))
         for _i, node in targets:
-            value = (node.reward if node.reward is not None else -1.0) if node.terminal else values[id(node)]
+            if node.terminal:
+                value = node.reward if node.reward is not None else -1.0
+                hit = value > 0
+            else:
+                value, hit = self._leaf_value(values.get(id(node)), node.score), hits.get(id(node), False)
             self.stats.terminal_hits += node.terminal
             if node.value is None and node.reason != "dead_end":  # its own evaluation (a dead end's is its rollout)
                 node.value = value
-            node.backup(value)
+            node.backup(value, hit, checked=node.terminal or id(node) in values)
+
+    def _leaf_value(self, rollout: float | None, score: float | None) -> float:
+        """lambda * rollout + (1 - lambda) * (2 * score - 1); either alone where the other is not asked for."""
+        s = self.settings
+        if not s.value_model or score is None:
+            return rollout if rollout is not None else -1.0
+        model = 2.0 * score - 1.0
+        if rollout is None:
+            return model
+        return s.value_mix * rollout + (1.0 - s.value_mix) * model
+
+
+def score_of(answer: list) -> float:
+    """The value of a prefix from a score request's answer: the reward model's score of its last step."""
+    scores = answer[0] if answer else None
+    if not isinstance(scores, StepScores):
+        raise TypeError(f"a score request was answered with {type(scores).__name__}: is a value model served?")
+    return scores.last

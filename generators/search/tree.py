@@ -1,7 +1,9 @@
 """The search tree of MCTS: one node per reasoning step, with PUCT selection and backup.
 
 Values are rewards in [-1, 1] (+1: the verifier accepts the final answer, -1: it does not or
-no answer came); ``soft`` maps a node's mean value to [0, 1] for PRM rows.
+no answer came; with a value model, 2 * P(correct) - 1 mixed with a rollout's); ``soft`` maps a node's
+mean value to [0, 1] for PRM rows. ``hits`` counts the evaluations below a node whose answer the
+verifier accepted, whatever the values were.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ class Node:
     rollout: tuple[str, ...] | None = None  # the steps of the node's own rollout, when it had one
     rollout_answer: str | None = None  # the answer that rollout stated
     rollout_correct: bool | None = None
+    hits: int = 0  # evaluations backed up through this node that reached the gold answer (verifier)
+    checks: int = 0  # evaluations backed up through this node that the verifier checked (not a value model's alone)
+    score: float | None = None  # the value model's P(correct) for this node's step (``--value-model``)
+    candidates: tuple[tuple[str, float, bool], ...] | None = None  # ``--best-of``: (text, score, kept) it was chosen from
 
     def walk(self) -> list[Node]:
         """This node and every node below it, parents before children (depth first, in child order)."""
@@ -56,8 +62,8 @@ class Node:
 
     @property
     def wins(self) -> int:
-        """Evaluations below this node that reached the gold answer (rewards are +-1)."""
-        return round((self.value_sum + self.visits) / 2)
+        """Evaluations below this node that reached the gold answer (the verifier's, not a value model's)."""
+        return self.hits
 
     def steps(self) -> list[Step]:
         """The steps from the root down to this node (the root's prefix not included)."""
@@ -102,12 +108,17 @@ class Node:
             node.virtual -= 1
             node = node.parent
 
-    def backup(self, value: float) -> None:
-        """Add one evaluation's value to this node and every ancestor."""
+    def backup(self, value: float, hit: bool | None = None, checked: bool = True) -> None:
+        """Add one evaluation's value to this node and every ancestor; ``hit``: it reached the gold answer
+        (default: a positive value, as for the +-1 of rollouts and verdicts); ``checked``: the verifier
+        judged it (a rollout or a stated answer), not a value model alone."""
+        reached = value > 0 if hit is None else hit
         node: Node | None = self
         while node is not None:
             node.visits += 1
             node.value_sum += value
+            node.hits += reached
+            node.checks += checked
             node = node.parent
 
 

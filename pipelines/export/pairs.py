@@ -165,7 +165,7 @@ def _step_groups(out_dir: str, rule: str, min_visits: int, skipped: collections.
     ``expand`` before 0.3), from their ``nodes`` for ``q-gap``, none for ``rstar`` (``no_trees``)."""
     if shard_files(out_dir, "trees") or not shard_files(out_dir, "prm"):
         shards = exports.checked_shards(out_dir, "trees", TREE_COLUMNS, STEP_HINT)
-        trees = read_trees(exports.rows_with_split(shards, "trees", TREE_COLUMNS), skipped)
+        trees = read_trees(exports.rows_with_split(shards, "trees", TREE_COLUMNS, optional=("checked",)), skipped)
         return tree_candidates(trees, min_visits, skipped)
     shards = exports.checked_shards(out_dir, "prm", PRM_COLUMNS, STEP_HINT)
     rows = exports.rows_with_split(shards, "prm", PRM_COLUMNS, optional=("nodes",))

@@ -60,6 +60,12 @@ class Candidate:
     correct: int | None = None  # evaluations below that reached the gold answer (trees only)
     best_line: float = 0.0  # mean Q of the line below through correct evaluations (rStar-Math's chosen_steps)
     worst_line: float = 0.0  # mean Q of the line below through wrong ones (its rejected_steps)
+    checked: int | None = None  # evaluations below that the verifier judged (trees of 0.5+; None: all visits)
+
+    @property
+    def wrong(self) -> int:
+        """Checked evaluations below that did not reach the gold answer (a value model's score alone is none)."""
+        return (self.visits if self.checked is None else self.checked) - (self.correct or 0)
 
 
 def step_prompt(problem: str, prefix: tuple[str, ...]) -> str:
@@ -143,6 +149,11 @@ def read_trees(rows: Any, skipped: collections.Counter[str]) -> list[Tree]:
     return trees
 
 
+def checked(row: dict[str, Any]) -> int:
+    """A tree row's evaluations the verifier judged: ``checked`` where the row has it, else its visits."""
+    return row["visits"] if row.get("checked") is None else int(row["checked"])
+
+
 def _line(tree: Tree, start: str, best: bool) -> float:
     """Mean Q of the line from ``start`` down: each time the highest-Q child with a correct evaluation
     below (``best``), or the lowest-Q child with a wrong one (rStar-Math's ``build_partial_solution``)."""
@@ -150,7 +161,7 @@ def _line(tree: Tree, start: str, best: bool) -> float:
     while True:
         qs.append(float(tree.rows[node]["q"]))
         rows = [tree.rows[c] for c in tree.children.get(node, [])]
-        rows = [r for r in rows if (r["correct"] > 0 if best else r["visits"] > r["correct"])]
+        rows = [r for r in rows if (r["correct"] > 0 if best else checked(r) > r["correct"])]
         if not rows:
             return sum(qs) / len(qs)
         node = (max if best else min)(rows, key=lambda r: float(r["q"]))["id"]  # ties: the first child by id
@@ -177,7 +188,7 @@ def tree_candidates(trees: list[Tree], min_visits: int,
                 groups.setdefault(name + parent, {})[child] = Candidate(
                     child, parent, row["text"], prefix, root["problem"], float(row["q"]), row["visits"],
                     root.get("source_kind"), root.get("source"), tree.split, row["correct"],
-                    _line(tree, child, True), _line(tree, child, False))
+                    _line(tree, child, True), _line(tree, child, False), row.get("checked"))
     return groups
 
 
@@ -247,7 +258,7 @@ def rstar_pairs(groups: dict[str, dict[str, Candidate]], per_prefix: int,
     for parent in sorted(groups):
         cands = groups[parent].values()
         good = sorted((c for c in cands if c.correct), key=lambda c: (-c.q, -c.visits, c.node))
-        bad = sorted((c for c in cands if c.correct is not None and c.visits > c.correct),
+        bad = sorted((c for c in cands if c.correct is not None and c.wrong > 0),
                      key=lambda c: (c.q, -c.visits, c.node))
         if not good or not bad:
             skipped["node_without_correct" if not good else "node_without_wrong"] += 1

@@ -224,7 +224,7 @@ def export_self_correction(out_dir: str, config: RunConfig, max_per_problem: int
     shards = exports.checked_shards(out_dir, "trees", TREE_COLUMNS,
                                     "run `reverse-o1 expand` into it first (without --no-trees)")
     left: collections.Counter[str] = collections.Counter()
-    trees = trees_from_rows(exports.rows_with_split(shards, "trees", TREE_COLUMNS), left)
+    trees = trees_from_rows(exports.rows_with_split(shards, "trees", TREE_COLUMNS, optional=("checked",)), left)
     located = {t.problem for t in trees if wrong_steps(t)}
     with MathVerifier() as verifier:
         problems = drafts(trees, verifier, vocabulary, left)

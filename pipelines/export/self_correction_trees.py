@@ -104,6 +104,8 @@ def _int(value: Any) -> int | None:
 def _node(row: dict[str, Any]) -> TreeNode | None:
     """The row as a node, or None when it is malformed (a non-root row without its step or statistics)."""
     visits, correct, root = _int(row.get("visits")), _int(row.get("correct")), row.get("parent") is None
+    if _int(row.get("checked")) is not None:  # a value model's evaluations alone call no step wrong
+        visits = row["checked"]
     rollout = row.get("rollout")
     if visits is None or correct is None or (not root and not isinstance(row.get("text"), str)):
         return None

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -28,30 +27,14 @@ from typing import Any, TextIO
 from pipelines.export import files as exports
 from pipelines.export.measured import Selection, Tally, select
 from pipelines.io import fs
+from schemas.math_shepherd import shepherd_input, shepherd_label
 
-TAG = "ки"
-SAFE_TAG = "к\u2060и"
 COLUMNS = ["id", "prompt", "completions", "labels"]  # required; ``method`` is read where a shard has it
 # the methods whose labels are fractions of independent completions (consensus: those a judge agreed with)
 MEASURED = ("shepherd", "binary", "consensus")
-_LINE_BREAKS = re.compile(r"\s*[\r\n\u2028\u2029\x85\x0b\x0c]+\s*")
-
-
-def _safe(text: str) -> str:
-    return text.replace(TAG, SAFE_TAG)
-
-
-def _one_line(text: str) -> str:
-    return _LINE_BREAKS.sub(" ", _safe(text)).strip()
-
-
 def to_math_shepherd(problem: str, steps: list[str], labels: list[bool], task: str) -> dict[str, str]:
-    """One Math-Shepherd record; ``labels`` has one bool per step."""
-    head = _safe(problem).strip()
-    lines = [f"Step {i}: {_one_line(text)}".rstrip() for i, text in enumerate(steps, 1)]
-    tagged = "\n".join(f"{line} {TAG}" for line in lines)
-    marked = "\n".join(f"{line} {'+' if ok else '-'}" for line, ok in zip(lines, labels, strict=True))
-    return {"input": f"{head} {tagged}", "label": f"{head} {marked}", "task": task}
+    """One Math-Shepherd record (``schemas.math_shepherd``); ``labels`` has one bool per step."""
+    return {"input": shepherd_input(problem, steps), "label": shepherd_label(problem, steps, labels), "task": task}
 
 
 def _shards(out_dir: str) -> list[str]:

@@ -46,6 +46,11 @@ DESCRIPTIONS = {
     "difficulty": "Pass rates of `reverse-o1 difficulty`, one row per problem: `problem_id` (join key), `k` solutions "
                   "sampled from the problem alone, `correct`, `pass_rate`, unbiased `pass_at_1`/`pass_at_4`/`pass_at_k` "
                   "(Chen et al.), `mean_tokens`, and the samples (`completions`, `answers`, `outcomes`).",
+    "summaries": "Summary-model pairs of `reverse-o1 summarize`, one per SFT row whose summary passed the checks: `prompt` "
+                 "(the problem), `cot` (the hidden tagged CoT), `summary` (short, for the user, ending with the answer, "
+                 "without tags or long copies of the CoT), `answer`, `messages` (user: problem and hidden CoT; assistant: "
+                 "the summary), `sft_id`; TRL's SFTTrainer reads `.select_columns([\"messages\"])` (a string `prompt` "
+                 "column would make it read prompt-completion rows).",
 }
 LABELS_HOW = {
     "shepherd": "Math-Shepherd: `n` completions from the prefix ending at each step; soft label = fraction that reach "
@@ -118,7 +123,7 @@ def configs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
     split_on = bool((manifest.get("split") or {}).get("test_fraction"))
     out = []
-    for kind in ("sft", "prm", "trees", "difficulty"):
+    for kind in ("sft", "prm", "trees", "difficulty", "summaries"):
         counts = _split_counts(manifest, kind)
         if counts:
             files = {s: f"{kind}/*.{s}.parquet" if split_on else f"{kind}/*.parquet" for s in counts}

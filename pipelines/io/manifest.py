@@ -169,7 +169,7 @@ def update(
         "versions": package_versions(),
         "wall_seconds": round(sum(r["wall_seconds"] for r in runs.values()), 3),
         "outputs": {"sft_rows": stats.rows["sft"], "prm_rows": stats.rows["prm"], "trees_rows": stats.rows["trees"],
-                    "difficulty_rows": stats.rows["difficulty"],
+                    "difficulty_rows": stats.rows["difficulty"], "summaries_rows": stats.rows["summaries"],
                     "dead_letters": dead_letters,
                     "shards": stats.shards, "sft_verified": stats.verified["sft"], "sft_truncated": stats.truncated["sft"]},
         # rows per command that wrote them (from the shards' names): sft_rows, sft_verified, sft_truncated, prm_rows

@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 from pipelines.io import fs
 from pipelines.io.shards import REPORTS, write_rows
 
-KINDS = ("sft", "prm", "trees", "difficulty")  # trees: expand's search trees; difficulty: pass rates per problem
+KINDS = ("sft", "prm", "trees", "difficulty", "summaries")  # trees: expand's search trees; difficulty: pass rates
+# per problem; summaries: summarize's summaries of the SFT rows' hidden CoT
 CORRUPT_DIR = ".corrupt"  # DIR/.corrupt/KIND/NAME: shards set aside, each with NAME.json
 FOOTER_THREADS = 16  # footers are small ranged reads: on an object store, latency bound
 FOOTER_CHUNK = 256  # footers read before they are folded into the totals (each holds its whole schema)

@@ -52,7 +52,9 @@ PRM_MEANING = ("PRM rows carry no `verified`: each step's label says whether com
                "answer (math-verify), and `answer_correct` whether the trajectory's own final answer did")
 # what the ``rejected:REASON`` stats of a command count
 SAMPLE_FILTERS = {"code-cot": "CoT samples the hindsight filter rejected (the next sample was tried)",
-                  "lean-cot": "thought samples the leak filter rejected (the next sample was tried)"}
+                  "lean-cot": "thought samples the leak filter rejected (the next sample was tried)",
+                  "summarize": "summary samples the checks rejected, by the first check failed (the next sample was tried; "
+                               "none passing: the row is filtered with its first sample's reason)"}
 ROUNDTRIP = "round trip of every CoT that reached it (`ok`: the rewrite passed the tests, verified; else why not)"
 THOUGHTLESS = "tactics left without a thought (skipped: not asked), of all tactics"
 

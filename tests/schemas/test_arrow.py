@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas import PRM_SCHEMA, SFT_SCHEMA, GeneratorInfo, PRMRow, SFTRow, Source, Step
-from schemas.arrow import DIFFICULTY_SCHEMA, SCHEMAS, TREE_SCHEMA
+from schemas.arrow import DIFFICULTY_SCHEMA, SCHEMAS, SUMMARY_SCHEMA, TREE_SCHEMA
 
 SOURCE = Source(uri="seeds.jsonl", path="seeds.jsonl:3", symbol="t-1", license="MIT")
 GENERATOR = GeneratorInfo(backend="transformers", model="SmolLM2-135M-Instruct", temperature=0.7, seed=1,
@@ -17,7 +17,8 @@ SFT_COLUMNS = ["id", "source_kind", "source", "problem", "steps", "answer", "mes
                "verifier_detail", "generator", "truncated"]
 PRM_COLUMNS = ["prompt", "completions", "labels", "soft_labels", "rollouts", "correct_rollouts", "method",
                "answer_correct", "id", "source_kind", "source", "generator", "nodes", "q_values", "mc_labels",
-               "judge_labels", "agreement", "judge_model", "gold_answer", "gold_source", "gold_share"]
+               "judge_labels", "agreement", "judge_model", "gold_answer", "gold_source", "gold_share",
+               "value_model", "value_mix"]
 
 
 def prm_row(**changes) -> PRMRow:
@@ -71,7 +72,9 @@ def test_column_orders_are_the_contract():
     assert PRM_SCHEMA.names == PRM_COLUMNS
     assert PRM_SCHEMA.names[:3] == ["prompt", "completions", "labels"]  # TRL stepwise supervision
     assert SFT_SCHEMA.names == SFT_COLUMNS
-    assert SCHEMAS == {"sft": SFT_SCHEMA, "prm": PRM_SCHEMA, "trees": TREE_SCHEMA, "difficulty": DIFFICULTY_SCHEMA}
+    assert SCHEMAS == {"sft": SFT_SCHEMA, "prm": PRM_SCHEMA, "trees": TREE_SCHEMA, "difficulty": DIFFICULTY_SCHEMA,
+                       "summaries": SUMMARY_SCHEMA}
+    assert SUMMARY_SCHEMA.names[:5] == ["prompt", "cot", "summary", "answer", "messages"]
     assert TREE_SCHEMA.names[:4] == ["id", "tree_id", "parent", "depth"]
     assert PRM_SCHEMA.field("labels").type == pa.list_(pa.bool_())
     assert PRM_SCHEMA.field("soft_labels").type == pa.list_(pa.float64())

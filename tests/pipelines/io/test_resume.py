@@ -64,7 +64,7 @@ def test_output_stats_sum_footers_and_read_old_shards_without_them(tmp_path: Pat
     fs.write_parquet(f"{out}/sft/legacy.parquet", pa.Table.from_pylist(legacy, schema=SCHEMAS["sft"]))  # no footer counts
     write_rows([prm(1)], "prm", f"{out}/prm/b.parquet")
     stats = footers.output_stats(out)
-    assert stats.rows == {"sft": 3, "prm": 1, "trees": 0, "difficulty": 0} and stats.shards == 3
+    assert stats.rows == {"sft": 3, "prm": 1, "trees": 0, "difficulty": 0, "summaries": 0} and stats.shards == 3
     assert stats.factors == {"seed": {"Compute": 2, "(untagged)": 1}, "code": {"Verify": 1}}
 
 

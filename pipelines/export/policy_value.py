@@ -116,9 +116,13 @@ def state_target(row: dict[str, Any], kids: list[dict[str, Any]], nodes: dict[st
         left["unvisited_children"] += 1
         return None
     best = most_visited(kids)
+    outcome = line_outcome(best, children)
+    if outcome is None:
+        left["unmeasured_outcome"] += 1
+        return None
     return {"factors": list(vocabulary.names), "pi": [counts[f] / total for f in vocabulary.names],
             "visits": int(row.get("visits") or 0), "q": float(row.get("q") or 0.0),
-            "value_target": line_outcome(best, children), "value_mean": float(row.get("q") or 0.0),
+            "value_target": outcome, "value_mean": float(row.get("q") or 0.0),
             "chosen_factor": best["factor"], "id": row["id"], "tree_id": row["tree_id"], "depth": row.get("depth"),
             "source_kind": row.get("source_kind"), "source": row.get("source")}
 
@@ -128,14 +132,19 @@ def most_visited(kids: list[dict[str, Any]]) -> dict[str, Any]:
     return max(kids, key=lambda k: (int(k.get("visits") or 0), float(k.get("q") or 0.0), [-x for x in k.get("path") or []]))
 
 
-def line_outcome(node: dict[str, Any], children: dict[str, list[dict[str, Any]]]) -> float:
+def line_outcome(node: dict[str, Any], children: dict[str, list[dict[str, Any]]]) -> float | None:
     """+1 when the line of most visited children from ``node`` ends at a leaf whose own evaluation reached
-    the gold answer, else -1 (no evaluation: -1, as the search scored it)."""
+    the gold answer, else -1 (no evaluation: -1, as the search scored it); None when only a value model
+    evaluated the leaf (``checked`` 0: ``expand --value-model``): a guess, not an outcome."""
     for _ in range(MAX_DEPTH):
         kids = children.get(node["id"])
         if not kids:
             break
         node = most_visited(kids)
+    if node.get("checked") is not None and int(node["checked"]) == 0 and node.get("terminal_reason") != "dead_end":
+        return None
+    if node.get("checked") is not None:  # a value model's share in the value must not decide the outcome
+        return 1.0 if node.get("answer_correct") is True else -1.0
     value = node.get("value")
     return 1.0 if value is not None and value > 0 else -1.0
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from tests.pipelines.helpers import assert_balanced, prm_rows, run, scripted, seed, write_jsonl
+from tests.pipelines.helpers import assert_balanced, dead_letters, prm_rows, run, scripted, seed, write_jsonl
+from tests.pipelines.test_expand import POLICY as POLICY_FOR_FAIL
 from tests.pipelines.test_expand import SMALL, expand
 from tests.pipelines.test_expand_trees import tree_rows
 
@@ -92,3 +93,22 @@ def test_a_folder_that_is_no_model(tmp_path: Path, seeds: Path, capsys) -> None:
     (folder / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
     assert main(["expand", "--seeds", str(seeds), "--out", str(tmp_path / "o"), "--value-model", str(folder)]) == 2
     assert "ForTokenClassification" in capsys.readouterr().err
+
+
+def test_policy_value_targets_are_outcomes_not_value_model_guesses(tmp_path: Path, seeds: Path, capsys) -> None:
+    out = expand(tmp_path, seeds, "out", "--factor-actions", "--value-model", "scripted:Compute", "--value-mix", "0")
+    capsys.readouterr()
+    main(["export", "policy-value", str(out)])  # only value-model leaves in this search: no outcome to learn from
+    err = capsys.readouterr().err
+    assert "unmeasured_outcome" in err, err
+
+
+def test_a_reward_model_that_fails_dead_letters_its_seed(tmp_path: Path, seeds: Path) -> None:
+    reward = json.dumps({"fail": "So it is 7", "default": 0.5})  # the BAD seed's steps (POLICY_FOR_FAIL)
+    out = tmp_path / "out"
+    code = run(["expand", "--seeds", seeds, "--out", out, "--backend", "scripted", "--model", POLICY_FOR_FAIL, *SMALL,
+                "--value-model", f"scripted:{reward}", "--value-mix", "0"])
+    assert code == 0
+    data = assert_balanced(out)
+    stage = data["stages"]["expand/expand"]
+    assert stage["dead_lettered"] == 1 and stage["written"] == 1 and "told to fail" in json.dumps(dead_letters(out))

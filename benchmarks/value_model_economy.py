@@ -1,10 +1,12 @@
 """value_model_economy: policy completions spent per labelled step by ``expand --value-model SPEC --value-mix 0``
 ÷ by the rollouts-only search (``--value-mix 1``, today's), same seeds and simulations; bar ≤ 0.3.
 
-A *labelled step* is a tree step the search gave a value from its own evaluation (a ``trees`` row with a
-``value``: its rollout's, its stated answer's verdict, or the value model's score); *completions* are every
-sequence the policy generated (expansion samples and rollouts; the value model's forward passes are not
-completions). Both runs go through the real Beam runner:
+The issue's *labelled step* is read as a tree step the search gave a value from its own evaluation (a
+``trees`` row with a ``value``: its rollout's, its stated answer's verdict, or the value model's score). A
+value model's score is a guess, not a measurement, so the rows never make it a label: beside the headline,
+``value_model_economy_measured`` counts only steps the verifier measured (``checked`` > 0), the steps that
+carry hard labels. *Completions* are every sequence the policy generated (expansion samples and rollouts;
+the value model's forward passes are none). Both runs go through the real Beam runner:
 
 - the headline: the embedded SmolLM2 on two easy problems (``tests/fixtures/easy_seeds.jsonl``) with
   ``generative:embedded`` as the value model, where rollouts are real (up to 128 tokens) and steps short;
@@ -59,12 +61,14 @@ def spend(config: RunConfig) -> dict[str, Any]:
     stats = summary.manifest["stages"]["expand/expand"]["stats"]
     rows = [r for p in glob.glob(os.path.join(config.out, "trees", "*.parquet")) for r in pq.read_table(p).to_pylist()]
     labelled = sum(r["value"] is not None for r in rows if r["parent"] is not None)
+    measured = sum((r.get("checked") or 0) > 0 for r in rows if r["parent"] is not None)
     return {"completions": stats["completions"], "rollouts": stats["rollouts"], "tokens": stats["generated_tokens"],
-            "labelled": labelled, "scored": stats.get("scored", 0), "seconds": round(time.monotonic() - started, 1)}
+            "labelled": labelled, "measured": measured, "scored": stats.get("scored", 0),
+            "seconds": round(time.monotonic() - started, 1)}
 
 
-def per_step(figures: dict[str, Any], key: str) -> float:
-    return figures[key] / max(figures["labelled"], 1)
+def per_step(figures: dict[str, Any], key: str, steps: str = "labelled") -> float:
+    return figures[key] / max(figures[steps], 1)
 
 
 def side_by_side(work: str, name: str, base: dict[str, Any], value_model: str) -> tuple[dict, dict]:
@@ -72,7 +76,7 @@ def side_by_side(work: str, name: str, base: dict[str, Any], value_model: str) -
     valued = spend(RunConfig(out=os.path.join(work, f"{name}-valued"), value_model=value_model, value_mix=0.0, **base))
     for label, f in (("rollouts only", rollouts), (f"--value-model {value_model} --value-mix 0", valued)):
         print(f"  {name}, {label}: {f['completions']} completions ({f['rollouts']} rollouts), {f['tokens']} tokens, "
-              f"{f['labelled']} labelled steps, {f['scored']} scored, {f['seconds']} s")
+              f"{f['labelled']} steps with a value, {f['measured']} measured, {f['scored']} scored, {f['seconds']} s")
     return rollouts, valued
 
 
@@ -87,6 +91,9 @@ def run(report: Report, seeds: int = 24) -> None:
                    rollouts_only=rollouts, value_model=valued)
         report.info("value_model_economy_tokens", per_step(valued, "tokens") / per_step(rollouts, "tokens"),
                     backend="SmolLM2-135M-Instruct: generated tokens per labelled step")
+        report.info("value_model_economy_measured",
+                    per_step(valued, "completions", "measured") / per_step(rollouts, "completions", "measured"),
+                    backend="SmolLM2-135M-Instruct: completions per step the verifier measured")
         base = {"input": [seeds_file(work, seeds)], "backend": "scripted", "model": POLICY, "simulations": 8,
                 "branching": 4, "max_depth": 6, "factor_actions": True, "quiet": True}
         rollouts, valued = side_by_side(work, "scripted", base, "scripted:Compute")

@@ -85,7 +85,7 @@ class RunConfig(BaseModel):
     factor_subset: int = Field(default=0, ge=0, le=256)  # factor actions: factors tried per expansion; 0: every one
     trees: bool = True  # write every search tree's nodes (DIR/trees)
     value_model: str | None = None  # a process reward model for the search's values (generators.reward.spec)
-    value_mix: float = Field(default=1.0, ge=0.0, le=1.0)  # lambda: the rollouts' share of a leaf's value
+    value_mix: float | None = Field(default=None, ge=0.0, le=1.0)  # lambda: rollouts' share of a value (1; 0.5 with a model)
     best_of: int = Field(default=1, ge=1, le=64)  # each candidate step the value model's best of N samples
     # Lean CoT (lean-cot)
     lean_repo: str | None = None  # URL@COMMIT to trace with lean_dojo (needs a Lean toolchain)
@@ -153,8 +153,14 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _value_model_needed(self) -> RunConfig:
-        if self.value_model is None and (self.value_mix < 1.0 or self.best_of > 1):
-            raise ValueError("--value-mix below 1 and --best-of above 1 need --value-model SPEC (a reward model)")
+        if self.value_model is None:
+            if (self.value_mix is not None and self.value_mix < 1.0) or self.best_of > 1:
+                raise ValueError("--value-mix below 1 and --best-of above 1 need --value-model SPEC (a reward model)")
+        elif self.value_mix is None:
+            self.value_mix = 0.5  # a named value model is asked for something by default
+        elif self.value_mix == 1.0 and self.best_of == 1:
+            raise ValueError("--value-model with --value-mix 1 and --best-of 1 would ask the reward model nothing; "
+                             "give --value-mix below 1 or --best-of N")
         return self
 
     @model_validator(mode="after")

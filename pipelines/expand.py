@@ -80,7 +80,7 @@ def expand_settings(config: RunConfig, vocabulary: FactorVocabulary) -> ExpandSe
 def value_settings(config: RunConfig) -> dict[str, Any]:
     """``--value-model``/``--value-mix``/``--best-of`` as MCTS settings (none at all without a value model)."""
     spec = value_model_spec(config)
-    return {} if spec is None else {"value_model": spec.name, "value_mix": config.value_mix, "best_of": config.best_of}
+    return {} if spec is None else {"value_model": spec.identity, "value_mix": config.value_mix, "best_of": config.best_of}
 
 
 def cut_points(n_steps: int, cuts: str, key: str) -> list[int]:
@@ -281,7 +281,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "generative:DIR|embedded, http://HOST:PORT (vLLM reward server), or scripted[:FACTOR] (tests)")
     parser.add_argument("--value-mix", dest="value_mix", type=float, metavar="LAMBDA",
                         help="with --value-model: a leaf's value = LAMBDA * rollout + (1 - LAMBDA) * reward model "
-                             "(default 1: rollouts only; 0: no rollouts at all)")
+                             "(default 0.5 with --value-model, 1 without: rollouts only; 0: no rollouts at all)")
     parser.add_argument("--best-of", dest="best_of", type=int, metavar="N",
                         help="with --value-model: each candidate step is the best-scored of N samples (per factor with "
                              "--factor-actions); all N are kept in DIR/trees (default 1)")

@@ -92,7 +92,8 @@ PRM_SCHEMA = pa.schema(
 # is null at the root, whose row alone carries ``problem``, ``prefix`` (the cut's human steps) and
 # ``gold_answer``. ``visits`` = evaluations backed up through the node, ``value_sum`` their sum (each +-1),
 # ``q`` their mean, ``correct`` those that reached the gold answer; ``value`` is the node's own evaluation
-# (its terminal verdict or its rollout's, +-1; null for a node never evaluated by itself: the root) and
+# (its terminal verdict or its rollout's, +-1, or with ``--value-model`` lambda * rollout + (1 - lambda) *
+# (2 * score - 1); null for a node never evaluated by itself: the root) and
 # ``rollout`` that rollout's steps. So visits = sum(children's visits) + (1 if value is not null) for
 # every expanded node. ``factor_prior``: the probability the search gave the node's factor (factor actions).
 # With ``--value-model`` (0.5): ``score`` is the reward model's P(step correct) for the node's step (null: not

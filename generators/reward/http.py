@@ -37,12 +37,10 @@ score outside [0, 1] is a ``RewardError`` of one line.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -52,13 +50,9 @@ from generators.backends.base import PromptTooLong, context_exceeded
 from generators.backends.openai_faults import RETRY_STATUS, one_line
 from generators.reward.base import RewardError, RewardModel, ScoreRequest, StepScores, checked
 from generators.reward.generative import shepherd_text
+from generators.reward.http_url import server_spec
 from generators.reward.spec import RewardSpec
 
-QWEN_PRM_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
-DEFAULTS = {"chat": {"sep": "<extra_0>", "label": "1", "system": QWEN_PRM_SYSTEM},
-            "shepherd": {"label": "0"}}
-OPTIONS = ("format", "sep", "label", "system", "task")
-DEFAULT_TASK = "token_classify"
 MAX_RETRIES = 3
 RETRY_WAIT: wait_base = wait_random_exponential(multiplier=1, max=30)
 RETRY_AFTER_MAX = 60.0  # seconds: the longest Retry-After honoured
@@ -103,38 +97,20 @@ class HTTPReward(RewardModel):
                  sleep: Callable[[float], None] | None = None, max_retries: int = MAX_RETRIES):
         """``retry_wait``/``sleep``/``max_retries`` replace the module's backoff (tests pass short ones)."""
         super().__init__(spec.name)
-        parts = urlsplit(spec.location)
-        path = parts.path.rstrip("/")
-        path = path[: -len("/v1")] if path.endswith("/v1") else path
-        self.root = f"{parts.scheme}://{parts.netloc}{path}"
-        options = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise RewardError(f"{spec.name}: unknown option {unknown[0]!r} (options: {', '.join(OPTIONS)})")
-        self.format = options.get("format", "chat")
-        if self.format not in DEFAULTS:
-            raise RewardError(f"{spec.name}: format={self.format!r}; expected chat or shepherd")
-        if self.format == "shepherd" and ("sep" in options or "system" in options):
-            raise RewardError(f"{spec.name}: format=shepherd has its own tag (ки) and no system message")
-        settings = {**DEFAULTS[self.format], **options}
-        self.sep: str = settings.get("sep", "")
-        self.system: str = settings.get("system", "")
-        self.task: str = settings.get("task", DEFAULT_TASK)
         try:
-            self.label = int(settings["label"])
-        except ValueError:
-            raise RewardError(f"{spec.name}: label={settings['label']!r} is not a column index") from None
-        if self.format == "chat" and not self.sep:
-            raise RewardError(f"{spec.name}: sep= is empty; the server pools at a step tag token")
+            server = server_spec(spec.location)
+        except ValueError as exc:
+            raise RewardError(str(exc)) from None
+        self.root, self.format, self.sep, self.system = server.root, server.format, server.sep, server.system
+        self.task, self.label = server.task, server.label
         self._wait = _WaitRetryAfter(retry_wait if retry_wait is not None else RETRY_WAIT)
         self._sleep = sleep or time.sleep
         self._attempts = max(0, max_retries) + 1
         self._down = False  # every try of a call was refused; cleared once the server answers
-        self._lock = threading.Lock()
         self._client = httpx.Client(timeout=httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT))
         self._pool = ThreadPoolExecutor(max_workers=MAX_CONCURRENCY, thread_name_prefix="reward-http")
         try:
-            self.model = parts.fragment or self._first_listed_model()
+            self.model = server.model or self._first_listed_model()
         except RewardError:
             self.close()
             raise

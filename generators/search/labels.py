@@ -11,6 +11,9 @@ answer (Math-Shepherd's hard estimate). It is *measured* where:
 - a later step is measured true (a completion from the longer prefix is one from the shorter);
 - it is the final step: the verdict on the answer.
 
+A dead end (the policy wrote no usable next step) counts as a checked evaluation that failed, as a
+rollout that states no answer does: a completion from the prefix that did not reach the gold answer.
+
 Every other step (a wrong trajectory's rollout steps, human steps before a root whose subtree
 never succeeded) is null: nothing measured it. ``soft_labels`` mean the same in every method, the
 fraction of independent completions from the prefix that reach the gold answer; a tree's

@@ -98,6 +98,9 @@ def _sound(row: dict[str, Any]) -> bool:
     q, visits, correct = row.get("q"), row.get("visits"), row.get("correct")
     if not (_count(visits) and _count(correct) and correct <= visits):
         return False
+    checked = row.get("checked")  # trees of 0.5+: the verifier's evaluations, between correct and visits
+    if checked is not None and not (_count(checked) and correct <= checked <= visits):
+        return False
     if isinstance(q, bool) or not isinstance(q, (int, float)) or not math.isfinite(q) or abs(q) > 1:
         return False
     if parent is not None:

@@ -141,10 +141,11 @@ def line_outcome(node: dict[str, Any], children: dict[str, list[dict[str, Any]]]
         if not kids:
             break
         node = most_visited(kids)
-    if node.get("checked") is not None and int(node["checked"]) == 0 and node.get("terminal_reason") != "dead_end":
-        return None
-    if node.get("checked") is not None:  # a value model's share in the value must not decide the outcome
-        return 1.0 if node.get("answer_correct") is True else -1.0
+    checked = node.get("checked")
+    if isinstance(checked, int) and not isinstance(checked, bool):  # trees of 0.5+
+        if checked <= 0:
+            return None
+        return 1.0 if node.get("answer_correct") is True else -1.0  # the verifier's, whatever a value model said
     value = node.get("value")
     return 1.0 if value is not None and value > 0 else -1.0
 

@@ -104,8 +104,11 @@ def _int(value: Any) -> int | None:
 def _node(row: dict[str, Any]) -> TreeNode | None:
     """The row as a node, or None when it is malformed (a non-root row without its step or statistics)."""
     visits, correct, root = _int(row.get("visits")), _int(row.get("correct")), row.get("parent") is None
-    if _int(row.get("checked")) is not None:  # a value model's evaluations alone call no step wrong
-        visits = row["checked"]
+    checked = _int(row.get("checked"))
+    if row.get("checked") is not None:  # trees of 0.5+: a value model's evaluations alone call no step wrong
+        if checked is None or visits is None or correct is None or not correct <= checked <= visits:
+            return None
+        visits = checked
     rollout = row.get("rollout")
     if visits is None or correct is None or (not root and not isinstance(row.get("text"), str)):
         return None

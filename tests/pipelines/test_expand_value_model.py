@@ -68,6 +68,13 @@ def test_best_of_keeps_every_candidate_in_the_trees(tmp_path: Path, seeds: Path)
     assert all(r["rollout"] is not None or r["terminal_reason"] for r in children if r["value"] is not None)
 
 
+def test_a_value_model_alone_mixes_half_and_half(tmp_path: Path, seeds: Path) -> None:
+    out = expand(tmp_path, seeds, "out", "--value-model", "scripted:Compute")
+    rows = tree_rows(out)
+    assert {r["value_mix"] for r in rows} == {0.5} and any(r["score"] is not None for r in rows)
+    assert any(r["rollout"] is not None for r in rows)
+
+
 def test_a_run_without_a_value_model_has_null_value_columns(tmp_path: Path, seeds: Path) -> None:
     out = expand(tmp_path, seeds, "out")
     assert {r["value_model"] for r in tree_rows(out)} == {None} and {r["value_model"] for r in prm_rows(out)} == {None}
@@ -80,6 +87,11 @@ def test_a_run_without_a_value_model_has_null_value_columns(tmp_path: Path, seed
     (["--value-model", "/no/such/folder"], "not a folder"),
     (["--value-model", "prm:/no/such/folder"], "is not a folder"),
     (["--value-model", "scripted", "--best-of", "0"], "best_of"),
+    (["--value-model", "scripted", "--value-mix", "1"], "ask the reward model nothing"),
+    (["--value-model", "http://"], "expected http(s)://HOST:PORT"),
+    (["--value-model", "http://localhost:8000?format=bogus"], "format='bogus'"),
+    (["--value-model", "http://localhost:8000?colour=red"], "unknown option"),
+    (["--value-model", "scripted:{not json"], "not a readable JSON script"),
 ])
 def test_bad_value_model_options_are_one_line(tmp_path: Path, seeds: Path, capsys, extra, message) -> None:
     code = main(["expand", "--seeds", str(seeds), "--out", str(tmp_path / "o"), "--backend", "scripted", *extra])

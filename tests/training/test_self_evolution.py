@@ -41,8 +41,8 @@ def test_two_rounds_of_self_evolution(embedded_model_dir: Path, tmp_path: Path) 
     assert first["value_model"] is None and second["value_model"] == str(out / "prm1")
     assert first["prm_trl_rows"] > 0 and second["prm_trl_rows"] > 0 and all(f for f in first["losses"] + second["losses"])
     # round 2's search took its values from round 1's PRM, and its rows say so
-    name = parse_spec(str(out / "prm1")).name
-    assert name.startswith("prm:")
+    name = parse_spec(str(out / "prm1")).identity  # the folder's name and a digest of its config and weights
+    assert name.startswith("prm:prm1@")
     tree = rows(out / "round2", "trees")
     assert {r["value_model"] for r in tree} == {name} and {r["value_mix"] for r in tree} == {0.5}
     assert any(r["score"] is not None and 0.0 <= r["score"] <= 1.0 for r in tree)

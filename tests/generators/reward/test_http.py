@@ -18,7 +18,8 @@ from tenacity import wait_none
 from generators.backends.base import PromptTooLong
 from generators.reward.base import RewardError, ScoreRequest
 from generators.reward.generative import shepherd_text
-from generators.reward.http import QWEN_PRM_SYSTEM, HTTPReward
+from generators.reward.http import HTTPReward
+from generators.reward.http_url import QWEN_PRM_SYSTEM
 from generators.reward.spec import RewardSpec, create_reward, parse_spec
 from schemas.records import Step
 
@@ -127,7 +128,7 @@ def error(status: int, message: str) -> Answer:
 def test_chat_requests_as_qwen_prm_documents(server: StandInServer) -> None:
     model = create_reward(parse_spec(server.url))
     assert isinstance(model, HTTPReward) and model.model == MODEL and server.model_calls == 1
-    assert model.name == f"http:{server.url}"
+    assert model.name == server.url
     out = model.score([request("What is 2 + 3?", "a good step", "a bad step"), request("Empty so far."),
                        request("Second problem", "good")])
     assert [s.scores for s in out] == [(0.9, 0.2), (), (0.9,)]

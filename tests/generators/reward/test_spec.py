@@ -116,3 +116,42 @@ def test_checked_counts() -> None:
         checked([[0.5, 0.5], [0.5, 0.5]], [request], "m")
     with pytest.raises(RewardError, match="not a probability"):
         checked([[0.5, "x"]], [request], "m")
+
+
+def test_identity_is_what_the_model_is_not_where(tmp_path: Path) -> None:
+    """Rows record and ids hash the identity: a moved folder or server keeps it, retrained weights change it."""
+    prm = folder(tmp_path, "prm1", {"architectures": ["LlamaForTokenClassification"]})
+    (prm / "model.safetensors").write_bytes(b"w" * 3_000_000)
+    first = parse_spec(str(prm)).identity
+    assert first.startswith("prm:prm1@") and str(tmp_path) not in first
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    prm.rename(moved / "prm1")
+    assert parse_spec(str(moved / "prm1")).identity == first
+    (moved / "prm1" / "model.safetensors").write_bytes(b"w" * 2_999_999 + b"x")  # retrained: the last MiB differs
+    assert parse_spec(str(moved / "prm1")).identity != first
+    a = parse_spec("http://user:secret@host-a:8000/v1?format=shepherd#peiyi/prm")
+    b = parse_spec("http://host-b:9000?format=shepherd#peiyi/prm")
+    assert a.identity == b.identity == "http:peiyi/prm?format=shepherd"
+    assert "secret" not in a.name and "secret" not in a.identity and a.name.startswith("http://host-a:8000")
+    assert parse_spec("generative:embedded").identity == "generative:embedded"
+    assert parse_spec("scripted:Compute").identity == "scripted:Compute"
+
+
+@pytest.mark.parametrize("text, match", [
+    ("http://", "expected http"),
+    ("http://host:port", "port is not a number"),
+    ("http://host:8000?format=bogus", "format='bogus'"),
+    ("http://host:8000?label=x", "not a column index"),
+    ("http://host:8000?sep=", "sep= is empty"),
+    ("http://host:8000?format=shepherd&sep=x", "its own tag"),
+    ("scripted:{broken", "not a readable JSON script"),
+    ("scripted:/no/such/script.json", "not a readable JSON script"),
+    ("scripted:[1, 2]", None),
+])
+def test_bad_urls_and_scripts_are_refused_before_any_work(text: str, match: str | None) -> None:
+    if match is None:  # a list is no JSON object, but "[1, 2]" is read as a factor name: allowed, harmless
+        assert parse_spec(text).kind == "scripted"
+        return
+    with pytest.raises(ValueError, match=match):
+        parse_spec(text)

@@ -24,7 +24,6 @@ larger (a rollout is a whole solution, a step one line).
 from __future__ import annotations
 
 import glob
-import json
 import os
 import tempfile
 import time
@@ -33,6 +32,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from benchmarks.report import Report
+from benchmarks.trees_overhead import POLICY, seeds_file  # the same scripted policy and seeds
 from common.local_disk import remove_tree
 from pipelines.config import RunConfig
 from pipelines.expand import build_expand
@@ -40,20 +40,6 @@ from pipelines.runner import run_command
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EASY_SEEDS = os.path.join(HERE, "..", "tests", "fixtures", "easy_seeds.jsonl")
-POLICY = json.dumps({"rules": [["BAD", "So it is 7.\nThe answer is 7."], ["Write the", "Add the two numbers."]],
-                     "default": "So 40 + 2 = 42.\nThe answer is 42."})
-
-
-def seeds_file(directory: str, count: int) -> str:
-    path = os.path.join(directory, "seeds.jsonl")
-    with open(path, "w", encoding="utf-8") as handle:
-        for i in range(count):
-            steps = ["There are 40 apples.", "A BAD step." if i % 3 == 0 else "Tom buys 2 more.", "40 + 2 = 42."]
-            handle.write(json.dumps({"id": f"s{i}", "problem": f"Problem {i}: Tom has 40 apples and buys 2. How many?",
-                                     "answer": "42", "steps": [{"text": t} for t in steps]}) + "\n")
-    return path
-
-
 def spend(config: RunConfig) -> dict[str, Any]:
     """Run ``expand``; its policy completions, rollouts, generated tokens and labelled steps."""
     started = time.monotonic()

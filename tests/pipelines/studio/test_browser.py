@@ -99,6 +99,17 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def focus_step(page, index: int) -> None:
+    """Press ``j`` until step ``index`` (0-based) has the focus: a re-render after the annotator's change
+    event can land after a keypress on a loaded machine and put the focus back on the first step."""
+    for _ in range(20):
+        if page.locator(f"#row-steps li:nth-child({index + 1}).focus").count():
+            return
+        page.keyboard.press("j")
+        page.wait_for_timeout(100)
+    raise AssertionError(f"step {index} never took the focus")
+
+
 def open_studio(page, studio: Studio, hash_: str = "") -> None:
     page.goto(studio.url + hash_)
     page.wait_for_selector("body[data-ready='1']")
@@ -278,7 +289,7 @@ def test_a_consensus_row_shows_mc_and_judge_side_by_side_and_saves_labels_as_bef
         page.fill("#annotator", "browser")
         page.dispatch_event("#annotator", "change")
         page.click("#row-problem")
-        page.keyboard.press("j")
+        focus_step(page, 1)
         page.keyboard.press("2")
         page.keyboard.press("Control+s")
         page.wait_for_selector("#labels-status:has-text('saved 1 label(s)')")

@@ -25,7 +25,7 @@ VERDICT_COLUMNS = ("mc_labels", "judge_labels", "agreement", "judge_model")  # 0
 PRM_OPTIONAL = (*COLUMNS, "nodes", "q_values", *VERDICT_COLUMNS)  # read where a shard has them (older shards lack these)
 TREE_COLUMNS = ("id", "tree_id", "parent", "depth", "path", "text", "factor", "prior", "factor_prior", "visits", "value_sum",
                 "q", "correct", "value", "expanded", "terminal_reason", "answer", "answer_correct", "rollout", "problem",
-                "prefix", "gold_answer", "seed_id", "cut")
+                "prefix", "gold_answer", "seed_id", "cut", "score", "candidates", "checked", "value_model", "value_mix")
 
 
 @dataclass

@@ -15,7 +15,8 @@ from typing import Any
 from pipelines.studio.data_view import DataFolder, root_of
 
 NODE_KEYS = ("id", "parent", "depth", "text", "factor", "prior", "factor_prior", "visits", "q", "value", "correct",
-             "expanded", "terminal_reason", "answer", "answer_correct", "rollout")
+             "expanded", "terminal_reason", "answer", "answer_correct", "rollout", "score", "candidates", "checked",
+             "value_model")
 
 
 def tree(folder: DataFolder, key: str) -> dict[str, Any] | None:

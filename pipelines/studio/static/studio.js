@@ -402,7 +402,11 @@ function showNode(n, isRoot) {
     ["prior", num(n.prior, 3)], ["factor prior", num(n.factor_prior, 3)],
     ["expanded", n.expanded === null || n.expanded === undefined ? "–" : n.expanded ? "yes" : "no"],
     ["terminal", n.terminal_reason || (n.terminal ? "a trajectory ends here" : "no")], ["answer", nodeAnswer(n)]];
+  if (n.value_model) items.push(["value model", `${n.value_model}: P(correct) ${num(n.score, 3)}`],
+    ["evaluations the verifier checked", n.checked ?? "–"]);
   const dl = el("dl", { class: "node-detail" }, ...items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  if (n.candidates && n.candidates.length) dl.append(el("dt", {}, `best of ${n.candidates.length} (by the value model)`),
+    el("dd", {}, el("ol", {}, ...n.candidates.map((c) => el("li", {}, `${c.kept ? "✓ kept · " : ""}${num(c.score, 3)} · `, c.text ?? "")))));
   if (n.rollout && n.rollout.length) dl.append(el("dt", {}, "rollout"), el("dd", {}, el("ol", {}, ...n.rollout.map((st) => el("li", {}, st)))));
   if (n.trajectories && n.trajectories.length) dl.append(el("dt", {}, "trajectories through it"),
     el("dd", {}, ...n.trajectories.map((id) => el("a", { href: hashTo("review", id), class: "traj" }, id.slice(0, 8)))));

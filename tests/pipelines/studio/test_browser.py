@@ -299,3 +299,29 @@ def test_a_consensus_row_shows_mc_and_judge_side_by_side_and_saves_labels_as_bef
                                                                  "step_text": STEPS[1]}
     finally:
         studio.stop()
+
+
+def test_a_value_model_node_shows_its_score_and_best_of_candidates(tmp_path: Path, page) -> None:
+    from pipelines.io.shards import write_rows
+    from tests.pipelines.studio.test_trees import node
+
+    pool = [{"text": f"<img src=x onerror=\"document.body.dataset.pwned=1\"> {XSS}", "score": 0.2, "kept": False},
+            {"text": "Add 3 and 4.", "score": 0.9, "kept": True}]
+    extra = {"value_model": "prm:prm1@abc", "value_mix": 0.0}
+    rows = [node("root", None, 0, None, None, 1, 0.8, expanded=True, problem="What is 3 + 4?", gold_answer="7", checked=0,
+                 prefix=[{"text": "Read it.", "factor": None}], **extra),
+            node("a", "root", 1, "Add 3 and 4.", "Compute", 1, 0.8, value=0.8, score=0.9, candidates=pool, checked=0, **extra)]
+    folder = tmp_path / "valued"
+    write_rows(rows, "trees", str(folder / "trees" / "expand-a-0.parquet"))
+    studio = Studio(tmp_path, None, [folder])
+    try:
+        open_studio(page, studio, "#tree/T1")
+        page.wait_for_selector("#tree-box svg g.node")
+        page.click("#tree-box svg g.node >> nth=0")  # the child (the root is drawn last)
+        page.wait_for_selector("#tree-node dl dt:has-text('best of 2')")
+        detail = page.inner_text("#tree-node")
+        assert "prm:prm1@abc: P(correct) 0.900" in detail and "✓ kept · 0.900 · Add 3 and 4." in detail
+        assert "onerror" in detail  # the hostile candidate shown as text, never as markup
+        assert page.get_attribute("body", "data-pwned") is None and page.locator("#tree-node img").count() == 0
+    finally:
+        studio.stop()

@@ -160,3 +160,19 @@ def test_the_tree_of_a_scripted_expand_is_its_trees_rows(tmp_path: Path, expande
             children = [k for k in nodes.values() if k["parent"] == n["id"]]
             if n["expanded"]:
                 assert n["visits"] == sum(k["visits"] for k in children) + (n["value"] is not None)
+
+
+def test_a_value_model_search_shows_scores_and_best_of_candidates(tmp_path: Path) -> None:
+    """``expand --value-model ... --best-of``'s columns reach the tree view; a hostile candidate text stays text."""
+    pool = [{"text": "<img src=x onerror=alert(1)>", "score": 0.2, "kept": False},
+            {"text": "Add 3 and 4.", "score": 0.9, "kept": True}]
+    extra = {"value_model": "prm:prm1@abc", "value_mix": 0.0}
+    rows = [node("root", None, 0, None, None, 1, 0.8, expanded=True, problem="What is 3 + 4?", gold_answer="7", checked=0,
+                 **extra),
+            node("a", "root", 1, "Add 3 and 4.", "Compute", 1, 0.8, value=0.8, score=0.9, candidates=pool, checked=0, **extra)]
+    out = tmp_path / "out"
+    write_rows(rows, "trees", str(out / "trees" / "expand-a-0.parquet"))
+    tree = client(tmp_path, [out]).get("/api/data/0/tree/T1").json()
+    a = {n["id"]: n for n in tree["nodes"]}["a"]
+    assert a["score"] == 0.9 and a["checked"] == 0 and a["value_model"] == "prm:prm1@abc"
+    assert [c["kept"] for c in a["candidates"]] == [False, True] and a["candidates"][0]["text"].startswith("<img")

@@ -37,6 +37,7 @@ score outside [0, 1] is a ``RewardError`` of one line.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -107,7 +108,9 @@ class HTTPReward(RewardModel):
         self._sleep = sleep or time.sleep
         self._attempts = max(0, max_retries) + 1
         self._down = False  # every try of a call was refused; cleared once the server answers
-        self._client = httpx.Client(timeout=httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT))
+        api_key = os.environ.get("OPENAI_API_KEY")  # read here, on the worker: never in the pipeline graph (vllm --api-key)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(timeout=httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT), headers=headers)
         self._pool = ThreadPoolExecutor(max_workers=MAX_CONCURRENCY, thread_name_prefix="reward-http")
         try:
             self.model = server.model or self._first_listed_model()

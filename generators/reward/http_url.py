@@ -36,7 +36,10 @@ def server_spec(location: str) -> ServerSpec:
     """The parsed URL; ValueError with a one-line reason for a URL that cannot be a reward server."""
     parts = urlsplit(location)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"--value-model {location}: expected http(s)://HOST:PORT[/v1][?OPTIONS][#MODEL]")
+        raise ValueError(f"--value-model {without_credentials(location)}: expected http(s)://HOST:PORT[/v1][?OPTIONS][#MODEL]")
+    if parts.username or parts.password:
+        raise ValueError(f"--value-model {without_credentials(location)}: no user or password in the URL (the run's "
+                         "manifest records its options); set OPENAI_API_KEY where the workers run (vllm serve --api-key)")
     try:
         _ = parts.port
     except ValueError:

@@ -40,6 +40,7 @@ class StandInServer:
 
     def __init__(self) -> None:
         self.bodies: list[dict] = []
+        self.authorization: list[str | None] = []  # the Authorization header of each POST
         self.model_calls = 0
         self.plan: Plan = lambda body, n: None
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -91,6 +92,7 @@ class StandInServer:
                     self._send(404, json.dumps({"detail": "Not Found"}))
                     return
                 server.bodies.append(body)
+                server.authorization.append(self.headers.get("Authorization"))
                 planned = server.plan(body, len(server.bodies))
                 if planned is None:
                     self._send(200, json.dumps(server.answer(body)))
@@ -244,3 +246,16 @@ def test_connection_refused() -> None:
 def test_bad_options(url: str, match: str) -> None:
     with pytest.raises(RewardError, match=match):
         HTTPReward(RewardSpec("http", url))
+
+
+def test_the_api_key_comes_from_the_environment_never_the_url(server: StandInServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # vllm serve --api-key: read on the worker, not in the graph
+    model = create_reward(parse_spec(f"{server.url}#{MODEL}"))
+    try:
+        model.score([ScoreRequest("p", (Step("a"),))])
+    finally:
+        model.close()
+    assert server.authorization == ["Bearer sk-test"]
+    with pytest.raises(ValueError, match="no user or password in the URL") as caught:
+        parse_spec("http://user:secret@127.0.0.1:8000#m")
+    assert "secret" not in str(caught.value)

@@ -8,6 +8,7 @@ request's answer is a one-item list holding its ``StepScores``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +27,8 @@ class WithReward(LLMBackend):
         self.engine_lanes = policy.engine_lanes
         self.engine_batch_sequences = policy.engine_batch_sequences
         self.engine_inflight = policy.engine_inflight
-        self.score_calls = 0
+        self.score_calls = 0  # calls that carried score requests (lanes call at once: counted under a lock)
+        self._count_lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
@@ -58,7 +60,8 @@ class WithReward(LLMBackend):
         if generation:
             for i, completions in zip(generation, self.policy.generate([requests[i] for i in generation]), strict=True):
                 out[i] = completions
-        self.score_calls += 1
+        with self._count_lock:
+            self.score_calls += 1
         for i, result in zip(scores, self.reward.score([requests[i] for i in scores]), strict=True):
             out[i] = [result]
         return out

@@ -10,6 +10,7 @@ else the factor rule (when ``factor`` is set), else ``default``; a step containi
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class ScriptedReward(RewardModel):
         self.fail: str | None = script.get("fail")
         self.calls = 0
         self.scored = 0
+        self._count_lock = threading.Lock()  # the engine's lanes may call at once
 
     def step_score(self, step: Step) -> float:
         if self.fail and self.fail in step.text:
@@ -50,6 +52,7 @@ class ScriptedReward(RewardModel):
         return self.default
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[StepScores]:
-        self.calls += 1
-        self.scored += len(requests)
+        with self._count_lock:
+            self.calls += 1
+            self.scored += len(requests)
         return checked([[self.step_score(s) for s in r.steps] for r in requests], requests, self.name)
